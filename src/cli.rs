@@ -1,0 +1,495 @@
+//! The command line: parsing flags into validated settings, running the
+//! subcommand, and mapping the outcome to an exit status.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use tracing::{info, warn};
+
+use crate::ingest::{IngestOptions, IngestReport, Outcome, Selection, discover, ingest};
+use crate::logging::{self, LogFormat};
+use crate::metrics::engine::DateSelection;
+use crate::metrics::{MetricsParams, Profile};
+use crate::sample::{Layout as SampleLayout, SampleSpec, write_archive};
+use crate::store::Location;
+
+/// Exit status when everything worked.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when the run could not be done at all (bad settings, unreachable store…).
+pub const EXIT_FATAL: u8 = 1;
+/// Exit status when some files failed (the others were processed).
+pub const EXIT_FILES_FAILED: u8 = 3;
+/// Exit status when some tickers soft-failed in the sink (the others were written).
+pub const EXIT_TICKERS_SOFT_FAILED: u8 = 4;
+
+/// ORATS option archives → a Parquet lake → dealer gamma-exposure metrics → Postgres.
+#[derive(Debug, Parser)]
+#[command(name = "gexlake", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+struct GlobalOptions {
+    /// Log level: error, warn, info, debug or trace (RUST_LOG overrides).
+    #[arg(long, global = true, default_value = "info", env = "GEXLAKE_LOG_LEVEL")]
+    log_level: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "GEXLAKE_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert ORATS ZIP archives into the lake (once; re-runs skip what is done).
+    Ingest(IngestArgs),
+    /// Compute dealer metrics from the lake into `dealer_metrics` partitions.
+    Metrics(MetricsArgs),
+    /// Write deterministic ORATS-shaped sample archives.
+    Sample(SampleArgs),
+    /// Query the lake with SQL (tables `strikes`, `dealer_metrics`).
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// The query.
+    query: String,
+    #[command(flatten)]
+    lake: LakeArgs,
+}
+
+/// Where the lake is.
+#[derive(Debug, Args, Clone)]
+pub struct LakeArgs {
+    /// The lake: a local path or a file://, gs://, s3:// or memory:// URL.
+    #[arg(long, default_value = "./lake", env = "GEXLAKE_LAKE")]
+    pub lake: String,
+}
+
+/// Which archives to take.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// File-name glob for archives inside directories and prefixes.
+    #[arg(long, default_value = "*.zip", env = "GEXLAKE_PATTERN")]
+    pub pattern: String,
+    /// Earliest date (YYYY-MM-DD) in the archive's file name.
+    #[arg(long, env = "GEXLAKE_FROM")]
+    pub from: Option<NaiveDate>,
+    /// Latest date (YYYY-MM-DD) in the archive's file name.
+    #[arg(long, env = "GEXLAKE_TO")]
+    pub to: Option<NaiveDate>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Result<Selection> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            bail!("--from {from} is after --to {to}");
+        }
+        Ok(Selection {
+            pattern: self.pattern.clone(),
+            from: self.from,
+            to: self.to,
+        })
+    }
+}
+
+/// How conversion runs.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// Files converted at once (default: every core).
+    #[arg(long, env = "GEXLAKE_JOBS")]
+    pub jobs: Option<usize>,
+    /// Convert again even files the ledger says are done.
+    #[arg(long)]
+    pub force: bool,
+    /// Fail a file on its first bad row instead of rejecting the row.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl ConvertArgs {
+    fn jobs(&self) -> Result<usize> {
+        match self.jobs {
+            Some(0) => bail!("--jobs must be at least 1"),
+            Some(n) => Ok(n),
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Archives: files, directories or object-store prefixes.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    #[command(flatten)]
+    select: SelectArgs,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    convert: ConvertArgs,
+}
+
+/// Metric parameters: a profile, then flags that override its values (METRICS.md §8).
+#[derive(Debug, Args, Clone)]
+pub struct ParamArgs {
+    /// Parameter profile the values start from.
+    #[arg(long, value_enum, default_value_t = Profile::A3, env = "GEXLAKE_PROFILE")]
+    pub profile: Profile,
+    /// Keep expired legs (dte < 0).
+    #[arg(long)]
+    pub include_expired: bool,
+    /// Drop legs with more calendar days to expiry than this; `none` for no cap.
+    #[arg(long, value_parser = parse_max_dte)]
+    pub max_dte_days: Option<MaxDte>,
+    /// Minimum open interest per leg (at least 1 always applies).
+    #[arg(long)]
+    pub min_open_interest: Option<i64>,
+    /// Minimum volume per leg.
+    #[arg(long)]
+    pub min_volume: Option<i64>,
+    /// Walls kept per side.
+    #[arg(long)]
+    pub walls_top_n: Option<i64>,
+    /// Half-width of the GEX-slope window as a fraction of spot (0.02 = ±2 %).
+    #[arg(long)]
+    pub gex_slope_range_pct: Option<f64>,
+    /// Shares per contract.
+    #[arg(long)]
+    pub contract_multiplier: Option<i64>,
+    /// |net GEX| below this is `neutral`.
+    #[arg(long)]
+    pub neutral_threshold: Option<f64>,
+    /// Spot price for every ticker (`480.5`) or one ticker (`SPY=480.5`); repeatable.
+    #[arg(long, value_parser = parse_spot_override)]
+    pub spot_override: Vec<(Option<String>, f64)>,
+}
+
+/// `--max-dte-days N|none`.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxDte(Option<i64>);
+
+fn parse_max_dte(text: &str) -> Result<MaxDte, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(MaxDte(None));
+    }
+    let n: i64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of days or `none`"))?;
+    if n < 0 {
+        return Err("must be 0 or more".into());
+    }
+    Ok(MaxDte(Some(n)))
+}
+
+fn parse_spot_override(text: &str) -> Result<(Option<String>, f64), String> {
+    let (ticker, value) = match text.split_once('=') {
+        Some((t, v)) => (Some(t.trim().to_string()), v),
+        None => (None, text),
+    };
+    let spot: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a price"))?;
+    if !(spot.is_finite() && spot > 0.0) {
+        return Err(format!("spot must be a positive price, got {spot}"));
+    }
+    Ok((ticker, spot))
+}
+
+impl ParamArgs {
+    /// The effective, validated parameters.
+    pub fn params(&self) -> Result<MetricsParams> {
+        let mut p = self.profile.params();
+        if self.include_expired {
+            p.exclude_expired = false;
+        }
+        if let Some(MaxDte(v)) = self.max_dte_days {
+            p.max_dte_days = v;
+        }
+        if let Some(v) = self.min_open_interest {
+            p.min_open_interest = v;
+        }
+        if let Some(v) = self.min_volume {
+            p.min_volume = v;
+        }
+        if let Some(v) = self.walls_top_n {
+            p.walls_top_n = v;
+        }
+        if let Some(v) = self.gex_slope_range_pct {
+            p.gex_slope_range_pct = v;
+        }
+        if let Some(v) = self.contract_multiplier {
+            p.contract_multiplier = v;
+        }
+        if let Some(v) = self.neutral_threshold {
+            p.neutral_threshold = v;
+        }
+        for (ticker, spot) in &self.spot_override {
+            match ticker {
+                Some(t) => {
+                    p.spot_overrides.insert(t.clone(), *spot);
+                }
+                None => p.spot_override = Some(*spot),
+            }
+        }
+        if p.min_open_interest < 0 || p.min_volume < 0 {
+            bail!("--min-open-interest and --min-volume must be 0 or more");
+        }
+        if !(0..=1000).contains(&p.walls_top_n) {
+            bail!("--walls-top-n must be between 0 and 1000");
+        }
+        if !(p.gex_slope_range_pct > 0.0 && p.gex_slope_range_pct < 1.0) {
+            bail!("--gex-slope-range-pct must be between 0 and 1 (0.02 = ±2 %)");
+        }
+        if p.contract_multiplier <= 0 {
+            bail!("--contract-multiplier must be positive");
+        }
+        if !(p.neutral_threshold >= 0.0 && p.neutral_threshold.is_finite()) {
+            bail!("--neutral-threshold must be 0 or more");
+        }
+        Ok(p)
+    }
+}
+
+/// Which trade dates to compute.
+#[derive(Debug, Args, Clone)]
+pub struct DateArgs {
+    /// One trade date (YYYY-MM-DD); must be in the lake.
+    #[arg(long, conflicts_with_all = ["from", "to", "snapshot_time"])]
+    pub date: Option<NaiveDate>,
+    /// The A3 snapshot time (RFC 3339 or YYYY-MM-DD): selects the trade date it falls on in New York.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub snapshot_time: Option<String>,
+    /// First trade date of a range (every lake partition from here).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last trade date of a range.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+}
+
+impl DateArgs {
+    /// The validated selection.
+    pub fn selection(&self) -> Result<DateSelection> {
+        if let Some(d) = self.date {
+            return Ok(DateSelection::Dates(vec![d]));
+        }
+        if let Some(t) = &self.snapshot_time {
+            return Ok(DateSelection::Dates(vec![snapshot_date(t)?]));
+        }
+        match (self.from, self.to) {
+            (Some(f), Some(t)) if f > t => bail!("--from {f} is after --to {t}"),
+            (Some(f), Some(t)) => Ok(DateSelection::Range(f, t)),
+            (Some(f), None) => Ok(DateSelection::Range(f, NaiveDate::MAX)),
+            (None, Some(t)) => Ok(DateSelection::Range(NaiveDate::MIN, t)),
+            (None, None) => bail!("give --date, --snapshot-time or --from/--to"),
+        }
+    }
+}
+
+/// The New York trade date of a snapshot time.
+fn snapshot_date(text: &str) -> Result<NaiveDate> {
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("--snapshot-time {text:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    Ok(t.with_timezone(&chrono_tz::America::New_York).date_naive())
+}
+
+#[derive(Debug, Args)]
+struct MetricsArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    dates: DateArgs,
+    #[command(flatten)]
+    params: ParamArgs,
+    /// Watchlist (comma-separated); default every ticker in the lake.
+    #[arg(long, value_delimiter = ',')]
+    tickers: Option<Vec<String>>,
+    /// DataFusion partitions (default: every core).
+    #[arg(long, env = "GEXLAKE_JOBS")]
+    jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    /// Trade date of the archive (YYYY-MM-DD); repeat or use --days for several.
+    #[arg(long, required = true)]
+    date: NaiveDate,
+    /// Consecutive weekdays to write, starting at --date.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// Output directory.
+    #[arg(long, default_value = ".")]
+    out: std::path::PathBuf,
+    /// Number of tickers (5,800 ≈ a real day of ~700K rows).
+    #[arg(long, default_value_t = 5800)]
+    tickers: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Header layout.
+    #[arg(long, value_enum, default_value_t = SampleLayout::V1)]
+    layout: SampleLayout,
+}
+
+/// Parses the command line, runs it and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.global.log_level, cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<u8> {
+    match command {
+        Command::Ingest(args) => run_ingest(args).await,
+        Command::Metrics(args) => run_metrics(args).await,
+        Command::Sample(args) => run_sample(args),
+        Command::Sql(args) => {
+            let lake = Location::parse(&args.lake.lake).context("--lake")?;
+            let ctx = crate::analyst::session(&lake, 2).await?;
+            println!("{}", crate::analyst::query_table(&ctx, &args.query).await?);
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+async fn run_ingest(args: IngestArgs) -> Result<u8> {
+    let selection = args.select.selection()?;
+    let lake = Location::parse(&args.lake.lake).context("--lake")?;
+    let options = IngestOptions {
+        lake,
+        jobs: args.convert.jobs()?,
+        force: args.convert.force,
+        strict: args.convert.strict,
+    };
+    let sources = discover(&args.inputs, &selection).await?;
+    info!(
+        inputs = ?args.inputs,
+        lake = %options.lake,
+        pattern = %selection.pattern,
+        from = ?selection.from,
+        to = ?selection.to,
+        jobs = options.jobs,
+        force = options.force,
+        strict = options.strict,
+        files = sources.len(),
+        "ingest: run header"
+    );
+    if sources.is_empty() {
+        warn!("no archives matched");
+    }
+    let report = ingest(sources, &options).await;
+    summarize_ingest(&report);
+    Ok(if report.failed() > 0 {
+        EXIT_FILES_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Logs the final summary of an ingest run.
+pub fn summarize_ingest(report: &IngestReport) {
+    let converted: Vec<_> = report.converted().collect();
+    let rows: u64 = converted.iter().map(|e| e.rows_out).sum();
+    let rejected: u64 = converted.iter().map(|e| e.rows_rejected).sum();
+    let bytes: u64 = converted.iter().map(|e| e.size).sum();
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    for f in &report.files {
+        if let Outcome::Failed(e) = &f.outcome {
+            tracing::error!(file = %f.source.name, "FAILED: {e}");
+        }
+    }
+    info!(
+        files = report.files.len(),
+        converted = converted.len(),
+        skipped = report.skipped(),
+        failed = report.failed(),
+        rows,
+        rejected,
+        mb = format!("{:.1}", bytes as f64 / 1e6),
+        seconds = format!("{secs:.2}"),
+        mb_per_s = format!("{:.1}", bytes as f64 / 1e6 / secs),
+        "ingest: summary"
+    );
+}
+
+async fn run_metrics(args: MetricsArgs) -> Result<u8> {
+    let params = args.params.params()?;
+    let selection = args.dates.selection()?;
+    let lake = Location::parse(&args.lake.lake).context("--lake")?;
+    let jobs = ConvertArgs {
+        jobs: args.jobs,
+        force: false,
+        strict: false,
+    }
+    .jobs()?;
+    let tickers = args.tickers.map(|t| {
+        let mut t: Vec<String> = t.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        t.sort();
+        t.dedup();
+        t
+    });
+    let run = crate::pipeline::MetricsRun {
+        lake,
+        params,
+        tickers,
+        jobs,
+    };
+    let summary = run.run(&selection).await?;
+    Ok(summary.exit_code())
+}
+
+fn run_sample(args: SampleArgs) -> Result<u8> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut date = args.date;
+    for _ in 0..args.days {
+        let spec = SampleSpec {
+            date,
+            tickers: args.tickers,
+            seed: args.seed,
+            layout: args.layout,
+        };
+        let summary = write_archive(&spec, &args.out)
+            .with_context(|| format!("writing the sample for {date}"))?;
+        info!(path = %summary.path.display(), rows = summary.rows, bytes = summary.bytes, "sample written");
+        date = next_weekday(date);
+    }
+    Ok(EXIT_OK)
+}
+
+/// The next Monday–Friday after `date`.
+pub fn next_weekday(date: NaiveDate) -> NaiveDate {
+    use chrono::{Datelike, Weekday};
+    let mut d = date.succ_opt().expect("date in range");
+    while matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+        d = d.succ_opt().expect("date in range");
+    }
+    d
+}

@@ -1,0 +1,568 @@
+//! Converting ORATS archives into the lake: finding sources, skipping what the
+//! ledger says is done, converting in parallel, and publishing atomically.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use futures::{StreamExt, TryStreamExt};
+use globset::{Glob, GlobMatcher};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use tracing::{debug, error, info, warn};
+
+use crate::lake::ledger::{self, LedgerEntry, LedgerError, LedgerPartition};
+use crate::lake::writer::{PartitionWriters, publish, remove};
+use crate::lake::{ledger_file, rejects_file, strikes_file};
+use crate::orats::archive::{Archive, ArchiveError};
+use crate::orats::date_from_file_name;
+use crate::orats::reader::{ReadError, ReadOptions, ReadSummary, Reject, read_sorted};
+use crate::orats::values::days_to_date;
+use crate::progress::{Heartbeat, Progress};
+use crate::store::{Location, LocationError};
+
+/// An archive to convert.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Where it lives.
+    pub location: Location,
+    /// Its object path.
+    pub path: Path,
+    /// File name (`ORATS_SMV_Strikes_20260205.zip`).
+    pub name: String,
+    /// File name without extension; names the lake files it produces.
+    pub stem: String,
+    /// The date in the file name.
+    pub date: Option<NaiveDate>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last-modified time as the store reports it (RFC 3339).
+    pub last_modified: String,
+    /// ETag, if any.
+    pub e_tag: Option<String>,
+}
+
+impl Source {
+    fn from_meta(location: &Location, meta: ObjectMeta) -> Self {
+        let name = meta.location.filename().unwrap_or_default().to_string();
+        let stem = name.split('.').next().unwrap_or(&name).to_string();
+        Source {
+            location: location.clone(),
+            date: date_from_file_name(&name),
+            path: meta.location,
+            name,
+            stem,
+            size: meta.size,
+            last_modified: meta.last_modified.to_rfc3339(),
+            e_tag: meta.e_tag,
+        }
+    }
+
+    /// The source's URL.
+    pub fn url(&self) -> String {
+        self.location.join_root(&self.path)
+    }
+}
+
+/// What to look for among the inputs.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Glob on file names inside directories and prefixes.
+    pub pattern: String,
+    /// Earliest date in the file name (inclusive).
+    pub from: Option<NaiveDate>,
+    /// Latest date in the file name (inclusive).
+    pub to: Option<NaiveDate>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            pattern: "*.zip".to_string(),
+            from: None,
+            to: None,
+        }
+    }
+}
+
+/// Why the inputs could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    /// The input is not a usable location.
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    /// The pattern is not a glob.
+    #[error("--pattern {pattern:?}: {source}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// The glob error.
+        source: globset::Error,
+    },
+    /// Listing failed.
+    #[error("listing {input}: {source}")]
+    List {
+        /// The input.
+        input: String,
+        /// The store error.
+        source: object_store::Error,
+    },
+    /// A local input does not exist.
+    #[error("{0}: no such file or directory")]
+    Missing(String),
+}
+
+/// Lists the archives the inputs name, filtered by pattern and date, in (date, name) order.
+pub async fn discover(inputs: &[String], selection: &Selection) -> Result<Vec<Source>, DiscoverError> {
+    let matcher: GlobMatcher = Glob::new(&selection.pattern)
+        .map_err(|source| DiscoverError::Pattern {
+            pattern: selection.pattern.clone(),
+            source,
+        })?
+        .compile_matcher();
+    let mut sources = Vec::new();
+    for input in inputs {
+        let location = Location::parse(input)?;
+        let list_error = |source| DiscoverError::List {
+            input: input.clone(),
+            source,
+        };
+        if let Some(local) = location.local_path() {
+            if local.is_file() {
+                let meta = location.store.head(&location.prefix).await.map_err(list_error)?;
+                sources.push(Source::from_meta(&location, meta));
+                continue;
+            }
+            if !local.is_dir() {
+                return Err(DiscoverError::Missing(input.clone()));
+            }
+        } else if !location.prefix.as_ref().is_empty() {
+            match location.store.head(&location.prefix).await {
+                Ok(meta) => {
+                    sources.push(Source::from_meta(&location, meta));
+                    continue;
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(list_error(e)),
+            }
+        }
+        let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
+        let metas: Vec<ObjectMeta> = location
+            .store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(list_error)?;
+        for meta in metas {
+            let name = meta.location.filename().unwrap_or_default();
+            if matcher.is_match(name) {
+                sources.push(Source::from_meta(&location, meta));
+            }
+        }
+    }
+    let dated = selection.from.is_some() || selection.to.is_some();
+    sources.retain(|s| match s.date {
+        Some(d) => selection.from.is_none_or(|f| d >= f) && selection.to.is_none_or(|t| d <= t),
+        None if dated => {
+            warn!(source = %s.url(), "no date in the file name: left out by --from/--to");
+            false
+        }
+        None => true,
+    });
+    sources.sort_by(|a, b| (a.date, &a.name, a.url()).cmp(&(b.date, &b.name, b.url())));
+    Ok(sources)
+}
+
+/// Settings of an ingest run.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The lake.
+    pub lake: Location,
+    /// Conversions at once.
+    pub jobs: usize,
+    /// Convert again even when the ledger says done.
+    pub force: bool,
+    /// Fail a file on its first bad row.
+    pub strict: bool,
+}
+
+/// Why one file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Reading the source failed.
+    #[error("reading the source: {0}")]
+    Source(object_store::Error),
+    /// The ZIP is unusable.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The CSV is unusable.
+    #[error("member {member}: {source}")]
+    Read {
+        /// The CSV member.
+        member: String,
+        /// What went wrong, with line and column.
+        source: ReadError,
+    },
+    /// Writing to the lake failed.
+    #[error("writing to the lake: {0}")]
+    Lake(object_store::Error),
+    /// The previous ledger entry is unreadable.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Two sources would write the same lake files.
+    #[error("another source is also named {0}: names must be unique within one lake")]
+    DuplicateName(String),
+    /// The conversion thread died.
+    #[error("conversion task failed: {0}")]
+    Task(String),
+}
+
+/// What happened to one source.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Converted now.
+    Converted(LedgerEntry),
+    /// Already in the lake.
+    Skipped(&'static str),
+    /// Failed; the lake is as it was.
+    Failed(FileError),
+}
+
+/// The result of one source.
+#[derive(Debug)]
+pub struct FileReport {
+    /// The source.
+    pub source: Source,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Time spent on it.
+    pub elapsed: Duration,
+}
+
+/// The result of an ingest run.
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    /// One entry per source, in source order.
+    pub files: Vec<FileReport>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl IngestReport {
+    /// Sources converted now.
+    pub fn converted(&self) -> impl Iterator<Item = &LedgerEntry> {
+        self.files.iter().filter_map(|f| match &f.outcome {
+            Outcome::Converted(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// Number of failed sources.
+    pub fn failed(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| matches!(f.outcome, Outcome::Failed(_)))
+            .count()
+    }
+
+    /// Number of skipped sources.
+    pub fn skipped(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| matches!(f.outcome, Outcome::Skipped(_)))
+            .count()
+    }
+
+    /// Trade dates whose `orats_strikes` partitions were (re)written.
+    pub fn touched_dates(&self) -> Vec<NaiveDate> {
+        let mut dates: Vec<NaiveDate> = self
+            .converted()
+            .flat_map(|e| e.partitions.iter().map(|p| p.trade_date))
+            .collect();
+        dates.sort();
+        dates.dedup();
+        dates
+    }
+}
+
+/// Converts every source, `jobs` at a time, and reports each one. A failing
+/// source never stops the others.
+pub async fn ingest(sources: Vec<Source>, options: &IngestOptions) -> IngestReport {
+    let started = Instant::now();
+    let total = sources.len();
+    let mut seen = std::collections::HashMap::new();
+    for s in &sources {
+        *seen.entry(s.stem.clone()).or_insert(0usize) += 1;
+    }
+    let progress = Progress::files(total as u64, "ingest");
+    let heartbeat = Heartbeat::start("ingest", total as u64);
+    let bytes_done = Arc::new(AtomicU64::new(0));
+    let rows_done = Arc::new(AtomicU64::new(0));
+    let mut files: Vec<(usize, FileReport)> = futures::stream::iter(sources.into_iter().enumerate())
+        .map(|(i, source)| {
+            let duplicate = seen.get(&source.stem).copied().unwrap_or(0) > 1;
+            let options = options.clone();
+            let progress = progress.clone();
+            let heartbeat = heartbeat.clone();
+            let bytes_done = bytes_done.clone();
+            let rows_done = rows_done.clone();
+            async move {
+                let t = Instant::now();
+                let outcome = if duplicate {
+                    Outcome::Failed(FileError::DuplicateName(source.name.clone()))
+                } else {
+                    match ingest_one(&source, &options).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => Outcome::Failed(e),
+                    }
+                };
+                let elapsed = t.elapsed();
+                log_outcome(&source, &outcome, elapsed);
+                if let Outcome::Converted(e) = &outcome {
+                    bytes_done.fetch_add(e.size, Ordering::Relaxed);
+                    rows_done.fetch_add(e.rows_out, Ordering::Relaxed);
+                }
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                let rows = rows_done.load(Ordering::Relaxed);
+                let mb = bytes_done.load(Ordering::Relaxed) as f64 / 1e6;
+                progress.advance(&format!("{rows} rows, {:.1} MB/s", mb / secs));
+                heartbeat.tick(&format!("{rows} rows converted"));
+                (
+                    i,
+                    FileReport {
+                        source,
+                        outcome,
+                        elapsed,
+                    },
+                )
+            }
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    progress.finish();
+    heartbeat.stop();
+    files.sort_by_key(|(i, _)| *i);
+    IngestReport {
+        files: files.into_iter().map(|(_, f)| f).collect(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn log_outcome(source: &Source, outcome: &Outcome, elapsed: Duration) {
+    match outcome {
+        Outcome::Converted(e) => {
+            let mbps = e.size as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
+            info!(
+                file = %source.name,
+                rows = e.rows_out,
+                rejected = e.rows_rejected,
+                partitions = e.partitions.len(),
+                seconds = format!("{:.2}", elapsed.as_secs_f64()),
+                mb_per_s = format!("{mbps:.1}"),
+                "converted"
+            );
+        }
+        Outcome::Skipped(why) => debug!(file = %source.name, reason = why, "skipped"),
+        Outcome::Failed(e) => error!(file = %source.name, source_url = %source.url(), "failed: {e}"),
+    }
+}
+
+async fn ingest_one(source: &Source, options: &IngestOptions) -> Result<Outcome, FileError> {
+    let lake = &options.lake;
+    let ledger_path = lake.child(&ledger_file(&source.stem));
+    let previous = ledger::read(&lake.store, &ledger_path).await?;
+    if !options.force
+        && previous.as_ref().is_some_and(|p| {
+            p.matches_listing(source.size, &source.last_modified, source.e_tag.as_deref())
+        })
+    {
+        return Ok(Outcome::Skipped("already converted"));
+    }
+    let bytes = source
+        .location
+        .store
+        .get(&source.path)
+        .await
+        .map_err(FileError::Source)?
+        .bytes()
+        .await
+        .map_err(FileError::Source)?;
+    let known_sha = previous
+        .as_ref()
+        .filter(|_| !options.force)
+        .map(|p| p.sha256.clone());
+    let name = source.name.clone();
+    let strict = options.strict;
+    let converted = tokio::task::spawn_blocking(move || convert(bytes, &name, strict, known_sha))
+        .await
+        .map_err(|e| FileError::Task(e.to_string()))??;
+    let Some(converted) = converted else {
+        // Same content under a new listing (copied, touched): record it, keep the data.
+        let previous = previous.expect("a known checksum comes from a ledger entry");
+        let refreshed = LedgerEntry {
+            size: source.size,
+            last_modified: source.last_modified.clone(),
+            e_tag: source.e_tag.clone(),
+            ..previous
+        };
+        publish(&lake.store, &ledger_path, ledger::encode(&refreshed))
+            .await
+            .map_err(FileError::Lake)?;
+        return Ok(Outcome::Skipped("content unchanged"));
+    };
+    let entry = publish_converted(source, options, converted, previous.as_ref()).await?;
+    Ok(Outcome::Converted(entry))
+}
+
+/// A converted source, still in memory.
+struct Converted {
+    sha256: String,
+    member: String,
+    summary: ReadSummary,
+    partitions: Vec<(NaiveDate, Bytes, u64)>,
+}
+
+/// Converts one archive's bytes (CPU work: run it on a blocking thread);
+/// `None` when its checksum equals `known_sha` (already in the lake).
+fn convert(
+    bytes: Bytes,
+    name: &str,
+    strict: bool,
+    known_sha: Option<String>,
+) -> Result<Option<Converted>, FileError> {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    if known_sha.as_deref() == Some(sha256.as_str()) {
+        return Ok(None);
+    }
+    let archive = Archive::open(bytes)?;
+    let member = archive.member.clone();
+    let (summary, writers) = read_sorted(
+        || Ok(archive.reader()),
+        ReadOptions { strict },
+        || PartitionWriters::new(name),
+    )
+    .map_err(|source| FileError::Read {
+        member: member.clone(),
+        source,
+    })?;
+    if summary.buffered_whole {
+        warn!(file = name, "rows are not in ticker order: each date was sorted in memory");
+    }
+    let partitions = writers
+        .finish()
+        .map_err(|source| FileError::Read {
+            member: member.clone(),
+            source,
+        })?
+        .into_iter()
+        .map(|p| (days_to_date(p.date), p.bytes, p.rows))
+        .collect();
+    Ok(Some(Converted {
+        sha256,
+        member,
+        summary,
+        partitions,
+    }))
+}
+
+/// Writes partitions, then rejects, then the ledger: a crash at any point
+/// leaves either the old state or files a re-run overwrites, never a ledger
+/// entry for data that is not there.
+async fn publish_converted(
+    source: &Source,
+    options: &IngestOptions,
+    converted: Converted,
+    previous: Option<&LedgerEntry>,
+) -> Result<LedgerEntry, FileError> {
+    let lake = &options.lake;
+    let mut partitions = Vec::new();
+    for (date, bytes, rows) in converted.partitions {
+        let relative = strikes_file(date, &source.stem);
+        let size = bytes.len() as u64;
+        publish(&lake.store, &lake.child(&relative), bytes)
+            .await
+            .map_err(FileError::Lake)?;
+        partitions.push(LedgerPartition {
+            trade_date: date,
+            path: relative,
+            rows,
+            bytes: size,
+        });
+    }
+    if let Some(previous) = previous {
+        for old in &previous.partitions {
+            if !partitions.iter().any(|p| p.path == old.path) {
+                remove(&lake.store, &lake.child(&old.path))
+                    .await
+                    .map_err(FileError::Lake)?;
+            }
+        }
+    }
+    let summary = converted.summary;
+    let rejects_path = rejects_file(&source.stem);
+    let rejects = if summary.rejects.is_empty() {
+        remove(&lake.store, &lake.child(&rejects_path))
+            .await
+            .map_err(FileError::Lake)?;
+        None
+    } else {
+        for r in summary.rejects.iter().take(5) {
+            warn!(file = %source.name, "rejected row: {r}");
+        }
+        publish(&lake.store, &lake.child(&rejects_path), rejects_csv(&summary.rejects))
+            .await
+            .map_err(FileError::Lake)?;
+        Some(rejects_path)
+    };
+    let entry = LedgerEntry {
+        source: source.url(),
+        name: source.name.clone(),
+        size: source.size,
+        last_modified: source.last_modified.clone(),
+        e_tag: source.e_tag.clone(),
+        sha256: converted.sha256,
+        member: converted.member,
+        rows_in: summary.rows_in,
+        rows_out: summary.rows_out.values().sum(),
+        rows_rejected: summary.rejects.len() as u64,
+        rejects,
+        layout: summary.layout,
+        unknown_columns: summary.unknown_columns,
+        partitions,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    if !entry.unknown_columns.is_empty() {
+        warn!(file = %source.name, columns = ?entry.unknown_columns, "header columns not stored");
+    }
+    publish(
+        &lake.store,
+        &lake.child(&ledger_file(&source.stem)),
+        ledger::encode(&entry),
+    )
+    .await
+    .map_err(FileError::Lake)?;
+    Ok(entry)
+}
+
+/// The rejects file: one CSV row per rejected line.
+fn rejects_csv(rejects: &[Reject]) -> Bytes {
+    let mut w = csv::Writer::from_writer(Cursor::new(Vec::new()));
+    w.write_record(["line", "column", "reason", "value", "raw"])
+        .expect("writing to memory");
+    for r in rejects {
+        w.write_record([
+            r.line.to_string().as_str(),
+            r.column.unwrap_or(""),
+            r.reason.as_str(),
+            r.value.as_deref().unwrap_or(""),
+            r.raw.as_str(),
+        ])
+        .expect("writing to memory");
+    }
+    Bytes::from(w.into_inner().expect("writing to memory").into_inner())
+}

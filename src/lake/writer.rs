@@ -1,0 +1,159 @@
+//! Encoding `orats_strikes` Parquet files and publishing objects atomically.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::record_batch::RecordBatch;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::orats::layout::{COLUMNS, Kind, TRADE_DATE, file_schema};
+use crate::orats::reader::{BatchSink, ReadError};
+
+/// Rows per row group: a day splits into ~10–15 groups, so a one-ticker query
+/// reads one or two of them (the rows are sorted by ticker).
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// Columns whose values repeat in long runs once sorted (per ticker or per
+/// expiry): dictionary + RLE shrinks them to almost nothing.
+const DICTIONARY_COLUMNS: &[&str] = &[
+    "ticker",
+    "stk_px",
+    "expir_date",
+    "yte",
+    "strike",
+    "c_volu",
+    "c_oi",
+    "p_volu",
+    "p_oi",
+    "i_rate",
+    "div_rate",
+    "residual_rate_data",
+    "spot_px",
+];
+
+/// Writer properties of an `orats_strikes` file. Fixed, so the same rows
+/// always encode to the same bytes.
+pub fn strikes_properties(source: &str) -> WriterProperties {
+    let sorting = ["ticker", "expir_date", "strike", "c_opra"]
+        .iter()
+        .map(|name| SortingColumn {
+            column_idx: file_schema().index_of(name).expect("sort column exists") as i32,
+            descending: false,
+            nulls_first: true,
+        })
+        .collect();
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(sorting))
+        .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "gexlake.source".to_string(),
+            source.to_string(),
+        )]));
+    for column in &COLUMNS[..TRADE_DATE] {
+        let path = ColumnPath::from(column.lake);
+        if DICTIONARY_COLUMNS.contains(&column.lake) {
+            builder = builder.set_column_dictionary_enabled(path, true);
+            continue;
+        }
+        builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        builder = match column.kind {
+            // Sorted OPRA symbols share long prefixes with their neighbours.
+            Kind::Text => builder.set_column_encoding(path, Encoding::DELTA_BYTE_ARRAY),
+            // Splitting the bytes of floats lets zstd find the repeated exponents and signs.
+            Kind::Float => builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT),
+            Kind::Date | Kind::Count => builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
+        };
+    }
+    builder.build()
+}
+
+/// One finished Parquet file for one trade date.
+#[derive(Debug)]
+pub struct EncodedPartition {
+    /// Trade date (days since 1970-01-01).
+    pub date: i32,
+    /// The Parquet bytes.
+    pub bytes: Bytes,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+/// A [`BatchSink`] encoding each trade date into its own in-memory Parquet file.
+pub struct PartitionWriters {
+    source: String,
+    writers: BTreeMap<i32, (ArrowWriter<Vec<u8>>, u64)>,
+}
+
+impl PartitionWriters {
+    /// Writers for the rows of the source named `source` (recorded in the file metadata).
+    pub fn new(source: &str) -> Self {
+        PartitionWriters {
+            source: source.to_string(),
+            writers: BTreeMap::new(),
+        }
+    }
+
+    /// Closes every file.
+    pub fn finish(self) -> Result<Vec<EncodedPartition>, ReadError> {
+        self.writers
+            .into_iter()
+            .map(|(date, (writer, rows))| {
+                let bytes = writer.into_inner()?;
+                Ok(EncodedPartition {
+                    date,
+                    bytes: Bytes::from(bytes),
+                    rows,
+                })
+            })
+            .collect()
+    }
+}
+
+impl BatchSink for PartitionWriters {
+    fn write(&mut self, date: i32, batch: RecordBatch) -> Result<(), ReadError> {
+        let (writer, rows) = match self.writers.entry(date) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let writer = ArrowWriter::try_new(
+                    Vec::new(),
+                    file_schema(),
+                    Some(strikes_properties(&self.source)),
+                )?;
+                e.insert((writer, 0))
+            }
+        };
+        *rows += batch.num_rows() as u64;
+        writer.write(&batch)?;
+        Ok(())
+    }
+}
+
+/// Writes an object so that readers see either the old object or the whole
+/// new one: one `put` (atomic on every store; the local store writes a staged
+/// file and renames it).
+pub async fn publish(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    bytes: Bytes,
+) -> Result<(), object_store::Error> {
+    store.put(path, PutPayload::from_bytes(bytes)).await?;
+    Ok(())
+}
+
+/// Deletes an object; a missing object is not an error.
+pub async fn remove(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<(), object_store::Error> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

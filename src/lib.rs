@@ -1,0 +1,20 @@
+//! gexlake: ORATS end-of-day option archives → a hive-partitioned Parquet lake →
+//! dealer gamma-exposure metrics (DataFusion SQL + UDAFs) → Postgres.
+//!
+//! Data flows one way: [`orats`] reads archives, [`lake`] writes and reads the
+//! Parquet lake, [`metrics`] computes dealer metrics from it, [`sink`] upserts
+//! them into Postgres, and the pipelines chain the stages.
+
+pub mod analyst;
+pub mod cli;
+pub mod ingest;
+pub mod lake;
+pub mod logging;
+pub mod metrics;
+pub mod orats;
+pub mod pipeline;
+pub mod progress;
+pub mod sample;
+pub mod sink;
+pub mod store;
+pub mod testing;

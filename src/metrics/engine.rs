@@ -1,0 +1,462 @@
+//! Running the metrics SQL (`queries/metrics/*.sql`) over the lake with
+//! DataFusion, and writing the results back as `dealer_metrics` partitions.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::America::New_York;
+use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::DataFusionError;
+use datafusion::execution::FunctionRegistry;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use futures::TryStreamExt;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::model::MODEL_VERSION;
+use super::params::MetricsParams;
+use crate::lake::writer::publish;
+use crate::lake::{METRICS_DIR, STRIKES_DIR, metrics_partition, partition_date};
+use crate::orats::values::{date_to_days, days_to_date};
+use crate::store::Location;
+
+/// The metrics pipeline, stage by stage; each file is one named step.
+const STAGES: [(&str, &str); 5] = [
+    ("rows", include_str!("../../queries/metrics/01_rows.sql")),
+    ("spot", include_str!("../../queries/metrics/02_spot.sql")),
+    ("legs", include_str!("../../queries/metrics/03_legs.sql")),
+    ("strike_gex", include_str!("../../queries/metrics/04_strike_gex.sql")),
+    ("ticker_gex", include_str!("../../queries/metrics/05_ticker_gex.sql")),
+];
+/// The final step, selecting the result rows.
+const FINAL: &str = include_str!("../../queries/metrics/06_dealer_metrics.sql");
+
+/// Why metrics could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// DataFusion failed (a bug in the SQL, or unreadable files).
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// The lake could not be listed or written.
+    #[error("lake {lake}: {source}")]
+    Store {
+        /// The lake.
+        lake: String,
+        /// The store error.
+        source: object_store::Error,
+    },
+    /// Writing Parquet failed.
+    #[error("writing metrics Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A requested date has no `orats_strikes` partition.
+    #[error("the lake {lake} has no orats_strikes partition for {}: ingest the archive first", list_dates(.missing))]
+    MissingDates {
+        /// The lake.
+        lake: String,
+        /// The dates without partitions.
+        missing: Vec<NaiveDate>,
+    },
+    /// A date range holds no partition at all.
+    #[error("the lake {lake} has no orats_strikes partition between {from} and {to}")]
+    EmptyRange {
+        /// The lake.
+        lake: String,
+        /// Range start.
+        from: NaiveDate,
+        /// Range end.
+        to: NaiveDate,
+    },
+}
+
+fn list_dates(dates: &[NaiveDate]) -> String {
+    dates.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Which trade dates to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateSelection {
+    /// Exactly these dates; each must have a lake partition.
+    Dates(Vec<NaiveDate>),
+    /// Every lake partition in this inclusive range (at least one).
+    Range(NaiveDate, NaiveDate),
+}
+
+/// `trade_date` 16:00 in New York (EST or EDT as the date demands), in UTC.
+pub fn snapshot_ts(date: NaiveDate) -> DateTime<Utc> {
+    let local = date.and_hms_opt(16, 0, 0).expect("16:00 exists");
+    New_York
+        .from_local_datetime(&local)
+        .single()
+        .expect("16:00 is never in a DST gap or overlap")
+        .with_timezone(&Utc)
+}
+
+/// The trade dates with an `orats_strikes` partition in the lake.
+pub async fn lake_dates(lake: &Location) -> Result<BTreeSet<NaiveDate>, MetricsError> {
+    let listing = lake
+        .store
+        .list_with_delimiter(Some(&lake.child(STRIKES_DIR)))
+        .await
+        .map_err(|source| MetricsError::Store {
+            lake: lake.url(),
+            source,
+        })?;
+    Ok(listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().and_then(partition_date))
+        .collect())
+}
+
+/// Resolves a selection against the lake's partitions.
+pub async fn resolve_dates(lake: &Location, selection: &DateSelection) -> Result<Vec<NaiveDate>, MetricsError> {
+    let available = lake_dates(lake).await?;
+    match selection {
+        DateSelection::Dates(dates) => {
+            let missing: Vec<NaiveDate> = dates.iter().filter(|d| !available.contains(d)).copied().collect();
+            if !missing.is_empty() {
+                return Err(MetricsError::MissingDates {
+                    lake: lake.url(),
+                    missing,
+                });
+            }
+            let mut dates = dates.clone();
+            dates.sort();
+            dates.dedup();
+            Ok(dates)
+        }
+        DateSelection::Range(from, to) => {
+            let dates: Vec<NaiveDate> = available.range(*from..=*to).copied().collect();
+            if dates.is_empty() {
+                return Err(MetricsError::EmptyRange {
+                    lake: lake.url(),
+                    from: *from,
+                    to: *to,
+                });
+            }
+            Ok(dates)
+        }
+    }
+}
+
+/// A DataFusion session over the lake: `strikes` registered with its
+/// `trade_date` partitions, the gexlake UDAFs available.
+pub async fn lake_session(lake: &Location, target_partitions: usize) -> Result<SessionContext, MetricsError> {
+    let config = SessionConfig::new()
+        .with_target_partitions(target_partitions.max(1))
+        .with_information_schema(true);
+    let mut ctx = SessionContext::new_with_config(config);
+    gexlake_udfs::register_all(&mut ctx as &mut dyn FunctionRegistry)?;
+    ctx.register_object_store(&lake.store_url, lake.store.clone());
+    register_strikes(&ctx, lake).await?;
+    Ok(ctx)
+}
+
+/// Registers `dealer_metrics` (every parameter set; `params` and `trade_date`
+/// are partition columns) when the lake has results.
+pub async fn register_dealer_metrics(ctx: &SessionContext, lake: &Location) -> Result<bool, MetricsError> {
+    if metrics_param_sets(lake).await?.is_empty() {
+        return Ok(false);
+    }
+    let url = ListingTableUrl::parse(lake.child_url(METRICS_DIR, true))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![
+            ("params".to_string(), DataType::Utf8),
+            ("trade_date".to_string(), DataType::Date32),
+        ]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await?;
+    ctx.deregister_table("dealer_metrics")?;
+    ctx.register_table("dealer_metrics", Arc::new(ListingTable::try_new(config)?))?;
+    Ok(true)
+}
+
+async fn register_strikes(ctx: &SessionContext, lake: &Location) -> Result<(), MetricsError> {
+    let url = ListingTableUrl::parse(lake.child_url(STRIKES_DIR, true))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("trade_date".to_string(), DataType::Date32)]);
+    let schema = crate::orats::layout::file_schema();
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table("strikes", Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// The SQL of the whole pipeline: the stage files as CTEs, then the final step.
+pub fn pipeline_sql() -> String {
+    let ctes: Vec<String> = STAGES
+        .iter()
+        .map(|(name, sql)| format!("{name} AS (\n{}\n)", strip_comments(sql)))
+        .collect();
+    let final_sql = strip_comments(FINAL);
+    // The final file starts its own WITH; its CTEs follow ours.
+    let final_body = final_sql
+        .trim_start()
+        .strip_prefix("WITH ")
+        .expect("06_dealer_metrics.sql starts with WITH");
+    format!("WITH {},\n{}", ctes.join(",\n"), final_body)
+}
+
+fn strip_comments(sql: &str) -> String {
+    sql.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn mem_table(name: &str, ctx: &SessionContext, batch: RecordBatch) -> Result<(), MetricsError> {
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
+pub async fn compute(
+    ctx: &SessionContext,
+    params: &MetricsParams,
+    dates: &[NaiveDate],
+    tickers: Option<&[String]>,
+) -> Result<Vec<RecordBatch>, MetricsError> {
+    let (Some(from), Some(to)) = (dates.iter().min(), dates.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    let run_dates = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("trade_date", DataType::Date32, false),
+            Field::new(
+                "snapshot_ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ])),
+        vec![
+            Arc::new(Date32Array::from_iter_values(dates.iter().map(|d| date_to_days(*d)))) as ArrayRef,
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(dates.iter().map(|d| snapshot_ts(*d).timestamp_micros()))
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    mem_table("run_dates", ctx, run_dates)?;
+    let watch: Vec<&str> = tickers.unwrap_or_default().iter().map(String::as_str).collect();
+    let watchlist = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("ticker", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(watch)) as ArrayRef],
+    )
+    .map_err(DataFusionError::from)?;
+    mem_table("watchlist", ctx, watchlist)?;
+    let overrides = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("ticker", DataType::Utf8, false),
+            Field::new("spot", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
+            Arc::new(Float64Array::from_iter_values(params.spot_overrides.values().copied())),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    mem_table("spot_overrides", ctx, overrides)?;
+
+    let values: Vec<(&str, ScalarValue)> = vec![
+        ("from_date", ScalarValue::Date32(Some(date_to_days(*from)))),
+        ("to_date", ScalarValue::Date32(Some(date_to_days(*to)))),
+        ("all_tickers", ScalarValue::Boolean(Some(tickers.is_none()))),
+        ("spot_override", ScalarValue::Float64(params.spot_override)),
+        ("exclude_expired", ScalarValue::Boolean(Some(params.exclude_expired))),
+        ("max_dte_days", ScalarValue::Int64(params.max_dte_days)),
+        ("min_open_interest", ScalarValue::Int64(Some(params.min_open_interest))),
+        ("min_volume", ScalarValue::Int64(Some(params.min_volume))),
+        ("walls_top_n", ScalarValue::Int64(Some(params.walls_top_n))),
+        ("gex_slope_range_pct", ScalarValue::Float64(Some(params.gex_slope_range_pct))),
+        ("contract_multiplier", ScalarValue::Int64(Some(params.contract_multiplier))),
+        ("neutral_threshold", ScalarValue::Float64(Some(params.neutral_threshold))),
+    ];
+    let frame = ctx.sql(&pipeline_sql()).await?.with_param_values(values)?;
+    let batches = frame.collect().await?;
+    Ok(batches)
+}
+
+/// Writer properties of a `dealer_metrics` file.
+fn metrics_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The columns recording how a result was made, appended to every row: each
+/// effective parameter as its own column (easy to compare across runs), their
+/// hash, the whole set as JSON (with per-ticker spot overrides) and the model version.
+fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRef)> {
+    use datafusion::arrow::array::{BooleanArray, Int32Array, Int64Array};
+    let text = |v: String| Arc::new(StringArray::from(vec![v; rows])) as ArrayRef;
+    let int = |v: Option<i64>| Arc::new(Int64Array::from(vec![v; rows])) as ArrayRef;
+    let float = |v: Option<f64>| Arc::new(Float64Array::from(vec![v; rows])) as ArrayRef;
+    vec![
+        (Field::new("profile", DataType::Utf8, false), text(params.profile.name().to_string())),
+        (
+            Field::new("exclude_expired", DataType::Boolean, false),
+            Arc::new(BooleanArray::from(vec![params.exclude_expired; rows])),
+        ),
+        (Field::new("max_dte_days", DataType::Int64, true), int(params.max_dte_days)),
+        (Field::new("min_open_interest", DataType::Int64, false), int(Some(params.min_open_interest))),
+        (Field::new("min_volume", DataType::Int64, false), int(Some(params.min_volume))),
+        (Field::new("walls_top_n", DataType::Int64, false), int(Some(params.walls_top_n))),
+        (
+            Field::new("gex_slope_range_pct", DataType::Float64, false),
+            float(Some(params.gex_slope_range_pct)),
+        ),
+        (
+            Field::new("contract_multiplier", DataType::Int64, false),
+            int(Some(params.contract_multiplier)),
+        ),
+        (
+            Field::new("neutral_threshold", DataType::Float64, false),
+            float(Some(params.neutral_threshold)),
+        ),
+        (Field::new("params_hash", DataType::Utf8, false), text(params.hash())),
+        (
+            Field::new("parameters", DataType::Utf8, false),
+            text(serde_json::to_string(params).expect("parameters serialize")),
+        ),
+        (
+            Field::new("model_version", DataType::Int32, false),
+            Arc::new(Int32Array::from(vec![MODEL_VERSION; rows])),
+        ),
+    ]
+}
+
+/// Writes each date's rows to `dealer_metrics/params=<name>/trade_date=D/part.parquet`,
+/// replacing that partition atomically; other dates and parameter sets are untouched.
+/// Returns the lake-relative paths written.
+pub async fn write_partitions(
+    lake: &Location,
+    params: &MetricsParams,
+    batches: &[RecordBatch],
+) -> Result<Vec<String>, MetricsError> {
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let all = datafusion::arrow::compute::concat_batches(&first.schema(), batches).map_err(DataFusionError::from)?;
+    let date_idx = all.schema().index_of("trade_date").map_err(DataFusionError::from)?;
+    let dates = all
+        .column(date_idx)
+        .as_any()
+        .downcast_ref::<Date32Array>()
+        .expect("trade_date is Date32")
+        .clone();
+    let name = params.name();
+    let mut written = Vec::new();
+    let mut start = 0;
+    while start < all.num_rows() {
+        let day = dates.value(start);
+        let mut end = start;
+        while end < all.num_rows() && dates.value(end) == day {
+            end += 1;
+        }
+        let slice = all.slice(start, end - start);
+        let mut fields: Vec<Field> = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (i, field) in slice.schema().fields().iter().enumerate() {
+            if i != date_idx {
+                fields.push(field.as_ref().clone());
+                columns.push(slice.column(i).clone());
+            }
+        }
+        for (field, column) in parameter_columns(params, slice.num_rows()) {
+            fields.push(field);
+            columns.push(column);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(DataFusionError::from)?;
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(metrics_properties()))?;
+        writer.write(&batch)?;
+        let bytes = writer.into_inner()?;
+        let relative = format!("{}/part.parquet", metrics_partition(&name, days_to_date(day)));
+        publish(&lake.store, &lake.child(&relative), Bytes::from(bytes))
+            .await
+            .map_err(|source| MetricsError::Store {
+                lake: lake.url(),
+                source,
+            })?;
+        written.push(relative);
+        start = end;
+    }
+    Ok(written)
+}
+
+/// Lists the parameter sets that have results in the lake.
+pub async fn metrics_param_sets(lake: &Location) -> Result<Vec<String>, MetricsError> {
+    let listing = lake
+        .store
+        .list_with_delimiter(Some(&lake.child(METRICS_DIR)))
+        .await
+        .map_err(|source| MetricsError::Store {
+            lake: lake.url(),
+            source,
+        })?;
+    Ok(listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().and_then(|f| f.strip_prefix("params=")).map(str::to_string))
+        .collect())
+}
+
+/// Reads every object under a prefix (used by tests and checks).
+pub async fn list_files(lake: &Location, relative: &str) -> Result<Vec<String>, MetricsError> {
+    let prefix = lake.child(relative);
+    let metas: Vec<_> = lake
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| MetricsError::Store {
+            lake: lake.url(),
+            source,
+        })?;
+    let mut paths: Vec<String> = metas.into_iter().map(|m| m.location.to_string()).collect();
+    paths.sort();
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_is_16_new_york_with_dst() {
+        let winter = NaiveDate::from_ymd_opt(2024, 1, 3).unwrap();
+        let summer = NaiveDate::from_ymd_opt(2024, 7, 3).unwrap();
+        assert_eq!(snapshot_ts(winter).to_rfc3339(), "2024-01-03T21:00:00+00:00");
+        assert_eq!(snapshot_ts(summer).to_rfc3339(), "2024-07-03T20:00:00+00:00");
+        // The day after the spring change (2024-03-10) is already EDT.
+        let after_change = NaiveDate::from_ymd_opt(2024, 3, 11).unwrap();
+        assert_eq!(snapshot_ts(after_change).to_rfc3339(), "2024-03-11T20:00:00+00:00");
+    }
+
+    #[test]
+    fn pipeline_sql_names_every_stage() {
+        let sql = pipeline_sql();
+        for (name, _) in STAGES {
+            assert!(sql.contains(&format!("{name} AS (")), "{name}");
+        }
+        assert!(sql.contains("universe AS ("));
+        assert!(!sql.contains("--"));
+    }
+}

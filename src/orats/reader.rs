@@ -1,0 +1,849 @@
+//! Streaming an ORATS CSV into sorted Arrow batches, one stream per trade date.
+//!
+//! Rows are parsed one at a time into column builders; a bad row is rejected
+//! (reported with line, column and reason) without touching the builders.
+//! Real ORATS files are ordered by ticker, so a trade date's rows are released
+//! ticker run by ticker run, sorted by (ticker, expir_date, strike, c_opra):
+//! memory holds one run and one chunk, never the day. A file that is not in
+//! ticker order is detected and read again with the whole date buffered.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayBuilder, ArrayRef, Date32Builder, Float64Builder, Int64Builder, StringArray, StringBuilder,
+    UInt64Array, UInt64Builder,
+};
+use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::layout::{COLUMNS, HeaderError, HeaderMap, Kind, Layout, TRADE_DATE, file_schema};
+use super::values::{is_blank, parse_count, parse_date, parse_float};
+
+/// Rows per finished chunk; also the unit in which completed runs are released.
+const CHUNK_ROWS: usize = 65_536;
+/// Rows per batch handed to the writer; fixed so Parquet pages fall identically on every run.
+pub const OUTPUT_BATCH_ROWS: usize = 8_192;
+/// Number of file columns (all but `trade_date`).
+const FILE_COLUMNS: usize = TRADE_DATE;
+
+/// Why a CSV stream could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The header is unusable.
+    #[error("line 1: {0}")]
+    Header(#[from] HeaderError),
+    /// The stream broke (truncated or corrupt deflate data, bomb guard).
+    #[error("line {line}: reading failed: {source}")]
+    Io {
+        /// The line being read.
+        line: u64,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A bad row under `--strict`.
+    #[error("{0} (--strict: the file is refused)")]
+    Strict(Reject),
+    /// Arrow failed while sorting (a bug, not bad input).
+    #[error("sorting rows: {0}")]
+    Arrow(#[from] ArrowError),
+    /// Writing Parquet failed.
+    #[error("writing Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+/// A rejected row: where, which column, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    /// 1-based line number in the CSV (the header is line 1).
+    pub line: u64,
+    /// The ORATS column at fault, if the fault is one cell.
+    pub column: Option<&'static str>,
+    /// Why the row was rejected.
+    pub reason: String,
+    /// The offending cell, if any.
+    pub value: Option<String>,
+    /// The whole raw row.
+    pub raw: String,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ", column {c}")?;
+        }
+        write!(f, ": {}", self.reason)?;
+        if let Some(v) = &self.value {
+            write!(f, " (value {v:?})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a read produced besides the batches.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSummary {
+    /// Data rows read (not counting the header).
+    pub rows_in: u64,
+    /// Rows emitted, per trade date (days since 1970-01-01).
+    pub rows_out: BTreeMap<i32, u64>,
+    /// Rejected rows, in line order.
+    pub rejects: Vec<Reject>,
+    /// The layout; `None` for an empty member with no header.
+    pub layout: Option<Layout>,
+    /// Header columns we do not store.
+    pub unknown_columns: Vec<String>,
+    /// Whether the file was out of ticker order and had to be buffered whole.
+    pub buffered_whole: bool,
+}
+
+/// Options for reading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Fail on the first bad row instead of rejecting it.
+    pub strict: bool,
+}
+
+/// Receives the sorted batches of one read, per trade date (days since 1970-01-01).
+pub trait BatchSink {
+    /// Takes the next batch of `date`, in sorted order.
+    fn write(&mut self, date: i32, batch: RecordBatch) -> Result<(), ReadError>;
+}
+
+/// A sink that keeps every batch in memory, per trade date (tests, small files).
+#[derive(Debug, Default)]
+pub struct Collect(pub BTreeMap<i32, Vec<RecordBatch>>);
+
+impl BatchSink for Collect {
+    fn write(&mut self, date: i32, batch: RecordBatch) -> Result<(), ReadError> {
+        self.0.entry(date).or_default().push(batch);
+        Ok(())
+    }
+}
+
+/// Reads a CSV stream and hands sorted batches of [`file_schema`] to a sink,
+/// per trade date, in (ticker, expir_date, strike, c_opra) order.
+///
+/// `open` and `new_sink` are called once, or twice when the file turns out not
+/// to be in ticker order: the first sink, which may have received some runs,
+/// is then dropped and the second pass buffers each date whole before sorting.
+pub fn read_sorted<R, S>(
+    mut open: impl FnMut() -> Result<R, ReadError>,
+    options: ReadOptions,
+    mut new_sink: impl FnMut() -> S,
+) -> Result<(ReadSummary, S), ReadError>
+where
+    R: Read,
+    S: BatchSink,
+{
+    let mut sink = new_sink();
+    match read_pass(open()?, options, false, &mut sink) {
+        Ok(summary) => Ok((summary, sink)),
+        Err(PassError::Read(e)) => Err(e),
+        Err(PassError::OutOfOrder) => {
+            drop(sink);
+            let mut sink = new_sink();
+            let mut summary = read_pass(open()?, options, true, &mut sink).map_err(|e| match e {
+                PassError::Read(e) => e,
+                PassError::OutOfOrder => unreachable!("whole-date buffering never checks order"),
+            })?;
+            summary.buffered_whole = true;
+            Ok((summary, sink))
+        }
+    }
+}
+
+/// Reads CSV bytes into memory: per trade date, the sorted batches.
+pub fn read_to_batches(
+    bytes: &[u8],
+    options: ReadOptions,
+) -> Result<(ReadSummary, BTreeMap<i32, Vec<RecordBatch>>), ReadError> {
+    let (summary, Collect(batches)) = read_sorted(|| Ok(bytes), options, Collect::default)?;
+    Ok((summary, batches))
+}
+
+enum PassError {
+    Read(ReadError),
+    OutOfOrder,
+}
+
+impl From<ReadError> for PassError {
+    fn from(e: ReadError) -> Self {
+        PassError::Read(e)
+    }
+}
+
+impl From<ArrowError> for PassError {
+    fn from(e: ArrowError) -> Self {
+        PassError::Read(ReadError::Arrow(e))
+    }
+}
+
+fn read_pass<R: Read>(
+    input: R,
+    options: ReadOptions,
+    buffer_whole: bool,
+    sink: &mut dyn BatchSink,
+) -> Result<ReadSummary, PassError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    let mut summary = ReadSummary::default();
+    let io_error = |csv: &csv::Reader<R>, e: csv::Error| {
+        let line = csv.position().line();
+        let source = match e.into_kind() {
+            csv::ErrorKind::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+        };
+        PassError::Read(ReadError::Io { line, source })
+    };
+    let has_header = csv.read_byte_record(&mut record).map_err(|e| io_error(&csv, e))?;
+    if !has_header {
+        return Ok(summary);
+    }
+    let names: Vec<String> = record
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    let header = HeaderMap::from_names(names.iter().map(String::as_str)).map_err(ReadError::from)?;
+    summary.layout = Some(header.layout);
+    summary.unknown_columns = header.unknown.clone();
+
+    let mut parser = RowParser::new(header);
+    let mut dates: BTreeMap<i32, DateBuffer> = BTreeMap::new();
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(io_error(&csv, e)),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        summary.rows_in += 1;
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            // A blank line carries no row; csv already skips most of them.
+            summary.rows_in -= 1;
+            continue;
+        }
+        match parser.parse(&record) {
+            Ok(row) => {
+                let buffer = dates
+                    .entry(row.trade_date)
+                    .or_insert_with(|| DateBuffer::new(buffer_whole));
+                buffer.push(&row, &record, line)?;
+                if buffer.builders.len() >= CHUNK_ROWS {
+                    buffer.finish_chunk(row.trade_date, sink)?;
+                }
+            }
+            Err((column, reason, value)) => {
+                let reject = Reject {
+                    line,
+                    column,
+                    reason,
+                    value,
+                    raw: raw_line(&record),
+                };
+                if options.strict {
+                    return Err(ReadError::Strict(reject).into());
+                }
+                summary.rejects.push(reject);
+            }
+        }
+    }
+    for (date, buffer) in dates {
+        let rows = buffer.rows;
+        buffer.finish(date, sink)?;
+        summary.rows_out.insert(date, rows);
+    }
+    Ok(summary)
+}
+
+fn raw_line(record: &csv::ByteRecord) -> String {
+    let parts: Vec<String> = record
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    parts.join(",")
+}
+
+/// One parsed cell of a row.
+#[derive(Clone, Copy)]
+enum Cell {
+    Null,
+    Float(f64),
+    Count(i64),
+    Date(i32),
+    /// A text cell: the field index in the record.
+    Text(usize),
+}
+
+/// A parsed, valid row (text cells still point into the record).
+struct Row {
+    cells: [Cell; FILE_COLUMNS],
+    trade_date: i32,
+}
+
+type RowError = (Option<&'static str>, String, Option<String>);
+
+/// Parses records against a header, remembering the last date strings seen
+/// (dates repeat row after row, parsing each again would be waste).
+struct RowParser {
+    header: HeaderMap,
+    date_cache: [(Vec<u8>, i32); 2],
+}
+
+impl RowParser {
+    fn new(header: HeaderMap) -> Self {
+        RowParser {
+            header,
+            date_cache: [(Vec::new(), 0), (Vec::new(), 0)],
+        }
+    }
+
+    fn parse(&mut self, record: &csv::ByteRecord) -> Result<Row, RowError> {
+        if record.len() != self.header.width {
+            return Err((
+                None,
+                format!(
+                    "expected {} fields, found {}",
+                    self.header.width,
+                    record.len()
+                ),
+                None,
+            ));
+        }
+        let mut cells = [Cell::Null; FILE_COLUMNS];
+        let mut trade_date = 0;
+        for (c, column) in COLUMNS.iter().enumerate() {
+            let Some(field) = self.header.source_index[c] else {
+                continue;
+            };
+            let raw = &record[field];
+            if is_blank(raw) {
+                if column.must_have_value() {
+                    return Err((Some(column.orats), "blank value".to_string(), None));
+                }
+                continue;
+            }
+            let bad = |reason: &str| {
+                (
+                    Some(column.orats),
+                    reason.to_string(),
+                    Some(String::from_utf8_lossy(raw).into_owned()),
+                )
+            };
+            let cell = match column.kind {
+                Kind::Float => Cell::Float(parse_float(raw).map_err(bad)?),
+                Kind::Count => Cell::Count(parse_count(raw).map_err(bad)?),
+                Kind::Date => {
+                    let slot = usize::from(c == TRADE_DATE);
+                    let cached = &mut self.date_cache[slot];
+                    if cached.0 != raw {
+                        cached.1 = parse_date(raw).map_err(bad)?;
+                        cached.0.clear();
+                        cached.0.extend_from_slice(raw);
+                    }
+                    Cell::Date(cached.1)
+                }
+                Kind::Text => {
+                    if std::str::from_utf8(raw).is_err() {
+                        return Err(bad("not valid UTF-8"));
+                    }
+                    Cell::Text(field)
+                }
+            };
+            if c == TRADE_DATE {
+                if let Cell::Date(d) = cell {
+                    trade_date = d;
+                }
+            } else {
+                cells[c] = cell;
+            }
+        }
+        Ok(Row { cells, trade_date })
+    }
+}
+
+/// Column builders for the file schema plus the source line (the last sort key,
+/// so rows equal in every key keep their file order).
+struct Builders {
+    columns: Vec<ColumnBuilder>,
+    lines: UInt64Builder,
+}
+
+enum ColumnBuilder {
+    Text(StringBuilder),
+    Date(Date32Builder),
+    Count(Int64Builder),
+    Float(Float64Builder),
+}
+
+impl Builders {
+    fn new() -> Self {
+        let columns = COLUMNS[..FILE_COLUMNS]
+            .iter()
+            .map(|c| match c.kind {
+                Kind::Text => ColumnBuilder::Text(StringBuilder::with_capacity(CHUNK_ROWS, CHUNK_ROWS * 8)),
+                Kind::Date => ColumnBuilder::Date(Date32Builder::with_capacity(CHUNK_ROWS)),
+                Kind::Count => ColumnBuilder::Count(Int64Builder::with_capacity(CHUNK_ROWS)),
+                Kind::Float => ColumnBuilder::Float(Float64Builder::with_capacity(CHUNK_ROWS)),
+            })
+            .collect();
+        Builders {
+            columns,
+            lines: UInt64Builder::with_capacity(CHUNK_ROWS),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    fn push(&mut self, row: &Row, record: &csv::ByteRecord, line: u64) {
+        for (builder, cell) in self.columns.iter_mut().zip(row.cells.iter()) {
+            match (builder, *cell) {
+                (ColumnBuilder::Text(b), Cell::Text(i)) => {
+                    // Validated as UTF-8 by the parser.
+                    b.append_value(std::str::from_utf8(&record[i]).unwrap_or_default())
+                }
+                (ColumnBuilder::Text(b), _) => b.append_null(),
+                (ColumnBuilder::Date(b), Cell::Date(d)) => b.append_value(d),
+                (ColumnBuilder::Date(b), _) => b.append_null(),
+                (ColumnBuilder::Count(b), Cell::Count(v)) => b.append_value(v),
+                (ColumnBuilder::Count(b), _) => b.append_null(),
+                (ColumnBuilder::Float(b), Cell::Float(v)) => b.append_value(v),
+                (ColumnBuilder::Float(b), _) => b.append_null(),
+            }
+        }
+        self.lines.append_value(line);
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|b| -> ArrayRef {
+                match b {
+                    ColumnBuilder::Text(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Date(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Count(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Float(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        arrays.push(Arc::new(self.lines.finish()));
+        RecordBatch::try_new(buffer_schema(), arrays)
+    }
+}
+
+/// The file schema plus the `_line` sort key.
+fn buffer_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let mut fields: Vec<Field> = file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new("_line", DataType::UInt64, false));
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+}
+
+/// The rows of one trade date not yet released.
+struct DateBuffer {
+    builders: Builders,
+    /// Finished chunks not yet released (all rows of the current ticker run, and
+    /// with `buffer_whole` everything).
+    pending: Vec<RecordBatch>,
+    last_ticker: Vec<u8>,
+    buffer_whole: bool,
+    rows: u64,
+    out: Rechunker,
+}
+
+impl DateBuffer {
+    fn new(buffer_whole: bool) -> Self {
+        DateBuffer {
+            builders: Builders::new(),
+            pending: Vec::new(),
+            last_ticker: Vec::new(),
+            buffer_whole,
+            rows: 0,
+            out: Rechunker::default(),
+        }
+    }
+
+    fn push(&mut self, row: &Row, record: &csv::ByteRecord, line: u64) -> Result<(), PassError> {
+        if !self.buffer_whole {
+            let Cell::Text(i) = row.cells[0] else {
+                unreachable!("ticker is required")
+            };
+            let ticker = &record[i];
+            if ticker < self.last_ticker.as_slice() {
+                return Err(PassError::OutOfOrder);
+            }
+            if ticker != self.last_ticker.as_slice() {
+                self.last_ticker.clear();
+                self.last_ticker.extend_from_slice(ticker);
+            }
+        }
+        self.builders.push(row, record, line);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Finishes the current chunk and releases every complete ticker run in it.
+    fn finish_chunk(
+        &mut self,
+        date: i32,
+        sink: &mut dyn BatchSink,
+    ) -> Result<(), PassError> {
+        let chunk = self.builders.finish()?;
+        self.pending.push(chunk);
+        if self.buffer_whole {
+            return Ok(());
+        }
+        // In ticker order, every row before the last ticker's first row is complete.
+        let last = self.pending.last().expect("just pushed");
+        let tickers = last
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("ticker is Utf8");
+        let current = std::str::from_utf8(&self.last_ticker).unwrap_or_default();
+        let mut split = tickers.len();
+        while split > 0 && tickers.value(split - 1) == current {
+            split -= 1;
+        }
+        if split == 0 {
+            return Ok(()); // the whole chunk is the current run
+        }
+        let mut complete = std::mem::take(&mut self.pending);
+        let last = complete.pop().expect("just pushed");
+        complete.push(last.slice(0, split));
+        self.pending.push(last.slice(split, last.num_rows() - split));
+        self.release(date, &complete, sink)
+    }
+
+    fn release(
+        &mut self,
+        date: i32,
+        batches: &[RecordBatch],
+        sink: &mut dyn BatchSink,
+    ) -> Result<(), PassError> {
+        let sorted = sort_rows(batches)?;
+        self.out.push(sorted, &mut |b| sink.write(date, b))?;
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        date: i32,
+        sink: &mut dyn BatchSink,
+    ) -> Result<(), PassError> {
+        if self.builders.len() > 0 {
+            let chunk = self.builders.finish()?;
+            self.pending.push(chunk);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.release(date, &pending, sink)?;
+        self.out.flush(&mut |b| sink.write(date, b))?;
+        Ok(())
+    }
+}
+
+/// Concatenates and sorts rows by (ticker, expir_date, strike, c_opra, line);
+/// returns them in the file schema (the line key dropped).
+fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    let all = concat_batches(&buffer_schema(), batches)?;
+    if all.num_rows() == 0 {
+        return all.project(&(0..FILE_COLUMNS).collect::<Vec<_>>());
+    }
+    let key = |name: &str| -> Result<SortColumn, ArrowError> {
+        let idx = buffer_schema().index_of(name)?;
+        Ok(SortColumn {
+            values: all.column(idx).clone(),
+            options: None,
+        })
+    };
+    let keys = vec![
+        key("ticker")?,
+        key("expir_date")?,
+        key("strike")?,
+        key("c_opra")?,
+        key("_line")?,
+    ];
+    let already_sorted = is_sorted_by_line(all.column(FILE_COLUMNS));
+    let sorted = if already_sorted && keys_sorted(&all)? {
+        all
+    } else {
+        let indices = lexsort_to_indices(&keys, None)?;
+        take_record_batch(&all, &indices)?
+    };
+    sorted.project(&(0..FILE_COLUMNS).collect::<Vec<_>>())
+}
+
+fn is_sorted_by_line(lines: &ArrayRef) -> bool {
+    let lines = lines.as_any().downcast_ref::<UInt64Array>().expect("_line is UInt64");
+    lines.values().windows(2).all(|w| w[0] < w[1])
+}
+
+/// Whether rows in file order are already in key order (usual for ORATS files),
+/// so the sort can be skipped.
+fn keys_sorted(batch: &RecordBatch) -> Result<bool, ArrowError> {
+    use datafusion::arrow::row::{RowConverter, SortField};
+    let names = ["ticker", "expir_date", "strike", "c_opra"];
+    let columns: Vec<ArrayRef> = names
+        .iter()
+        .map(|n| Ok(batch.column(buffer_schema().index_of(n)?).clone()))
+        .collect::<Result<_, ArrowError>>()?;
+    let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+    let converter = RowConverter::new(fields)?;
+    let rows = converter.convert_columns(&columns)?;
+    Ok((1..rows.num_rows()).all(|i| rows.row(i - 1) <= rows.row(i)))
+}
+
+/// Re-cuts a stream of sorted batches into batches of exactly
+/// [`OUTPUT_BATCH_ROWS`] rows (the last one shorter), so the Parquet writer sees
+/// the same batch boundaries whatever the chunking upstream.
+#[derive(Default)]
+struct Rechunker {
+    held: Vec<RecordBatch>,
+    held_rows: usize,
+}
+
+impl Rechunker {
+    fn push(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>,
+    ) -> Result<(), PassError> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (OUTPUT_BATCH_ROWS - self.held_rows).min(batch.num_rows() - offset);
+            self.held.push(batch.slice(offset, take));
+            self.held_rows += take;
+            offset += take;
+            if self.held_rows == OUTPUT_BATCH_ROWS {
+                self.emit(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>) -> Result<(), PassError> {
+        if self.held_rows == 0 {
+            return Ok(());
+        }
+        let batch = concat_batches(&file_schema(), &self.held)?;
+        self.held.clear();
+        self.held_rows = 0;
+        out(batch)?;
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>) -> Result<(), PassError> {
+        self.emit(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orats::values::date_to_days;
+    use chrono::NaiveDate;
+    use datafusion::arrow::array::{Date32Array, Float64Array, Int64Array};
+
+    const HEADER: &str = "ticker,cOpra,pOpra,stkPx,expirDate,yte,strike,cVolu,cOi,pVolu,pOi,cBidPx,cValue,cAskPx,pBidPx,pValue,pAskPx,cBidIv,cMidIv,cAskIv,smoothSmvVol,pBidIv,pMidIv,pAskIv,iRate,divRate,residualRateData,delta,gamma,theta,vega,rho,phi,driftlessTheta,extVol,extCTheo,extPTheo,spot_px,trade_date";
+
+    /// A v1 row with the given key cells and fixed values elsewhere.
+    fn row(ticker: &str, expiry: &str, strike: &str, c_oi: &str, gamma: &str, trade: &str) -> String {
+        format!(
+            "{ticker},{ticker}C{strike},{ticker}P{strike},100.5,{expiry},0.04110,{strike},1,{c_oi},2,3,1.1,1.2,1.3,0.5,0.6,0.7,0.2,0.21,0.22,0.2101,,0.23,0.24,0.05,0.01,0,0.5,{gamma},-0.1,0.2,0.03,-0.02,-0.09,0.2,1.2,2.3E+15,,{trade}"
+        )
+    }
+
+    fn csv(rows: &[String]) -> Vec<u8> {
+        let mut s = HEADER.to_string();
+        for r in rows {
+            s.push('\n');
+            s.push_str(r);
+        }
+        s.push('\n');
+        s.into_bytes()
+    }
+
+    fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+        batch
+            .column(batch.schema().index_of(name).unwrap())
+            .as_any()
+            .downcast_ref::<T>()
+            .unwrap()
+    }
+
+    fn day(s: &str) -> i32 {
+        date_to_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    #[test]
+    fn parses_values_blanks_and_awkward_tickers() {
+        let data = csv(&[
+            row("NA", "1/19/2024", "95", "200", "0.02", "1/3/2024"),
+            row("NAN", "2024-01-19", "100", "0", "", "1/3/2024"),
+            row("TRUE", "1/19/2024", "105", "7", "0.00000443", "1/3/2024"),
+        ]);
+        let (summary, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        assert_eq!(summary.rows_in, 3);
+        assert!(summary.rejects.is_empty());
+        assert_eq!(summary.layout, Some(Layout::V1));
+        let batches = &out[&day("2024-01-03")];
+        assert_eq!(batches.len(), 1);
+        let b = &batches[0];
+        let tickers = column::<StringArray>(b, "ticker");
+        assert_eq!(
+            (0..3).map(|i| tickers.value(i)).collect::<Vec<_>>(),
+            vec!["NA", "NAN", "TRUE"]
+        );
+        let gamma = column::<Float64Array>(b, "gamma");
+        assert_eq!(gamma.value(0), 0.02);
+        assert!(gamma.is_null(1), "a blank gamma is null, not 0");
+        assert_eq!(gamma.value(2), 0.00000443);
+        assert!(column::<Float64Array>(b, "p_bid_iv").is_null(0));
+        assert!(column::<Float64Array>(b, "spot_px").is_null(0));
+        assert_eq!(column::<Float64Array>(b, "ext_p_theo").value(0), 2.3e15);
+        assert_eq!(column::<Int64Array>(b, "c_oi").value(0), 200);
+        let expiry = column::<Date32Array>(b, "expir_date");
+        assert_eq!(expiry.value(0), day("2024-01-19"));
+        assert_eq!(expiry.value(1), day("2024-01-19"));
+    }
+
+    #[test]
+    fn rows_come_out_sorted_with_duplicate_keys_kept() {
+        let data = csv(&[
+            row("SPX", "1/19/2024", "4700", "1", "0.01", "1/3/2024"),
+            row("SPX", "1/5/2024", "4800", "2", "0.01", "1/3/2024"),
+            row("SPX", "1/5/2024", "4700", "3", "0.01", "1/3/2024"),
+            row("SPX", "1/5/2024", "4700", "4", "0.01", "1/3/2024"),
+        ]);
+        let (_, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        let b = &out[&day("2024-01-03")][0];
+        let strikes = column::<Float64Array>(b, "strike");
+        let oi = column::<Int64Array>(b, "c_oi");
+        assert_eq!(strikes.values().to_vec(), vec![4700.0, 4700.0, 4800.0, 4700.0]);
+        // Same (ticker, expiry, strike) rows are both kept, in file order (same c_opra).
+        assert_eq!(oi.values().to_vec(), vec![3, 4, 2, 1]);
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_line_column_and_reason() {
+        let data = csv(&[
+            row("AAA", "1/19/2024", "95", "200", "0.02", "1/3/2024"),
+            row("BBB", "1/19/2024", "95", "x12", "0.02", "1/3/2024"),
+            "CCC,too,few".to_string(),
+            row("DDD", "13/45/2024", "95", "1", "0.02", "1/3/2024"),
+            row("EEE", "1/19/2024", "95", "1", "0.02", "1/3/2024"),
+        ]);
+        let (summary, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        assert_eq!(summary.rows_in, 5);
+        assert_eq!(summary.rows_out.values().sum::<u64>(), 2);
+        let r = &summary.rejects;
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[0].line, r[0].column), (3, Some("cOi")));
+        assert_eq!(r[0].reason, "not an integer");
+        assert_eq!(r[0].value.as_deref(), Some("x12"));
+        assert_eq!((r[1].line, r[1].column), (4, None));
+        assert_eq!(r[1].reason, "expected 39 fields, found 3");
+        assert_eq!((r[2].line, r[2].column), (5, Some("expirDate")));
+        assert!(r[0].to_string().starts_with("line 3, column cOi: not an integer"));
+        assert_eq!(out[&day("2024-01-03")][0].num_rows(), 2);
+    }
+
+    #[test]
+    fn strict_fails_on_the_first_bad_row() {
+        let data = csv(&[
+            row("AAA", "1/19/2024", "95", "200", "0.02", "1/3/2024"),
+            row("BBB", "1/19/2024", "95", "-5", "0.02", "1/3/2024"),
+        ]);
+        let err = read_to_batches(&data, ReadOptions { strict: true }).unwrap_err();
+        assert!(matches!(err, ReadError::Strict(_)));
+        assert!(err.to_string().contains("line 3, column cOi: negative count"), "{err}");
+    }
+
+    #[test]
+    fn several_trade_dates_split() {
+        let data = csv(&[
+            row("AAA", "1/19/2024", "95", "1", "0.02", "1/3/2024"),
+            row("AAA", "1/19/2024", "95", "1", "0.02", "1/4/2024"),
+            row("BBB", "1/19/2024", "95", "1", "0.02", "1/3/2024"),
+        ]);
+        let (summary, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(summary.rows_out[&day("2024-01-03")], 2);
+        assert_eq!(summary.rows_out[&day("2024-01-04")], 1);
+    }
+
+    #[test]
+    fn empty_member_and_header_only_yield_no_rows() {
+        let (summary, out) = read_to_batches(b"", ReadOptions::default()).unwrap();
+        assert_eq!((summary.rows_in, summary.layout, out.len()), (0, None, 0));
+        let (summary, out) = read_to_batches(HEADER.as_bytes(), ReadOptions::default()).unwrap();
+        assert_eq!((summary.rows_in, out.len()), (0, 0));
+        assert_eq!(summary.layout, Some(Layout::V1));
+    }
+
+    #[test]
+    fn crlf_and_bom_are_tolerated() {
+        let mut s = format!("\u{feff}{HEADER}\r\n");
+        s.push_str(&row("AAA", "1/19/2024", "95", "1", "0.02", "1/3/2024"));
+        s.push_str("\r\n");
+        let (summary, out) = read_to_batches(s.as_bytes(), ReadOptions::default()).unwrap();
+        assert!(summary.rejects.is_empty(), "{:?}", summary.rejects);
+        assert_eq!(out[&day("2024-01-03")][0].num_rows(), 1);
+    }
+
+    #[test]
+    fn missing_required_column_is_a_header_error() {
+        let header = HEADER.replace(",gamma,", ",gammaX,");
+        let err = read_to_batches(format!("{header}\n").as_bytes(), ReadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("line 1: header lacks required column(s): gamma"), "{err}");
+    }
+
+    /// Many tickers across several chunks, out of ticker order in one place:
+    /// the output must equal a plain sort of the input either way.
+    #[test]
+    fn chunked_release_equals_a_full_sort() {
+        let mut rows = Vec::new();
+        for t in 0..300 {
+            for k in (0..300).rev() {
+                let ticker = format!("T{t:03}");
+                rows.push(row(&ticker, "1/19/2024", &format!("{}", 10 + k), &k.to_string(), "0.01", "1/3/2024"));
+            }
+        }
+        let sorted = csv(&rows);
+        let (s1, out1) = read_to_batches(&sorted, ReadOptions::default()).unwrap();
+        assert!(!s1.buffered_whole);
+        rows.swap(10, 80_000);
+        let shuffled = csv(&rows);
+        let (s2, out2) = read_to_batches(&shuffled, ReadOptions::default()).unwrap();
+        assert!(s2.buffered_whole);
+        let d = day("2024-01-03");
+        let sizes: Vec<usize> = out1[&d].iter().map(|b| b.num_rows()).collect();
+        assert!(sizes[..sizes.len() - 1].iter().all(|n| *n == OUTPUT_BATCH_ROWS));
+        let one = concat_batches(&file_schema(), &out1[&d]).unwrap();
+        let two = concat_batches(&file_schema(), &out2[&d]).unwrap();
+        assert_eq!(one.num_rows(), 90_000);
+        assert_eq!(one, two);
+        let tickers = column::<StringArray>(&one, "ticker");
+        let strikes = column::<Float64Array>(&one, "strike");
+        for i in 1..one.num_rows() {
+            let a = (tickers.value(i - 1), strikes.value(i - 1));
+            let b = (tickers.value(i), strikes.value(i));
+            assert!(a.0 < b.0 || (a.0 == b.0 && a.1 < b.1), "row {i}: {a:?} then {b:?}");
+        }
+    }
+}

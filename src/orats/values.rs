@@ -1,0 +1,143 @@
+//! Parsing of single ORATS cells. Each function returns a short reason on
+//! failure; the caller adds file, line and column.
+
+use chrono::NaiveDate;
+
+/// Days from 0001-01-01 (CE) to 1970-01-01, to turn chrono dates into Date32.
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// Whether a cell is blank (empty or only spaces): a blank is null, never 0.
+pub fn is_blank(cell: &[u8]) -> bool {
+    cell.iter().all(|b| *b == b' ')
+}
+
+fn trim(cell: &[u8]) -> &[u8] {
+    cell.trim_ascii()
+}
+
+/// Parses `M/D/YYYY` (with or without zero padding) or `YYYY-MM-DD` into days since 1970-01-01.
+pub fn parse_date(cell: &[u8]) -> Result<i32, &'static str> {
+    let cell = trim(cell);
+    let (y, m, d) = if let Some((a, rest)) = split_once(cell, b'/') {
+        let (b, c) = split_once(rest, b'/').ok_or("date is not M/D/YYYY or YYYY-MM-DD")?;
+        (number(c, 4)?, number(a, 2)?, number(b, 2)?)
+    } else if let Some((a, rest)) = split_once(cell, b'-') {
+        let (b, c) = split_once(rest, b'-').ok_or("date is not M/D/YYYY or YYYY-MM-DD")?;
+        if a.len() != 4 {
+            return Err("date is not M/D/YYYY or YYYY-MM-DD");
+        }
+        (number(a, 4)?, number(b, 2)?, number(c, 2)?)
+    } else {
+        return Err("date is not M/D/YYYY or YYYY-MM-DD");
+    };
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or("date does not exist")?;
+    Ok(date_to_days(date))
+}
+
+/// Days since 1970-01-01 of a date (the Arrow Date32 value).
+pub fn date_to_days(date: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
+}
+
+/// The date of an Arrow Date32 value.
+pub fn days_to_date(days: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_DAYS_FROM_CE)
+        .expect("Date32 value within chrono's range")
+}
+
+fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let i = memchr::memchr(sep, s)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+fn number(digits: &[u8], max_len: usize) -> Result<u32, &'static str> {
+    if digits.is_empty() || digits.len() > max_len || !digits.iter().all(u8::is_ascii_digit) {
+        return Err("date is not M/D/YYYY or YYYY-MM-DD");
+    }
+    Ok(digits
+        .iter()
+        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+}
+
+/// Parses a decimal or scientific-notation number (`0.0706`, `2.3E+15`).
+pub fn parse_float(cell: &[u8]) -> Result<f64, &'static str> {
+    lexical_core::parse::<f64>(trim(cell)).map_err(|_| "not a number")
+}
+
+/// Parses a non-negative integer count; `12.0` is accepted, `1.5` and `-3` are not.
+pub fn parse_count(cell: &[u8]) -> Result<i64, &'static str> {
+    let cell = trim(cell);
+    let value = match lexical_core::parse::<i64>(cell) {
+        Ok(v) => v,
+        Err(_) => {
+            let f = lexical_core::parse::<f64>(cell).map_err(|_| "not an integer")?;
+            if f.fract() != 0.0 || !f.is_finite() || f.abs() > 9.0e15 {
+                return Err("not an integer");
+            }
+            f as i64
+        }
+    };
+    if value < 0 {
+        return Err("negative count");
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> i32 {
+        date_to_days(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    #[test]
+    fn dates_with_and_without_padding_and_iso() {
+        assert_eq!(parse_date(b"1/3/2024"), Ok(day(2024, 1, 3)));
+        assert_eq!(parse_date(b"01/03/2024"), Ok(day(2024, 1, 3)));
+        assert_eq!(parse_date(b"12/31/2007"), Ok(day(2007, 12, 31)));
+        assert_eq!(parse_date(b"2024-01-03"), Ok(day(2024, 1, 3)));
+        assert_eq!(parse_date(b"1/3/2024\r"), Ok(day(2024, 1, 3)));
+        assert_eq!(day(1970, 1, 1), 0);
+        assert_eq!(days_to_date(day(2026, 2, 5)).to_string(), "2026-02-05");
+    }
+
+    #[test]
+    fn bad_dates_say_why() {
+        assert_eq!(parse_date(b"2/30/2024"), Err("date does not exist"));
+        assert!(parse_date(b"20240103").is_err());
+        assert!(parse_date(b"1/3").is_err());
+        assert!(parse_date(b"a/b/cccc").is_err());
+        assert!(parse_date(b"24-01-03").is_err());
+        assert!(parse_date(b"").is_err());
+    }
+
+    #[test]
+    fn floats_decimal_and_scientific() {
+        assert_eq!(parse_float(b"0.0706"), Ok(0.0706));
+        assert_eq!(parse_float(b"2.3E+15"), Ok(2.3e15));
+        assert_eq!(parse_float(b"1.5E-05"), Ok(1.5e-5));
+        assert_eq!(parse_float(b"-0.00000443"), Ok(-0.00000443));
+        assert_eq!(parse_float(b"147.69"), Ok(147.69));
+        assert_eq!(parse_float(b"12abc"), Err("not a number"));
+        assert_eq!(parse_float(b"1,5"), Err("not a number"));
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count(b"0"), Ok(0));
+        assert_eq!(parse_count(b"123456"), Ok(123456));
+        assert_eq!(parse_count(b"12.0"), Ok(12));
+        assert_eq!(parse_count(b"1.5"), Err("not an integer"));
+        assert_eq!(parse_count(b"-3"), Err("negative count"));
+        assert_eq!(parse_count(b"x"), Err("not an integer"));
+    }
+
+    #[test]
+    fn blanks() {
+        assert!(is_blank(b""));
+        assert!(is_blank(b"  "));
+        assert!(!is_blank(b"0"));
+    }
+}

@@ -1,0 +1,141 @@
+//! Progress for long work: a bar on a terminal, and heartbeat log lines every
+//! 60 seconds and every 25 items whatever the terminal (A3's heartbeat).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing::info;
+
+/// Log a heartbeat after this many items.
+pub const HEARTBEAT_ITEMS: u64 = 25;
+/// Log a heartbeat at least this often.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
+
+fn bars() -> &'static MultiProgress {
+    static BARS: OnceLock<MultiProgress> = OnceLock::new();
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Runs `f` with the progress bars hidden (for writing log lines).
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    bars().suspend(f)
+}
+
+/// A progress bar, drawn only when [`crate::logging::progress_allowed`].
+#[derive(Clone)]
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    /// A bar counting `total` items of work named `what`.
+    pub fn files(total: u64, what: &str) -> Self {
+        if !crate::logging::progress_allowed() || total == 0 {
+            return Progress(None);
+        }
+        let bar = bars().add(ProgressBar::new(total));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(what.to_string());
+        Progress(Some(bar))
+    }
+
+    /// One more item done; `message` describes the totals so far.
+    pub fn advance(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
+            bar.inc(1);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+            bars().remove(bar);
+        }
+    }
+}
+
+struct HeartbeatState {
+    what: String,
+    total: u64,
+    done: AtomicU64,
+    started: Instant,
+    last_message: Mutex<String>,
+}
+
+impl HeartbeatState {
+    fn log(&self) {
+        let done = self.done.load(Ordering::Relaxed);
+        let percent = if self.total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / self.total as f64
+        };
+        let message = self.last_message.lock().map(|m| m.clone()).unwrap_or_default();
+        info!(
+            stage = %self.what,
+            done,
+            total = self.total,
+            percent = format!("{percent:.1}"),
+            elapsed_s = self.started.elapsed().as_secs(),
+            "heartbeat: {message}"
+        );
+    }
+}
+
+/// Logs progress every [`HEARTBEAT_ITEMS`] items and every [`HEARTBEAT_INTERVAL`].
+#[derive(Clone)]
+pub struct Heartbeat {
+    state: Arc<HeartbeatState>,
+    timer: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Heartbeat {
+    /// Starts the timer (needs a Tokio runtime).
+    pub fn start(what: &str, total: u64) -> Self {
+        let state = Arc::new(HeartbeatState {
+            what: what.to_string(),
+            total,
+            done: AtomicU64::new(0),
+            started: Instant::now(),
+            last_message: Mutex::new(String::new()),
+        });
+        let timer_state = state.clone();
+        let timer = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                timer_state.log();
+            }
+        });
+        Heartbeat {
+            state,
+            timer: Arc::new(Mutex::new(Some(timer))),
+        }
+    }
+
+    /// One more item done.
+    pub fn tick(&self, message: &str) {
+        if let Ok(mut m) = self.state.last_message.lock() {
+            *m = message.to_string();
+        }
+        let done = self.state.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if done % HEARTBEAT_ITEMS == 0 {
+            self.state.log();
+        }
+    }
+
+    /// Stops the timer.
+    pub fn stop(&self) {
+        if let Some(t) = self.timer.lock().ok().and_then(|mut t| t.take()) {
+            t.abort();
+        }
+    }
+}

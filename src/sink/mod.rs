@@ -1,0 +1,354 @@
+//! The Postgres sink: upserts [`DealerMetrics`] into `daily_snapshots` (profile a3, the A3
+//! JSON) and `gex_metrics_snapshot` (profile v2, the handoff's flat columns), after applying
+//! the migrations in `migrations/` (which create the tables, or adopt existing ones).
+//!
+//! Rows are written in batches, one UNNEST statement per batch, each statement its own
+//! transaction. A batch rejected for its data is split in halves until the offending rows
+//! stand alone, so a bad row soft-fails only its ticker. Transient errors are retried with
+//! exponential backoff; when the retries run out the batch's tickers soft-fail, and so do the
+//! remaining batches without further attempts (the database is then considered down, which
+//! bounds how long a run stalls). Soft failures are reported in [`SinkReport`], not returned
+//! as errors; re-running the same rows later converges to the uninterrupted result.
+
+mod error;
+mod redact;
+mod tables;
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::NaiveDate;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+use tracing::{debug, info, warn};
+
+pub use error::SinkError;
+pub use redact::{DatabaseUrl, redact_url};
+
+use crate::metrics::DealerMetrics;
+use error::{is_row_specific, is_transient, is_transient_migration};
+use redact::Redactor;
+use tables::{Table, last_per_key};
+
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Tuning of a [`PgSink`]; the default suits the daily run.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// Rows per statement; 1 writes one statement per row (kept for comparisons).
+    pub batch_size: usize,
+    /// Retries of a transient failure before the affected tickers soft-fail.
+    pub max_retries: usize,
+    /// First backoff delay; it doubles per retry, with jitter.
+    pub retry_min_delay: Duration,
+    /// How long one attempt waits for a pooled connection (the server may be restarting).
+    pub acquire_timeout: Duration,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            max_retries: 3,
+            retry_min_delay: Duration::from_secs(1),
+            acquire_timeout: Duration::from_secs(5),
+            max_connections: 4,
+        }
+    }
+}
+
+/// One row that was not written, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftFail {
+    /// The row's ticker.
+    pub ticker: String,
+    /// The row's trade date.
+    pub trade_date: NaiveDate,
+    /// The database's (password-free) reason.
+    pub reason: String,
+}
+
+/// What one upsert call did: every distinct input row is written, unchanged or soft-failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkReport {
+    /// The table written.
+    pub table: &'static str,
+    /// Rows inserted, or updated because a value changed.
+    pub written: usize,
+    /// Rows already stored with the same values, left untouched.
+    pub unchanged: usize,
+    /// Input rows dropped because a later input row had the same key.
+    pub duplicates: usize,
+    /// Transient failures that were retried.
+    pub retries: usize,
+    /// Rows not written.
+    pub soft_failed: Vec<SoftFail>,
+}
+
+impl SinkReport {
+    fn new(table: Table) -> Self {
+        Self {
+            table: table.name(),
+            written: 0,
+            unchanged: 0,
+            duplicates: 0,
+            retries: 0,
+            soft_failed: Vec::new(),
+        }
+    }
+
+    /// The soft-failed tickers, in input order.
+    pub fn soft_failed_tickers(&self) -> Vec<&str> {
+        self.soft_failed.iter().map(|f| f.ticker.as_str()).collect()
+    }
+}
+
+/// A connection pool to the metrics database, and the upserts into it.
+pub struct PgSink {
+    pool: PgPool,
+    redactor: Redactor,
+    options: SinkOptions,
+    migrated: OnceCell<()>,
+}
+
+impl fmt::Debug for PgSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgSink")
+            .field("url", &self.redactor.url())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgSink {
+    /// Connects with [`SinkOptions::default`].
+    pub async fn connect(url: &str) -> Result<Self, SinkError> {
+        Self::connect_with(url, SinkOptions::default()).await
+    }
+
+    /// Checks that `url` accepts a connection (retrying transient failures), then opens a pool.
+    pub async fn connect_with(url: &str, options: SinkOptions) -> Result<Self, SinkError> {
+        let redactor = Redactor::new(url);
+        let connect_options = PgConnectOptions::from_str(url).map_err(|e| SinkError::InvalidUrl {
+            url: redactor.url().to_string(),
+            reason: redactor.scrub(&e),
+        })?;
+        // A direct first connection reports the real cause (refused, bad password); a pool
+        // would only say that it timed out.
+        let mut retries = 0;
+        let probe = with_retries(&options, &redactor, &mut retries, is_transient, || {
+            PgConnection::connect_with(&connect_options)
+        })
+        .await
+        .map_err(|e| SinkError::Connect {
+            url: redactor.url().to_string(),
+            reason: redactor.scrub(&e),
+        })?;
+        // The pool opens its own connections; how this one closes does not matter.
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect_options);
+        info!(url = redactor.url(), "connected to Postgres");
+        Ok(Self {
+            pool,
+            redactor,
+            options,
+            migrated: OnceCell::new(),
+        })
+    }
+
+    /// The database URL, password masked.
+    pub fn url(&self) -> &str {
+        self.redactor.url()
+    }
+
+    /// Applies the migrations, once per `PgSink` (the upserts call it first).
+    pub async fn migrate(&self) -> Result<(), SinkError> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let mut retries = 0;
+                with_retries(&self.options, &self.redactor, &mut retries, is_transient_migration, || {
+                    MIGRATOR.run(&self.pool)
+                })
+                .await
+                .map_err(|e| SinkError::Migrate {
+                    url: self.url().to_string(),
+                    reason: self.redactor.scrub(&e),
+                })?;
+                info!(url = self.url(), "migrations applied");
+                Ok(())
+            })
+            .await
+            .copied()
+    }
+
+    /// Upserts profile-a3 results into `daily_snapshots` keyed by (time = snapshot_ts,
+    /// ticker_id), registering unknown tickers.
+    ///
+    /// Only `dealer_metrics_json`, `model_version` and `updated_at` are written; the columns
+    /// other pipelines own are never touched. `updated_at` is set when a row is inserted and
+    /// bumped only when the JSON or the model version actually changes, so it records when
+    /// the metrics last changed, not when a run last passed (a re-run leaves it alone).
+    pub async fn upsert_daily_snapshots(&self, rows: &[DealerMetrics]) -> Result<SinkReport, SinkError> {
+        self.upsert(Table::DailySnapshots, rows).await
+    }
+
+    /// Upserts profile-v2 results into `gex_metrics_snapshot` keyed by (symbol, snapshot_ts):
+    /// net_gex = gex_net, gamma_flip_level = gamma_flip, contracts_analyzed = eligible legs.
+    ///
+    /// Numbers are stored exactly (they read back as the same f64). A row is updated only when
+    /// a value changed; `net_vex` and `net_charm` stay NULL and `created_at` keeps the first
+    /// insert's time.
+    pub async fn upsert_gex_metrics(&self, rows: &[DealerMetrics]) -> Result<SinkReport, SinkError> {
+        self.upsert(Table::GexMetricsSnapshot, rows).await
+    }
+
+    async fn upsert(&self, table: Table, rows: &[DealerMetrics]) -> Result<SinkReport, SinkError> {
+        if let Some(m) = rows.iter().find(|m| m.params.profile != table.profile()) {
+            return Err(SinkError::WrongProfile {
+                table: table.name(),
+                expected: table.profile(),
+                found: m.params.profile,
+                ticker: m.ticker.clone(),
+                trade_date: m.trade_date,
+            });
+        }
+        self.migrate().await?;
+        let started = Instant::now();
+        let (rows, duplicates) = last_per_key(rows);
+        let mut report = SinkReport::new(table);
+        report.duplicates = duplicates;
+        let mut unavailable: Option<String> = None;
+        // A stack, so that the halves of a split batch are written before the next batch.
+        let mut pending: Vec<&[&DealerMetrics]> = rows.chunks(self.options.batch_size.max(1)).rev().collect();
+        while let Some(batch) = pending.pop() {
+            if let Some(reason) = &unavailable {
+                self.soft_fail(&mut report, batch, &format!("not attempted, the database is unavailable: {reason}"));
+                continue;
+            }
+            let batch_started = Instant::now();
+            let result = with_retries(&self.options, &self.redactor, &mut report.retries, is_transient, || {
+                table.write(&self.pool, batch)
+            })
+            .await;
+            match result {
+                Ok(changed) => {
+                    let changed = usize::try_from(changed).unwrap_or(batch.len());
+                    report.written += changed;
+                    report.unchanged += batch.len() - changed;
+                    info!(
+                        table = table.name(),
+                        rows = batch.len(),
+                        written = changed,
+                        unchanged = batch.len() - changed,
+                        elapsed_ms = batch_started.elapsed().as_millis(),
+                        "batch upserted"
+                    );
+                }
+                Err(err) if batch.len() > 1 && is_row_specific(&err) => {
+                    debug!(
+                        table = table.name(),
+                        rows = batch.len(),
+                        error = %self.redactor.scrub(&err),
+                        "batch rejected for its data; splitting it"
+                    );
+                    let (head, tail) = batch.split_at(batch.len() / 2);
+                    pending.push(tail);
+                    pending.push(head);
+                }
+                Err(err) => {
+                    let reason = self.explain(&err).await;
+                    if is_transient(&err) {
+                        unavailable = Some(reason.clone());
+                    }
+                    self.soft_fail(&mut report, batch, &reason);
+                }
+            }
+        }
+        info!(
+            table = table.name(),
+            written = report.written,
+            unchanged = report.unchanged,
+            duplicates = report.duplicates,
+            retries = report.retries,
+            soft_failed = report.soft_failed.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "upsert finished"
+        );
+        Ok(report)
+    }
+
+    fn soft_fail(&self, report: &mut SinkReport, batch: &[&DealerMetrics], reason: &str) {
+        for m in batch {
+            warn!(table = report.table, ticker = %m.ticker, trade_date = %m.trade_date, reason, "row soft-failed");
+            report.soft_failed.push(SoftFail {
+                ticker: m.ticker.clone(),
+                trade_date: m.trade_date,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// `err` as a password-free reason; a pool timeout says only that it timed out, so a
+    /// direct connection attempt is made to name the cause.
+    async fn explain(&self, err: &sqlx::Error) -> String {
+        let reason = match err {
+            sqlx::Error::Database(db) => {
+                format!("{err} (SQLSTATE {})", db.code().unwrap_or_default())
+            }
+            sqlx::Error::PoolTimedOut => {
+                let options = self.pool.connect_options();
+                let attempt = PgConnection::connect_with(&options);
+                match tokio::time::timeout(self.options.acquire_timeout, attempt).await {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        err.to_string()
+                    }
+                    Ok(Err(cause)) => format!("{err}: {cause}"),
+                    Err(_) => format!("{err}: connecting directly timed out too"),
+                }
+            }
+            _ => err.to_string(),
+        };
+        self.redactor.scrub(&reason)
+    }
+}
+
+/// Runs `op`, retrying up to `options.max_retries` times with exponential backoff while
+/// `transient` says so; counts the retries.
+async fn with_retries<T, E, Fut>(
+    options: &SinkOptions,
+    redactor: &Redactor,
+    retries: &mut usize,
+    transient: fn(&E) -> bool,
+    op: impl FnMut() -> Fut,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: fmt::Display,
+{
+    let backoff = ExponentialBuilder::new()
+        .with_min_delay(options.retry_min_delay)
+        .with_max_times(options.max_retries)
+        .with_jitter();
+    op.retry(backoff)
+        .when(transient)
+        .notify(|err, delay| {
+            *retries += 1;
+            warn!(
+                error = %redactor.scrub(err),
+                retry_in_ms = delay.as_millis(),
+                "transient database error; retrying"
+            );
+        })
+        .await
+}

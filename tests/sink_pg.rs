@@ -1,0 +1,715 @@
+//! The Postgres sink against real servers (one per test, see `gexlake::testing::pg`):
+//! migrations on blank and production-shaped databases, idempotent upserts, the V2 handoff's
+//! sanity queries, bad rows, and servers that die or drop connections mid-sink.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use gexlake::metrics::{DealerMetrics, Profile, dealer_metrics_json};
+use gexlake::sink::{PgSink, SinkError, SinkOptions, SinkReport};
+use gexlake::testing::handoff;
+use gexlake::testing::pg::TestPostgres;
+use gexlake::testing::synthetic::{MAJOR_TICKERS, snapshot_ts, synthetic_day};
+use serde_json::Value;
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+/// About one trading day of ORATS symbols.
+const TICKERS: usize = 6000;
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 3, 8).unwrap()
+}
+
+fn previous_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 3, 7).unwrap()
+}
+
+/// Short waits so fault tests stay quick; three retries as in production.
+fn fast_options() -> SinkOptions {
+    SinkOptions {
+        batch_size: 2000,
+        retry_min_delay: Duration::from_millis(20),
+        acquire_timeout: Duration::from_millis(500),
+        ..SinkOptions::default()
+    }
+}
+
+async fn pool(url: &str) -> PgPool {
+    PgPoolOptions::new().max_connections(3).connect(url).await.expect("test pool connects")
+}
+
+/// A database shaped like production before this sink: other pipelines' tickers (VARCHAR(10))
+/// and daily_snapshots (with their own columns and rows, no model_version or updated_at), and
+/// the handoff's gex_metrics_snapshot without the unique constraint, holding a duplicate.
+const PRODUCTION_SCHEMA: &str = "
+CREATE TABLE tickers (id SERIAL PRIMARY KEY, symbol VARCHAR(10) NOT NULL UNIQUE, name TEXT);
+CREATE TABLE daily_snapshots (
+    time TIMESTAMPTZ NOT NULL,
+    ticker_id INTEGER NOT NULL REFERENCES tickers (id),
+    close NUMERIC,
+    wyckoff_json JSONB,
+    dealer_metrics_json JSONB,
+    PRIMARY KEY (time, ticker_id)
+);
+CREATE TABLE gex_metrics_snapshot (
+    id SERIAL PRIMARY KEY, symbol TEXT NOT NULL, snapshot_ts TIMESTAMPTZ NOT NULL,
+    spot_price NUMERIC, net_gex NUMERIC, net_dex NUMERIC, call_wall_strike NUMERIC,
+    put_wall_strike NUMERIC, gamma_flip_level NUMERIC, net_vex NUMERIC, net_charm NUMERIC,
+    contracts_analyzed INTEGER, created_at TIMESTAMPTZ DEFAULT now()
+);
+CREATE INDEX idx_gex_symbol_ts ON gex_metrics_snapshot(symbol, snapshot_ts);
+INSERT INTO tickers (symbol, name) VALUES ('AAPL', 'Apple'), ('TSLA', 'Tesla');
+INSERT INTO daily_snapshots (time, ticker_id, close, wyckoff_json, dealer_metrics_json) VALUES
+    ('2024-03-08 16:00 America/New_York', 1, 170.73, '{\"phase\": \"B\"}', NULL),
+    ('2024-03-08 16:00 America/New_York', 2, 175.34, '{\"phase\": \"C\"}', NULL),
+    ('2024-03-01 16:00 America/New_York', 1, 179.66, '{\"phase\": \"A\"}', '{\"legacy\": true}');
+INSERT INTO gex_metrics_snapshot (symbol, snapshot_ts, net_gex) VALUES
+    ('AAPL', '2024-03-08 16:00 America/New_York', 1),
+    ('AAPL', '2024-03-08 16:00 America/New_York', 2),
+    ('SPY', '2024-03-01 16:00 America/New_York', 3);
+";
+
+async fn production_database(pg: &TestPostgres, name: &str) -> String {
+    let url = pg.create_database(name);
+    sqlx::raw_sql(PRODUCTION_SCHEMA).execute(&pool(&url).await).await.expect("production fixture");
+    url
+}
+
+/// daily_snapshots by (symbol, time): (JSON text, model_version, updated_at), other
+/// pipelines' rows left out.
+async fn stored_daily(pool: &PgPool) -> HashMap<(String, DateTime<Utc>), (String, i32, DateTime<Utc>)> {
+    let rows: Vec<(String, DateTime<Utc>, String, i32, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT t.symbol::text, d.time, d.dealer_metrics_json::text, d.model_version, d.updated_at
+         FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
+         WHERE d.dealer_metrics_json IS NOT NULL AND NOT d.dealer_metrics_json ? 'legacy'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(s, t, json, v, u)| ((s, t), (json, v, u))).collect()
+}
+
+/// The tickers of `expected` whose daily_snapshots row is missing, and those whose row
+/// differs. Compared in SQL: jsonb equality is exact, serde_json's default float parsing is not.
+async fn daily_differences(pool: &PgPool, expected: &[DealerMetrics]) -> (Vec<String>, Vec<String>) {
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT u.symbol, d.time IS NULL
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::jsonb[], $4::int4[])
+             WITH ORDINALITY AS u(symbol, ts, doc, version, ord)
+         LEFT JOIN tickers t ON t.symbol = u.symbol
+         LEFT JOIN daily_snapshots d ON d.ticker_id = t.id AND d.time = u.ts
+         WHERE d.time IS NULL
+            OR d.dealer_metrics_json IS DISTINCT FROM u.doc
+            OR d.model_version IS DISTINCT FROM u.version
+         ORDER BY u.ord",
+    )
+    .bind(expected.iter().map(|m| m.ticker.as_str()).collect::<Vec<_>>())
+    .bind(expected.iter().map(|m| m.snapshot_ts).collect::<Vec<_>>())
+    .bind(expected.iter().map(dealer_metrics_json).collect::<Vec<_>>())
+    .bind(expected.iter().map(|m| m.model_version).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let (missing, different): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, missing)| *missing);
+    let tickers = |rows: Vec<(String, bool)>| rows.into_iter().map(|(t, _)| t).collect();
+    (tickers(missing), tickers(different))
+}
+
+/// The V2 columns of one stored row, numbers as f64 bits so equality is exact.
+#[derive(Debug, PartialEq, Eq)]
+struct GexRow {
+    numbers: [Option<u64>; 6],
+    contracts_analyzed: Option<i32>,
+    vex_and_charm_null: bool,
+}
+
+impl GexRow {
+    fn expected(m: &DealerMetrics) -> Self {
+        let numbers = [m.spot_price, m.gex_net, m.net_dex, m.call_wall_strike, m.put_wall_strike, m.gamma_flip];
+        Self {
+            numbers: numbers.map(|v| v.map(f64::to_bits)),
+            contracts_analyzed: Some(i32::try_from(m.eligible_options_count).unwrap()),
+            vex_and_charm_null: true,
+        }
+    }
+}
+
+/// gex_metrics_snapshot by (symbol, snapshot_ts), with created_at.
+async fn stored_gex(pool: &PgPool) -> HashMap<(String, DateTime<Utc>), (GexRow, DateTime<Utc>)> {
+    let rows: Vec<PgRow> = sqlx::query(
+        "SELECT symbol, snapshot_ts, spot_price::float8, net_gex::float8, net_dex::float8,
+                call_wall_strike::float8, put_wall_strike::float8, gamma_flip_level::float8,
+                contracts_analyzed, net_vex IS NULL AND net_charm IS NULL, created_at
+         FROM gex_metrics_snapshot",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            let number = |i: usize| r.get::<Option<f64>, _>(i).map(f64::to_bits);
+            let row = GexRow {
+                numbers: [number(2), number(3), number(4), number(5), number(6), number(7)],
+                contracts_analyzed: r.get(8),
+                vex_and_charm_null: r.get(9),
+            };
+            ((r.get(0), r.get(1)), (row, r.get(10)))
+        })
+        .collect()
+}
+
+async fn assert_daily_holds(pool: &PgPool, expected: &[DealerMetrics]) {
+    assert_eq!(stored_daily(pool).await.len(), expected.len(), "daily_snapshots row count");
+    let (missing, different) = daily_differences(pool, expected).await;
+    assert!(missing.is_empty() && different.is_empty(), "missing {missing:?}, different {different:?}");
+}
+
+async fn assert_gex_holds(pool: &PgPool, expected: &[DealerMetrics]) {
+    let stored = stored_gex(pool).await;
+    assert_eq!(stored.len(), expected.len(), "gex_metrics_snapshot row count");
+    for m in expected {
+        let (row, _) = stored
+            .get(&(m.ticker.clone(), m.snapshot_ts))
+            .unwrap_or_else(|| panic!("no gex_metrics_snapshot row for {}", m.ticker));
+        assert_eq!(row, &GexRow::expected(m), "V2 columns of {}", m.ticker);
+    }
+}
+
+fn assert_clean(report: &SinkReport, written: usize, unchanged: usize) {
+    assert!(report.soft_failed.is_empty(), "unexpected soft failures: {:?}", report.soft_failed);
+    assert_eq!((report.written, report.unchanged), (written, unchanged), "{report:?}");
+}
+
+/// Runs a query as psql would (simple protocol, text results): the handoff's SQL verbatim.
+async fn text_rows(pool: &PgPool, sql: &'static str) -> Vec<Vec<Option<String>>> {
+    let rows = sqlx::raw_sql(sql).fetch_all(pool).await.expect(sql);
+    rows.iter()
+        .map(|r| (0..r.len()).map(|i| r.try_get_unchecked::<Option<String>, _>(i).unwrap()).collect())
+        .collect()
+}
+
+fn parse_ts(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%#z").unwrap().with_timezone(&Utc)
+}
+
+/// Log lines written while the guard lives (this thread only).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        // tracing caches per callsite, process-wide, whether anyone listens; a sibling test on
+        // a thread without a subscriber would cache "never" and silence this capture. A global
+        // listener that drops everything keeps every callsite's interest alive.
+        static BASELINE: OnceLock<()> = OnceLock::new();
+        BASELINE.get_or_init(|| {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry())
+                .expect("no other global subscriber in this test binary");
+        });
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The password as typed and as it appears percent-encoded in the URL.
+fn password_forms(pg: &TestPostgres) -> [String; 2] {
+    let encoded = url::Url::parse(&pg.url()).unwrap().password().unwrap().to_string();
+    assert_ne!(encoded, pg.password(), "the test password should need percent-encoding");
+    [pg.password().to_string(), encoded]
+}
+
+fn assert_no_password(pg: &TestPostgres, text: &str) {
+    for form in password_forms(pg) {
+        assert!(!text.contains(&form), "password {form:?} leaked into: {text}");
+    }
+}
+
+/// Waits until a backend of the database waits on a lock; returns its pid.
+async fn lock_waiter(pool: &PgPool) -> i32 {
+    for _ in 0..3000 {
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if let Some(pid) = waiting {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the sink never waited on the blocking row");
+}
+
+#[tokio::test]
+async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
+    let pg = TestPostgres::start();
+
+    let blank = pg.create_database("blank");
+    PgSink::connect(&blank).await.unwrap().migrate().await.unwrap();
+    // A second process migrating again finds everything applied.
+    PgSink::connect(&blank).await.unwrap().migrate().await.unwrap();
+    let blank_pool = pool(&blank).await;
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns
+         WHERE table_name = 'gex_metrics_snapshot' ORDER BY ordinal_position",
+    )
+    .fetch_all(&blank_pool)
+    .await
+    .unwrap();
+    let numeric = "numeric";
+    let expected = [
+        ("id", "integer"),
+        ("symbol", "text"),
+        ("snapshot_ts", "timestamp with time zone"),
+        ("spot_price", numeric),
+        ("net_gex", numeric),
+        ("net_dex", numeric),
+        ("call_wall_strike", numeric),
+        ("put_wall_strike", numeric),
+        ("gamma_flip_level", numeric),
+        ("net_vex", numeric),
+        ("net_charm", numeric),
+        ("contracts_analyzed", "integer"),
+        ("created_at", "timestamp with time zone"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(c, t)| (c.to_string(), t.to_string())).collect();
+    assert_eq!(columns, expected);
+    let constraint: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'uq_gex_symbol_ts'",
+    )
+    .fetch_one(&blank_pool)
+    .await
+    .unwrap();
+    assert_eq!(constraint, "UNIQUE (symbol, snapshot_ts)");
+    let index: String = sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_gex_symbol_ts'")
+        .fetch_one(&blank_pool)
+        .await
+        .unwrap();
+    assert!(index.ends_with("USING btree (symbol, snapshot_ts)"), "{index}");
+    let daily_key: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = 'daily_snapshots'::regclass AND contype = 'p'",
+    )
+    .fetch_one(&blank_pool)
+    .await
+    .unwrap();
+    assert_eq!(daily_key, "PRIMARY KEY (\"time\", ticker_id)");
+
+    let production = production_database(&pg, "production").await;
+    PgSink::connect(&production).await.unwrap().migrate().await.unwrap();
+    PgSink::connect(&production).await.unwrap().migrate().await.unwrap();
+    let prod_pool = pool(&production).await;
+    let gex: Vec<(String, f64)> =
+        sqlx::query_as("SELECT symbol, net_gex::float8 FROM gex_metrics_snapshot ORDER BY symbol")
+            .fetch_all(&prod_pool)
+            .await
+            .unwrap();
+    assert_eq!(gex, [("AAPL".to_string(), 2.0), ("SPY".to_string(), 3.0)], "the newest duplicate survives");
+    let uniques: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'gex_metrics_snapshot'::regclass AND contype = 'u'",
+    )
+    .fetch_one(&prod_pool)
+    .await
+    .unwrap();
+    assert_eq!(uniques, 1);
+    let daily: Vec<(i32, String, Option<Value>, Option<i32>)> = sqlx::query_as(
+        "SELECT ticker_id, close::text, wyckoff_json, model_version FROM daily_snapshots ORDER BY time, ticker_id",
+    )
+    .fetch_all(&prod_pool)
+    .await
+    .unwrap();
+    let phase = |p: &str| Some(serde_json::json!({ "phase": p }));
+    assert_eq!(
+        daily,
+        [
+            (1, "179.66".to_string(), phase("A"), None),
+            (1, "170.73".to_string(), phase("B"), None),
+            (2, "175.34".to_string(), phase("C"), None),
+        ]
+    );
+    let ticker_unique_constraints: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'tickers'::regclass AND contype = 'u'",
+    )
+    .fetch_one(&prod_pool)
+    .await
+    .unwrap();
+    assert_eq!(ticker_unique_constraints, 1, "the existing UNIQUE (symbol) is reused, not doubled");
+
+    // Duplicate symbols in someone else's table stop the migration with a clear message.
+    let conflicted = pg.create_database("conflicted");
+    sqlx::raw_sql("CREATE TABLE tickers (id SERIAL PRIMARY KEY, symbol TEXT NOT NULL); INSERT INTO tickers (symbol) VALUES ('A'), ('A');")
+        .execute(&pool(&conflicted).await)
+        .await
+        .unwrap();
+    let err = PgSink::connect(&conflicted).await.unwrap().migrate().await.unwrap_err();
+    assert!(matches!(err, SinkError::Migrate { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("tickers holds duplicate symbols"), "{message}");
+    assert!(message.contains(":***@127.0.0.1"), "{message}");
+    assert_no_password(&pg, &message);
+}
+
+#[tokio::test]
+async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change() {
+    let pg = TestPostgres::start();
+    let url = pg.create_database("idempotent");
+    let sink = PgSink::connect(&url).await.unwrap();
+    let db = pool(&url).await;
+    let mut a3 = synthetic_day(Profile::A3, day(), TICKERS);
+    let mut v2 = synthetic_day(Profile::V2, day(), TICKERS);
+
+    sink.migrate().await.unwrap();
+    let err = sink.upsert_daily_snapshots(&v2).await.unwrap_err();
+    assert!(matches!(err, SinkError::WrongProfile { found: Profile::V2, .. }), "{err:?}");
+    assert!(stored_daily(&db).await.is_empty(), "nothing is written for a wrong profile");
+
+    assert_clean(&sink.upsert_daily_snapshots(&a3).await.unwrap(), TICKERS, 0);
+    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), TICKERS, 0);
+    assert_daily_holds(&db, &a3).await;
+    assert_gex_holds(&db, &v2).await;
+    let first_daily = stored_daily(&db).await;
+    let first_gex = stored_gex(&db).await;
+
+    // The same day again: nothing changes, not even updated_at.
+    let again = sink.upsert_daily_snapshots(&a3).await.unwrap();
+    assert_clean(&again, 0, TICKERS);
+    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), 0, TICKERS);
+    assert_eq!(stored_daily(&db).await, first_daily);
+    assert_eq!(stored_gex(&db).await, first_gex);
+
+    // Ten changed results, plus a stale copy of one of them earlier in the input: the later
+    // row wins, only the ten are written, and only their updated_at moves.
+    let changed: Vec<usize> = (0..10).map(|k| k * 577).collect();
+    let mut stale = a3[changed[0]].clone();
+    stale.dgpi = Some(-99.0);
+    for &i in &changed {
+        a3[i].gex_net = Some(1234.5 + i as f64);
+        v2[i].net_dex = Some(-0.1 - i as f64);
+    }
+    let mut input = vec![stale];
+    input.extend(a3.iter().cloned());
+    let report = sink.upsert_daily_snapshots(&input).await.unwrap();
+    assert_clean(&report, 10, TICKERS - 10);
+    assert_eq!(report.duplicates, 1);
+    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), 10, TICKERS - 10);
+    assert_daily_holds(&db, &a3).await;
+    assert_gex_holds(&db, &v2).await;
+    let after = stored_daily(&db).await;
+    for (i, m) in a3.iter().enumerate() {
+        let key = (m.ticker.clone(), m.snapshot_ts);
+        let (before, now) = (first_daily[&key].2, after[&key].2);
+        if changed.contains(&i) {
+            assert!(now > before, "updated_at of changed {} did not move", m.ticker);
+        } else {
+            assert_eq!(now, before, "updated_at of unchanged {} moved", m.ticker);
+        }
+    }
+    let created_at_kept = stored_gex(&db).await.iter().all(|(key, (_, created))| first_gex[key].1 == *created);
+    assert!(created_at_kept, "created_at is the first insert's time");
+    let tickers: i64 = sqlx::query_scalar("SELECT count(*) FROM tickers").fetch_one(&db).await.unwrap();
+    assert_eq!(tickers, TICKERS as i64);
+}
+
+#[tokio::test]
+async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_checks() {
+    let pg = TestPostgres::start();
+    let url = production_database(&pg, "production").await;
+    let sink = PgSink::connect(&url).await.unwrap();
+    let db = pool(&url).await;
+    let a3 = synthetic_day(Profile::A3, day(), TICKERS);
+    let v2 = synthetic_day(Profile::V2, day(), TICKERS);
+    let v2_before = synthetic_day(Profile::V2, previous_day(), 100);
+
+    assert_clean(&sink.upsert_daily_snapshots(&a3).await.unwrap(), TICKERS, 0);
+    assert_clean(&sink.upsert_gex_metrics(&v2_before).await.unwrap(), 100, 0);
+    // AAPL's row on the day exists already (from the old writer): it is updated in place.
+    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), TICKERS, 0);
+    assert_daily_holds(&db, &a3).await;
+
+    // The other pipeline's columns and rows survive; known tickers keep their ids.
+    let others: Vec<(String, DateTime<Utc>, Option<String>, Option<Value>, bool)> = sqlx::query_as(
+        "SELECT t.symbol::text, d.time, d.close::text, d.wyckoff_json, d.dealer_metrics_json ? 'legacy'
+         FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
+         WHERE d.close IS NOT NULL ORDER BY d.time, t.id",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let (old, today) = (snapshot_ts(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()), snapshot_ts(day()));
+    let phase = |p: &str| Some(serde_json::json!({ "phase": p }));
+    assert_eq!(
+        others,
+        [
+            ("AAPL".to_string(), old, Some("179.66".to_string()), phase("A"), true),
+            ("AAPL".to_string(), today, Some("170.73".to_string()), phase("B"), false),
+            ("TSLA".to_string(), today, Some("175.34".to_string()), phase("C"), false),
+        ]
+    );
+    let ids: Vec<(String, i32)> = sqlx::query_as("SELECT symbol::text, id FROM tickers WHERE id <= 2 ORDER BY id")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(ids, [("AAPL".to_string(), 1), ("TSLA".to_string(), 2)]);
+    let new_rows_without_other_data: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM daily_snapshots WHERE close IS NULL AND wyckoff_json IS NULL",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(new_rows_without_other_data, TICKERS as i64 - 2);
+
+    // The handoff's sanity checks, verbatim.
+    let per_snapshot = text_rows(&db, handoff::SANITY_ROWS_PER_SNAPSHOT).await;
+    let per_snapshot: Vec<(String, DateTime<Utc>)> = per_snapshot
+        .iter()
+        .map(|r| (r[0].clone().unwrap(), parse_ts(r[1].as_deref().unwrap())))
+        .collect();
+    assert_eq!(
+        per_snapshot,
+        [
+            (TICKERS.to_string(), snapshot_ts(day())),
+            ("100".to_string(), snapshot_ts(previous_day())),
+            ("1".to_string(), old),
+        ]
+    );
+
+    let spot_check = text_rows(&db, handoff::SANITY_SPOT_CHECK).await;
+    assert_eq!(spot_check.len(), MAJOR_TICKERS.len());
+    for row in &spot_check {
+        let m = v2.iter().find(|m| Some(m.ticker.as_str()) == row[0].as_deref()).unwrap();
+        let number = |i: usize| row[i].as_deref().map(|t| t.parse::<f64>().unwrap().to_bits());
+        let expected = GexRow::expected(m);
+        let numbers = [expected.numbers[1], expected.numbers[2], expected.numbers[3], expected.numbers[4], expected.numbers[5]];
+        assert_eq!([number(1), number(2), number(3), number(4), number(5)], numbers, "{row:?}");
+        assert_eq!(row[6].as_deref(), Some(m.eligible_options_count.to_string().as_str()));
+    }
+
+    let distribution = text_rows(&db, handoff::SANITY_DISTRIBUTION).await;
+    let [total, nonzero, has_flip, avg] = <[Option<String>; 4]>::try_from(distribution[0].clone()).unwrap();
+    let nonzero_expected = v2.iter().filter(|m| m.gex_net.is_some_and(|g| g != 0.0)).count();
+    let flips_expected = v2.iter().filter(|m| m.gamma_flip.is_some()).count();
+    let avg_expected = v2.iter().map(|m| m.eligible_options_count as f64).sum::<f64>() / TICKERS as f64;
+    assert_eq!(total.unwrap(), TICKERS.to_string());
+    assert_eq!(nonzero.unwrap(), nonzero_expected.to_string());
+    assert_eq!(has_flip.unwrap(), flips_expected.to_string());
+    assert!((avg.unwrap().parse::<f64>().unwrap() - avg_expected).abs() < 1e-9);
+    // Sensible, as the handoff means it: most symbols have GEX, many a flip, none all of them.
+    assert!(nonzero_expected > TICKERS * 9 / 10 && nonzero_expected < TICKERS);
+    assert!(flips_expected > TICKERS / 2 && flips_expected < TICKERS);
+
+    let mut v2_all = v2_before.clone();
+    v2_all.extend(v2.iter().cloned());
+    let stored = stored_gex(&db).await;
+    assert_eq!(stored.len(), v2_all.len() + 1, "the fixture's SPY row stays beside the sink's rows");
+    for m in &v2_all {
+        assert_eq!(stored[&(m.ticker.clone(), m.snapshot_ts)].0, GexRow::expected(m), "{}", m.ticker);
+    }
+}
+
+#[tokio::test]
+async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
+    let pg = TestPostgres::start();
+    let url = production_database(&pg, "badrows").await;
+    let sink = PgSink::connect(&url).await.unwrap();
+    let db = pool(&url).await;
+    let mut a3 = synthetic_day(Profile::A3, day(), TICKERS);
+    let mut v2 = synthetic_day(Profile::V2, day(), TICKERS);
+    // Text cannot hold NUL; production's tickers.symbol is VARCHAR(10); contracts_analyzed is INTEGER.
+    a3[1500].ticker = "BAD\0A".to_string();
+    a3[3100].ticker = "TOOLONGTICKER".to_string();
+    v2[1500].ticker = "BAD\0V".to_string();
+    v2[4200].eligible_options_count = 3_000_000_000;
+
+    let daily = sink.upsert_daily_snapshots(&a3).await.unwrap();
+    assert_eq!(daily.soft_failed_tickers(), ["BAD\0A", "TOOLONGTICKER"]);
+    assert!(daily.soft_failed[0].reason.contains("SQLSTATE 22021"), "{:?}", daily.soft_failed[0]);
+    assert!(daily.soft_failed[1].reason.contains("SQLSTATE 22001"), "{:?}", daily.soft_failed[1]);
+    assert_eq!((daily.written, daily.unchanged, daily.retries), (TICKERS - 2, 0, 0));
+
+    let gex = sink.upsert_gex_metrics(&v2).await.unwrap();
+    assert_eq!(gex.soft_failed_tickers(), ["BAD\0V", v2[4200].ticker.as_str()]);
+    assert!(gex.soft_failed[0].reason.contains("SQLSTATE 22021"), "{:?}", gex.soft_failed[0]);
+    assert!(gex.soft_failed[1].reason.contains("SQLSTATE 22003"), "{:?}", gex.soft_failed[1]);
+    assert_eq!(gex.written, TICKERS - 2);
+
+    a3.retain(|m| m.ticker != "BAD\0A" && m.ticker != "TOOLONGTICKER");
+    assert_daily_holds(&db, &a3).await;
+    let mut v2_good = v2.clone();
+    v2_good.remove(4200);
+    v2_good.remove(1500);
+    // The fixture's AAPL row on the day was overwritten; its SPY row is another day.
+    let stored = stored_gex(&db).await;
+    assert_eq!(stored.len(), v2_good.len() + 1);
+    for m in &v2_good {
+        assert_eq!(stored[&(m.ticker.clone(), m.snapshot_ts)].0, GexRow::expected(m), "{}", m.ticker);
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
+    let (logs, _guard) = Logs::capture();
+    let pg = TestPostgres::start();
+    let url = pg.create_database("crash");
+    let sink = PgSink::connect_with(&url, fast_options()).await.unwrap();
+    sink.migrate().await.unwrap();
+    let a3 = synthetic_day(Profile::A3, day(), TICKERS);
+    let v2 = synthetic_day(Profile::V2, day(), TICKERS);
+
+    // An open transaction holding the second batch's first key makes the sink wait there, so
+    // the server dies exactly after the first batch (2,000 rows) was committed.
+    let db = pool(&url).await;
+    let second = &a3[2000];
+    sqlx::query("INSERT INTO tickers (symbol) VALUES ($1)").bind(&second.ticker).execute(&db).await.unwrap();
+    let mut blocker = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO daily_snapshots (time, ticker_id) SELECT $1, id FROM tickers WHERE symbol = $2")
+        .bind(second.snapshot_ts)
+        .bind(&second.ticker)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let (report, ()) = tokio::join!(sink.upsert_daily_snapshots(&a3), async {
+        lock_waiter(&db).await;
+        pg.stop();
+    });
+    let report = report.unwrap();
+    let expected_failures: Vec<&str> = a3[2000..].iter().map(|m| m.ticker.as_str()).collect();
+    assert_eq!(report.soft_failed_tickers(), expected_failures);
+    assert_eq!((report.written, report.retries), (2000, 3), "{:?}", report.soft_failed[0]);
+    let first = &report.soft_failed[0].reason;
+    assert!(first.contains("Connection refused"), "the reason names the cause: {first}");
+    let skipped = &report.soft_failed[2000].reason;
+    assert!(skipped.starts_with("not attempted, the database is unavailable"), "{skipped}");
+    drop(blocker);
+
+    // Still down: a whole table's rows soft-fail, reported, not raised.
+    let down = sink.upsert_gex_metrics(&v2).await.unwrap();
+    assert_eq!((down.written, down.soft_failed.len()), (0, TICKERS));
+
+    pg.start_again();
+    // Asynchronous commit may lose the last commits in a crash; whatever survived is complete.
+    let db = pool(&url).await;
+    let survived = stored_daily(&db).await;
+    let (missing, different) = daily_differences(&db, &a3).await;
+    assert!(different.is_empty(), "rows that are not whole payloads: {different:?}");
+    assert_eq!(survived.len() + missing.len(), TICKERS);
+    let first_batch: Vec<&str> = a3[..2000].iter().map(|m| m.ticker.as_str()).collect();
+    assert!(survived.keys().all(|(ticker, _)| first_batch.contains(&ticker.as_str())), "only the first batch was committed");
+    let rows_total: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_snapshots").fetch_one(&db).await.unwrap();
+    assert_eq!(rows_total as usize, survived.len(), "the blocker's uncommitted row died with the server");
+
+    // The same sink (its pool reconnects) re-runs both tables to the uninterrupted result.
+    assert!(sink.upsert_daily_snapshots(&a3).await.unwrap().soft_failed.is_empty());
+    assert!(sink.upsert_gex_metrics(&v2).await.unwrap().soft_failed.is_empty());
+    let reference_url = pg.create_database("reference");
+    let reference = PgSink::connect(&reference_url).await.unwrap();
+    assert!(reference.upsert_daily_snapshots(&a3).await.unwrap().soft_failed.is_empty());
+    assert!(reference.upsert_gex_metrics(&v2).await.unwrap().soft_failed.is_empty());
+    let reference_db = pool(&reference_url).await;
+    let content = |daily: HashMap<_, (String, i32, DateTime<Utc>)>| -> HashMap<_, _> {
+        daily.into_iter().map(|(k, (json, version, _))| (k, (json, version))).collect()
+    };
+    assert_eq!(content(stored_daily(&db).await), content(stored_daily(&reference_db).await));
+    let columns = |gex: HashMap<_, (GexRow, DateTime<Utc>)>| -> HashMap<_, _> {
+        gex.into_iter().map(|(k, (row, _))| (k, row)).collect()
+    };
+    assert_eq!(columns(stored_gex(&db).await), columns(stored_gex(&reference_db).await));
+    assert_daily_holds(&db, &a3).await;
+    assert_gex_holds(&db, &v2).await;
+
+    let logs = logs.text();
+    assert!(logs.contains("transient database error; retrying"), "{logs}");
+    assert!(logs.contains("row soft-failed"), "{logs}");
+    assert_no_password(&pg, &logs);
+    for failure in report.soft_failed.iter().chain(&down.soft_failed) {
+        assert_no_password(&pg, &failure.reason);
+    }
+}
+
+#[tokio::test]
+async fn a_terminated_connection_is_retried_and_the_batch_completes() {
+    let (logs, _guard) = Logs::capture();
+    let pg = TestPostgres::start();
+    let url = pg.create_database("terminated");
+    let sink = PgSink::connect_with(&url, fast_options()).await.unwrap();
+    sink.migrate().await.unwrap();
+    let v2 = synthetic_day(Profile::V2, day(), TICKERS);
+
+    let db = pool(&url).await;
+    let mut blocker = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO gex_metrics_snapshot (symbol, snapshot_ts) VALUES ($1, $2)")
+        .bind(&v2[2000].ticker)
+        .bind(v2[2000].snapshot_ts)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let (report, ()) = tokio::join!(sink.upsert_gex_metrics(&v2), async {
+        let pid = lock_waiter(&db).await;
+        let terminated: bool =
+            sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&db).await.unwrap();
+        assert!(terminated);
+        blocker.rollback().await.unwrap();
+    });
+    let report = report.unwrap();
+    assert_clean(&report, TICKERS, 0);
+    assert_eq!(report.retries, 1);
+    assert_gex_holds(&db, &v2).await;
+    let logs = logs.text();
+    assert!(logs.contains("terminating connection due to administrator command"), "{logs}");
+    assert_no_password(&pg, &logs);
+}
+
+#[tokio::test]
+async fn passwords_stay_out_of_connection_errors() {
+    let pg = TestPostgres::start();
+    let url = pg.url();
+
+    let sink = PgSink::connect_with(&url, fast_options()).await.unwrap();
+    let shown = format!("{sink:?} {}", sink.url());
+    assert!(shown.contains(&format!("gexlake:***@127.0.0.1:{}/postgres", pg.port())), "{shown}");
+    assert_no_password(&pg, &shown);
+
+    let wrong = url.replace("@127.0.0.1", "nope@127.0.0.1");
+    let err = PgSink::connect_with(&wrong, fast_options()).await.unwrap_err();
+    assert!(matches!(err, SinkError::Connect { .. }), "{err:?}");
+    let message = format!("{err} {err:?}");
+    assert!(message.contains("password authentication failed"), "{message}");
+    assert_no_password(&pg, &message);
+
+    let unparseable = url.replace(&format!(":{}/", pg.port()), ":port/");
+    let err = PgSink::connect_with(&unparseable, fast_options()).await.unwrap_err();
+    assert!(matches!(err, SinkError::InvalidUrl { .. }), "{err:?}");
+    assert_no_password(&pg, &format!("{err} {err:?}"));
+
+    pg.stop();
+    let err = PgSink::connect_with(&url, fast_options()).await.unwrap_err();
+    let message = format!("{err} {err:?}");
+    assert!(message.contains("Connection refused"), "{message}");
+    assert!(message.contains(&format!("cannot connect to postgres://gexlake:***@127.0.0.1:{}/postgres", pg.port())), "{message}");
+    assert_no_password(&pg, &message);
+}

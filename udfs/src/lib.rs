@@ -1,0 +1,91 @@
+//! DataFusion aggregate UDFs for dealer gamma-exposure metrics.
+//!
+//! | function | result |
+//! | --- | --- |
+//! | `exact_sum(x)` | correctly rounded, order-independent sum |
+//! | `gamma_flip(strike, net_gex)` | strike where cumulative net gamma changes sign |
+//! | `top_walls(strike, open_interest, volume, n)` | the `n` strikes with most open interest |
+//! | `gex_slope(strike, net_gex, spot, window_pct)` | net gamma slope across spot |
+//!
+//! Every aggregate returns the same bits whatever the input order and however
+//! DataFusion splits the work into partial and final stages. Each module
+//! holds the maths as a plain function, its UDAF, and a shared `*_udaf()`
+//! instance; [`register_all`] adds them all to a session:
+//!
+//! ```
+//! use datafusion::prelude::SessionContext;
+//!
+//! let mut ctx = SessionContext::new();
+//! let replaced = gexlake_udfs::register_all(&mut ctx)?;
+//! assert!(replaced.is_empty());
+//! # Ok::<(), datafusion::error::DataFusionError>(())
+//! ```
+
+mod common;
+pub mod exact_sum;
+pub mod gamma_flip;
+pub mod gex_slope;
+pub mod top_walls;
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::logical_expr::AggregateUDF;
+use datafusion::logical_expr::registry::FunctionRegistry;
+
+/// All aggregate UDFs of this crate.
+pub fn functions() -> Vec<Arc<AggregateUDF>> {
+    vec![
+        exact_sum::exact_sum_udaf(),
+        gamma_flip::gamma_flip_udaf(),
+        top_walls::top_walls_udaf(),
+        gex_slope::gex_slope_udaf(),
+    ]
+}
+
+/// Registers every function of [`functions`] with `registry` (for example a
+/// `SessionContext` or `SessionState`).
+///
+/// Returns the names of the aggregates that were already registered and have
+/// been replaced, so that the caller can decide whether to warn: empty for a
+/// fresh session, all four names when called twice.
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<Vec<String>> {
+    let mut replaced = Vec::new();
+    for udaf in functions() {
+        if let Some(previous) = registry.register_udaf(udaf)? {
+            replaced.push(previous.name().to_string());
+        }
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    #[test]
+    fn names_do_not_collide_with_built_in_functions() {
+        let ctx = SessionContext::new();
+        let state = ctx.state();
+        for udaf in functions() {
+            let name = udaf.name();
+            assert!(!state.aggregate_functions().contains_key(name), "{name}");
+            assert!(!state.scalar_functions().contains_key(name), "{name}");
+            assert!(!state.window_functions().contains_key(name), "{name}");
+            for alias in udaf.aliases() {
+                assert!(!state.aggregate_functions().contains_key(alias), "{alias}");
+            }
+        }
+    }
+
+    #[test]
+    fn register_all_reports_replacements() {
+        let mut ctx = SessionContext::new();
+        assert_eq!(register_all(&mut ctx).unwrap(), Vec::<String>::new());
+        let mut again = register_all(&mut ctx).unwrap();
+        again.sort();
+        assert_eq!(again, ["exact_sum", "gamma_flip", "gex_slope", "top_walls"]);
+        assert!(ctx.udaf("gamma_flip").is_ok());
+    }
+}
