@@ -53,16 +53,8 @@ enum Command {
     Metrics(MetricsArgs),
     /// Write deterministic ORATS-shaped sample archives.
     Sample(SampleArgs),
-    /// Query the lake with SQL (tables `strikes`, `dealer_metrics`).
-    Sql(SqlArgs),
-}
-
-#[derive(Debug, Args)]
-struct SqlArgs {
-    /// The query.
-    query: String,
     #[command(flatten)]
-    lake: LakeArgs,
+    Analyst(crate::analyst::AnalystCommand),
 }
 
 /// Where the lake is.
@@ -370,12 +362,7 @@ async fn run(command: Command) -> Result<u8> {
         Command::Ingest(args) => run_ingest(args).await,
         Command::Metrics(args) => run_metrics(args).await,
         Command::Sample(args) => run_sample(args),
-        Command::Sql(args) => {
-            let lake = Location::parse(&args.lake.lake).context("--lake")?;
-            let ctx = crate::analyst::session(&lake, 2).await?;
-            println!("{}", crate::analyst::query_table(&ctx, &args.query).await?);
-            Ok(EXIT_OK)
-        }
+        Command::Analyst(command) => crate::analyst::run(command).await,
     }
 }
 
