@@ -51,6 +51,10 @@ enum Command {
     Ingest(IngestArgs),
     /// Compute dealer metrics from the lake into `dealer_metrics` partitions.
     Metrics(MetricsArgs),
+    /// Convert archives and compute both profiles for every new date (then --database-url: sink).
+    Backfill(BackfillArgs),
+    /// Apply the database migrations (tables daily_snapshots, gex_metrics_snapshot, tickers).
+    Migrate(DatabaseArgs),
     /// Write deterministic ORATS-shaped sample archives.
     Sample(SampleArgs),
     #[command(flatten)]
@@ -313,6 +317,63 @@ struct MetricsArgs {
     /// DataFusion partitions (default: every core).
     #[arg(long, env = "GEXLAKE_JOBS")]
     jobs: Option<usize>,
+    /// Also upsert the results into Postgres (a3 → daily_snapshots, v2 → gex_metrics_snapshot).
+    #[arg(long, value_enum)]
+    sink: Option<SinkKind>,
+    /// Let --sink write parameters that differ from the profile's own (they replace its rows).
+    #[arg(long, requires = "sink")]
+    allow_custom_params: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// Where results go besides the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SinkKind {
+    /// The Postgres database of --database-url.
+    Postgres,
+}
+
+/// The metrics database.
+#[derive(Debug, Args, Clone)]
+pub struct DatabaseArgs {
+    /// Postgres URL (postgres://user:password@host/db); the password is never logged.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// Connects, or says which flag is missing.
+    pub async fn connect(&self) -> Result<crate::sink::PgSink> {
+        let Some(url) = &self.database_url else {
+            bail!("no database: give --database-url or set DATABASE_URL");
+        };
+        Ok(crate::sink::PgSink::connect(url).await?)
+    }
+}
+
+#[derive(Debug, Args)]
+struct BackfillArgs {
+    /// One archive (file or object URL).
+    #[arg(long, conflicts_with = "dir")]
+    file: Option<String>,
+    /// A directory or object-store prefix of archives.
+    #[arg(long)]
+    dir: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    convert: ConvertArgs,
+    /// Profiles to compute (default: a3 and v2, each with its own parameters).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Profile::A3, Profile::V2])]
+    profiles: Vec<Profile>,
+    /// Watchlist (comma-separated); default every ticker.
+    #[arg(long, value_delimiter = ',')]
+    tickers: Option<Vec<String>>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -361,6 +422,13 @@ async fn run(command: Command) -> Result<u8> {
     match command {
         Command::Ingest(args) => run_ingest(args).await,
         Command::Metrics(args) => run_metrics(args).await,
+        Command::Backfill(args) => run_backfill(args).await,
+        Command::Migrate(args) => {
+            let sink = args.connect().await?;
+            sink.migrate().await?;
+            info!(database = %sink.url(), "migrations applied");
+            Ok(EXIT_OK)
+        }
         Command::Sample(args) => run_sample(args),
         Command::Analyst(command) => crate::analyst::run(command).await,
     }
@@ -442,14 +510,72 @@ async fn run_metrics(args: MetricsArgs) -> Result<u8> {
         t.dedup();
         t
     });
+    if args.sink.is_some() && params != params.profile.params() && !args.allow_custom_params {
+        bail!(
+            "--sink writes the {} profile's table, but these parameters differ from the profile's ({}); \
+             pass --allow-custom-params to replace its rows with them",
+            params.profile,
+            params.overrides().join(", ")
+        );
+    }
+    // Connect before computing, so a bad URL fails fast.
+    let sink = match args.sink {
+        Some(SinkKind::Postgres) => Some(args.database.connect().await?),
+        None => None,
+    };
     let run = crate::pipeline::MetricsRun {
         lake,
         params,
         tickers,
         jobs,
     };
-    let summary = run.run(&selection).await?;
+    let summary = run.run_keeping(&selection, sink.is_some()).await?;
+    if let Some(sink) = &sink {
+        let report = crate::pipeline::sink_results(sink, &run.params, &summary.batches).await?;
+        if !report.soft_failed.is_empty() {
+            return Ok(EXIT_TICKERS_SOFT_FAILED);
+        }
+    }
     Ok(summary.exit_code())
+}
+
+async fn run_backfill(args: BackfillArgs) -> Result<u8> {
+    let input = match (args.file, args.dir) {
+        (Some(f), None) => f,
+        (None, Some(d)) => d,
+        _ => bail!("give --file ARCHIVE or --dir DIRECTORY"),
+    };
+    let selection = args.select.selection()?;
+    let lake = Location::parse(&args.lake.lake).context("--lake")?;
+    let sink = match &args.database.database_url {
+        Some(_) => Some(args.database.connect().await?),
+        None => None,
+    };
+    let chain = crate::pipeline::Chain {
+        ingest: IngestOptions {
+            lake,
+            jobs: args.convert.jobs()?,
+            force: args.convert.force,
+            strict: args.convert.strict,
+        },
+        params: args.profiles.iter().map(|p| p.params()).collect(),
+        tickers: args.tickers,
+    };
+    let sources = discover(std::slice::from_ref(&input), &selection).await?;
+    info!(
+        input = %input,
+        lake = %chain.ingest.lake,
+        pattern = %selection.pattern,
+        from = ?selection.from,
+        to = ?selection.to,
+        files = sources.len(),
+        jobs = chain.ingest.jobs,
+        profiles = ?args.profiles,
+        database = %sink.as_ref().map_or("none (Parquet results only)".to_string(), |s| s.url().to_string()),
+        "backfill: run header"
+    );
+    let report = chain.run(sources, sink.as_ref()).await?;
+    Ok(report.exit_code())
 }
 
 fn run_sample(args: SampleArgs) -> Result<u8> {

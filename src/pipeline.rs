@@ -9,7 +9,9 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use tracing::{debug, info};
 
-use crate::metrics::MetricsParams;
+use crate::metrics::rows::from_batches;
+use crate::metrics::{MetricsParams, Profile};
+use crate::sink::{PgSink, SinkReport};
 use crate::metrics::engine::{DateSelection, compute, lake_session, resolve_dates, write_partitions};
 use crate::progress::{Heartbeat, Progress};
 use crate::store::Location;
@@ -140,5 +142,171 @@ fn count_status(batches: &[RecordBatch], counts: &mut BTreeMap<String, usize>) {
                 *counts.entry(status.value(i).to_string()).or_default() += 1;
             }
         }
+    }
+}
+
+/// Upserts a metrics run's rows into the table its profile feeds: a3 →
+/// `daily_snapshots` (the A3 JSON), v2 → `gex_metrics_snapshot` (flat columns).
+pub async fn sink_results(sink: &PgSink, params: &MetricsParams, batches: &[RecordBatch]) -> Result<SinkReport> {
+    let rows = from_batches(batches, params)?;
+    sink.migrate().await?;
+    let report = match params.profile {
+        Profile::A3 => sink.upsert_daily_snapshots(&rows).await?,
+        Profile::V2 => sink.upsert_gex_metrics(&rows).await?,
+    };
+    for fail in &report.soft_failed {
+        tracing::warn!(ticker = %fail.ticker, trade_date = %fail.trade_date, "sink soft-failed: {}", fail.reason);
+    }
+    info!(
+        table = report.table,
+        written = report.written,
+        unchanged = report.unchanged,
+        retries = report.retries,
+        soft_failed = report.soft_failed.len(),
+        "sink: summary"
+    );
+    Ok(report)
+}
+
+/// What `backfill` and `nightly` do after finding their sources.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Ingest settings (lake, jobs, force, strict).
+    pub ingest: crate::ingest::IngestOptions,
+    /// Parameter sets to compute (a3 and v2 by default).
+    pub params: Vec<MetricsParams>,
+    /// Watchlist; `None` for every ticker.
+    pub tickers: Option<Vec<String>>,
+}
+
+/// What a chained run did.
+#[derive(Debug, Default)]
+pub struct ChainReport {
+    /// The ingest stage.
+    pub ingest: crate::ingest::IngestReport,
+    /// Per parameter set: the dates computed.
+    pub computed: Vec<(String, Vec<NaiveDate>)>,
+    /// Per parameter set: rows written by the sink and tickers soft-failed.
+    pub sunk: Vec<(String, usize, usize)>,
+    /// Time per stage: ingest, metrics, sink.
+    pub stage_seconds: [f64; 3],
+}
+
+impl ChainReport {
+    /// The exit status: files failed (3) outranks tickers soft-failed (4).
+    pub fn exit_code(&self) -> u8 {
+        if self.ingest.failed() > 0 {
+            crate::cli::EXIT_FILES_FAILED
+        } else if self.sunk.iter().any(|(_, _, soft)| *soft > 0) {
+            crate::cli::EXIT_TICKERS_SOFT_FAILED
+        } else {
+            crate::cli::EXIT_OK
+        }
+    }
+}
+
+/// The lake-relative marker recording that a date's rows of a parameter set
+/// reached a database (identified by its password-free URL).
+fn sink_marker(sink: &PgSink, params_name: &str, date: NaiveDate) -> String {
+    use sha2::{Digest, Sha256};
+    let db = hex::encode(Sha256::digest(sink.url().as_bytes()));
+    format!("_sink/{}/params={params_name}/{date}.json", &db[..12])
+}
+
+impl Chain {
+    /// Ingests the sources, then computes every parameter set for each date
+    /// that is new or whose results (or sink marker) are missing, then sinks.
+    /// Each step is idempotent and leaves a record only when complete, so a
+    /// killed run, run again, ends in the state an uninterrupted run reaches.
+    pub async fn run(&self, sources: Vec<crate::ingest::Source>, sink: Option<&PgSink>) -> Result<ChainReport> {
+        use crate::lake::ledger;
+        use object_store::ObjectStoreExt;
+        let lake = &self.ingest.lake;
+        let t0 = Instant::now();
+        let selected = sources.clone();
+        let ingest = crate::ingest::ingest(sources, &self.ingest).await;
+        crate::cli::summarize_ingest(&ingest);
+        let stage_ingest = t0.elapsed().as_secs_f64();
+
+        // Every date the selected sources hold, per their ledger entries.
+        let touched: std::collections::BTreeSet<NaiveDate> = ingest.touched_dates().into_iter().collect();
+        let mut dates = touched.clone();
+        for s in &selected {
+            if let Some(entry) = ledger::read(&lake.store, &lake.child(&crate::lake::ledger_file(&s.stem))).await? {
+                dates.extend(entry.partitions.iter().map(|p| p.trade_date));
+            }
+        }
+        let mut report = ChainReport {
+            ingest,
+            ..Default::default()
+        };
+        let (mut metrics_s, mut sink_s) = (0.0, 0.0);
+        for params in &self.params {
+            let name = params.name();
+            let mut todo = Vec::new();
+            for d in &dates {
+                let result = lake.child(&format!("{}/part.parquet", crate::lake::metrics_partition(&name, *d)));
+                let missing_result = matches!(lake.store.head(&result).await, Err(object_store::Error::NotFound { .. }));
+                let missing_marker = match sink {
+                    Some(sink) => matches!(
+                        lake.store.head(&lake.child(&sink_marker(sink, &name, *d))).await,
+                        Err(object_store::Error::NotFound { .. })
+                    ),
+                    None => false,
+                };
+                if touched.contains(d) || missing_result || missing_marker {
+                    todo.push(*d);
+                }
+            }
+            if todo.is_empty() {
+                info!(params = %name, "metrics: every date is up to date");
+                continue;
+            }
+            let run = MetricsRun {
+                lake: lake.clone(),
+                params: params.clone(),
+                tickers: self.tickers.clone(),
+                jobs: self.ingest.jobs,
+            };
+            for chunk in todo.chunks(DATES_PER_QUERY) {
+                let t = Instant::now();
+                let summary = run.run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some()).await?;
+                metrics_s += t.elapsed().as_secs_f64();
+                if let Some(sink) = sink {
+                    let t = Instant::now();
+                    let sunk = sink_results(sink, params, &summary.batches).await?;
+                    let failed: std::collections::BTreeSet<NaiveDate> =
+                        sunk.soft_failed.iter().map(|f| f.trade_date).collect();
+                    for d in chunk.iter().filter(|d| !failed.contains(d)) {
+                        let marker = serde_json::json!({"table": sunk.table, "params": name, "trade_date": d});
+                        crate::lake::writer::publish(
+                            &lake.store,
+                            &lake.child(&sink_marker(sink, &name, *d)),
+                            bytes::Bytes::from(marker.to_string()),
+                        )
+                        .await?;
+                    }
+                    report.sunk.push((name.clone(), sunk.written + sunk.unchanged, sunk.soft_failed.len()));
+                    sink_s += t.elapsed().as_secs_f64();
+                }
+            }
+            report.computed.push((name, todo));
+        }
+        report.stage_seconds = [stage_ingest, metrics_s, sink_s];
+        let files = report.ingest.files.len().max(1) as f64;
+        info!(
+            files = report.ingest.files.len(),
+            failed_files = report.ingest.failed(),
+            dates = dates.len(),
+            computed = %report.computed.iter().map(|(n, d)| format!("{n}:{}", d.len())).collect::<Vec<_>>().join(" "),
+            soft_failed_tickers = report.sunk.iter().map(|s| s.2).sum::<usize>(),
+            ingest_s = format!("{stage_ingest:.2}"),
+            metrics_s = format!("{metrics_s:.2}"),
+            sink_s = format!("{sink_s:.2}"),
+            per_file_s = format!("{:.3}", t0.elapsed().as_secs_f64() / files),
+            total_s = format!("{:.2}", t0.elapsed().as_secs_f64()),
+            "run summary"
+        );
+        Ok(report)
     }
 }

@@ -33,7 +33,8 @@ pub fn gex_slope(
     spot: f64,
     window_pct: f64,
 ) -> Option<f64> {
-    if !(spot > 0.0) {
+    // Also rejects a NaN spot.
+    if spot.is_nan() || spot <= 0.0 {
         return None;
     }
     let (low, high) = (spot * (1.0 - window_pct), spot * (1.0 + window_pct));

@@ -76,7 +76,7 @@ fn generate(groups: usize, seed: u64) -> Vec<Row> {
     for g in 0..groups as i64 {
         // Some groups never see a spot; the others have one spot value that
         // is missing on some rows.
-        let spot = (g % 11 != 0).then(|| 95.0 + (g % 10) as f64);
+        let spot = (g % 11 != 0).then_some(95.0 + (g % 10) as f64);
         // Few groups get more rows, so that every partition sees several
         // batches and skipping partial aggregation can kick in.
         let count = if groups <= 5 {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark of issue #2: converting one full-size ORATS day on one core.
+#
+# Measures, in the same run and on the same generated archive:
+#   inflate only       unzip -p FILE > /dev/null
+#   gexlake            gexlake ingest FILE --jobs 1 --force
+#   DuckDB             read_csv → COPY TO parquet on the unzipped CSV (threads=1, and all threads)
+# and reports wall times, MB/s of ZIP input, the ratios and the Parquet/ZIP size ratio.
+# Target: gexlake ≤ 2× inflate-only; faster than DuckDB; Parquet ≤ ZIP bytes.
+#
+# Usage: benches/ingest.sh [DATE] [RUNS]   (needs a release build and the test venv: tests/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+date="${1:-2026-02-05}"
+runs="${2:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
+cargo build --release --bin gexlake -q
+bin="$CARGO_TARGET_DIR/release/gexlake"
+py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$bin" --log-level warn sample --date "$date" --out "$work/in"
+zip="$(ls "$work"/in/*.zip)"
+unzip -p "$zip" > "$work/day.csv"
+zip_bytes=$(stat -c %s "$zip")
+csv_bytes=$(stat -c %s "$work/day.csv")
+rows=$(($(wc -l < "$work/day.csv") - 1))
+
+best() { # best wall time in seconds of RUNS runs of "$@"
+  local best=""
+  for _ in $(seq "$runs"); do
+    local t0 t1 s
+    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
+    s=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best" ] || [ "$(echo "$s < $best" | bc -l)" = 1 ]; then best=$s; fi
+  done
+  echo "$best"
+}
+
+inflate=$(best sh -c "unzip -p '$zip' > /dev/null")
+ours=$(best "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake")
+parquet_bytes=$(stat -c %s "$work"/lake/orats_strikes/trade_date=*/*.parquet)
+duck() {
+  "$py" - "$work/day.csv" "$work/duck.parquet" "$1" <<'PY'
+import sys, time, duckdb
+csv, out, threads = sys.argv[1], sys.argv[2], sys.argv[3]
+con = duckdb.connect()
+if threads != "all":
+    con.execute(f"SET threads={threads}")
+con.execute(f"COPY (SELECT * FROM read_csv('{csv}')) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+PY
+}
+duck1=$(best duck 1)
+duckall=$(best duck all)
+
+mb=$(echo "$zip_bytes / 1000000" | bc -l)
+printf '\nIngest benchmark — %s: %d rows, ZIP %.1f MB, CSV %.1f MB, best of %d runs, %d cores\n' \
+  "$date" "$rows" "$mb" "$(echo "$csv_bytes / 1000000" | bc -l)" "$runs" "$(nproc)"
+printf '%-38s %8s %10s %8s\n' "what" "seconds" "ZIP MB/s" "ratio"
+row() { printf '%-38s %8.2f %10.1f %8.2f\n' "$1" "$2" "$(echo "$mb / $2" | bc -l)" "$(echo "$2 / $inflate" | bc -l)"; }
+row "inflate only (unzip -p)" "$inflate"
+row "gexlake ingest --jobs 1" "$ours"
+row "DuckDB read_csv→parquet, 1 thread" "$duck1"
+row "DuckDB read_csv→parquet, all threads" "$duckall"
+printf '\ngexlake / inflate-only: %.2f× (target ≤ 2)\n' "$(echo "$ours / $inflate" | bc -l)"
+printf 'gexlake / DuckDB 1 thread: %.2f× (target < 1)\n' "$(echo "$ours / $duck1" | bc -l)"
+printf 'Parquet / ZIP bytes: %d / %d = %.3f (target ≤ 1)\n' "$parquet_bytes" "$zip_bytes" "$(echo "$parquet_bytes / $zip_bytes" | bc -l)"

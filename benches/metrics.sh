@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Benchmark of issue #3: dealer metrics (profile a3) for one full-size day from
+# the lake, next to DuckDB running equivalent SQL (benches/duckdb_metrics.sql)
+# over the same Parquet files, in the same run; then a year of days.
+#
+# Usage: benches/metrics.sh [DATE] [RUNS] [YEAR_DAYS]  (needs the test venv: tests/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+date="${1:-2026-02-05}"
+runs="${2:-3}"
+year_days="${3:-252}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
+cargo build --release --bin gexlake -q
+bin="$CARGO_TARGET_DIR/release/gexlake"
+py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$bin" --log-level warn sample --date "$date" --out "$work/in"
+"$bin" --log-level warn ingest "$work/in" --lake "$work/lake"
+rows=$("$py" -c "import pyarrow.parquet as pq, glob; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob('$work/lake/orats_strikes/*/*.parquet')))")
+
+best() {
+  local best=""
+  for _ in $(seq "$runs"); do
+    local t0 t1 s
+    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
+    s=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best" ] || [ "$(echo "$s < $best" | bc -l)" = 1 ]; then best=$s; fi
+  done
+  echo "$best"
+}
+
+sed -e "s#__LAKE__#$work/lake#g" -e "s#__DATE__#$date#g" benches/duckdb_metrics.sql > "$work/duck.sql"
+duck() {
+  "$py" - "$work/duck.sql" "$work/duck.parquet" <<'PY'
+import sys, duckdb
+sql = open(sys.argv[1]).read()
+con = duckdb.connect()
+con.execute(f"COPY ({sql}) TO '{sys.argv[2]}' (FORMAT parquet)")
+PY
+}
+ours=$(best "$bin" --log-level warn metrics --lake "$work/lake" --date "$date")
+theirs=$(best duck)
+
+# The two must agree: net GEX per ticker within 1e-9 relative.
+"$py" - "$work/lake" "$work/duck.parquet" "$date" <<'PY'
+import sys, duckdb
+lake, duck, date = sys.argv[1:4]
+con = duckdb.connect()
+bad, total = con.execute(f"""
+  SELECT count(*) FILTER (WHERE abs(coalesce(a.gex_net, 0) - coalesce(b.gex_net, 0)) > 1e-9 * greatest(1, abs(b.gex_net))
+                          OR (a.gex_net IS NULL) <> (b.gex_net IS NULL)
+                          OR abs(coalesce(a.gamma_flip, 0) - coalesce(b.gamma_flip, 0)) > 1e-9 * greatest(1, abs(b.gamma_flip))),
+         count(*)
+  FROM read_parquet('{lake}/dealer_metrics/params=a3/trade_date={date}/part.parquet') a
+  JOIN read_parquet('{duck}') b USING (ticker)""").fetchone()
+print(f"agreement: {total - bad}/{total} tickers equal (gex_net, gamma_flip)")
+PY
+
+# A year: the same day's file linked under YEAR_DAYS trade dates (no extra disk).
+mkdir -p "$work/year/orats_strikes"
+src=$(ls "$work"/lake/orats_strikes/*/*.parquet)
+d0=$(date -d "$date" +%s)
+for i in $(seq 0 $((year_days - 1))); do
+  d=$(date -u -d "@$((d0 - i * 86400))" +%F)
+  mkdir -p "$work/year/orats_strikes/trade_date=$d"
+  ln "$src" "$work/year/orats_strikes/trade_date=$d/day.parquet"
+done
+first=$(date -u -d "@$((d0 - (year_days - 1) * 86400))" +%F)
+t0=$(date +%s.%N)
+"$bin" --log-level warn metrics --lake "$work/year" --from "$first" --to "$date"
+t1=$(date +%s.%N)
+year=$(echo "$t1 - $t0" | bc -l)
+
+printf '\nMetrics benchmark — %s: %d rows, profile a3, best of %d runs, %d cores\n' "$date" "$rows" "$runs" "$(nproc)"
+printf '%-32s %8.2f s\n' "gexlake metrics (one day)" "$ours"
+printf '%-32s %8.2f s\n' "DuckDB equivalent SQL" "$theirs"
+printf 'gexlake / DuckDB: %.2f× (target ≤ 1)\n' "$(echo "$ours / $theirs" | bc -l)"
+printf '%d days (one year) with gexlake: %.1f s, %.3f s a day (target < 60 s)\n' "$year_days" "$year" "$(echo "$year / $year_days" | bc -l)"
