@@ -13,12 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 date="${1:-2026-02-05}"
 runs="${2:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
-cargo build --release --bin gexlake -q
-bin="$CARGO_TARGET_DIR/release/gexlake"
-py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. benches/common.sh
 
 "$bin" --log-level warn sample --date "$date" --out "$work/in"
 zip="$(ls "$work"/in/*.zip)"
@@ -27,16 +22,6 @@ zip_bytes=$(stat -c %s "$zip")
 csv_bytes=$(stat -c %s "$work/day.csv")
 rows=$(($(wc -l < "$work/day.csv") - 1))
 
-best() { # best wall time in seconds of RUNS runs of "$@"
-  local best=""
-  for _ in $(seq "$runs"); do
-    local t0 t1 s
-    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
-    s=$(echo "$t1 - $t0" | bc -l)
-    if [ -z "$best" ] || [ "$(echo "$s < $best" | bc -l)" = 1 ]; then best=$s; fi
-  done
-  echo "$best"
-}
 
 inflate=$(best sh -c "unzip -p '$zip' > /dev/null")
 ours=$(best "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake")

@@ -9,27 +9,12 @@ cd "$(dirname "$0")/.."
 date="${1:-2026-02-05}"
 runs="${2:-3}"
 year_days="${3:-252}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
-cargo build --release --bin gexlake -q
-bin="$CARGO_TARGET_DIR/release/gexlake"
-py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. benches/common.sh
 
 "$bin" --log-level warn sample --date "$date" --out "$work/in"
 "$bin" --log-level warn ingest "$work/in" --lake "$work/lake"
 rows=$("$py" -c "import pyarrow.parquet as pq, glob; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob('$work/lake/orats_strikes/*/*.parquet')))")
 
-best() {
-  local best=""
-  for _ in $(seq "$runs"); do
-    local t0 t1 s
-    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
-    s=$(echo "$t1 - $t0" | bc -l)
-    if [ -z "$best" ] || [ "$(echo "$s < $best" | bc -l)" = 1 ]; then best=$s; fi
-  done
-  echo "$best"
-}
 
 sed -e "s#__LAKE__#$work/lake#g" -e "s#__DATE__#$date#g" benches/duckdb_metrics.sql > "$work/duck.sql"
 duck() {

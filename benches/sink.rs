@@ -31,7 +31,9 @@ struct Sizes {
 impl Sizes {
     fn from_env() -> Self {
         let read = |name: &str, default: usize| match std::env::var(name) {
-            Ok(value) => value.parse().unwrap_or_else(|_| panic!("{name}={value:?} is not a count")),
+            Ok(value) => value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={value:?} is not a count")),
             Err(_) => default,
         };
         Self {
@@ -59,12 +61,28 @@ fn main() {
 async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
     let first = NaiveDate::from_ymd_opt(2024, 3, 7).unwrap();
     let next = NaiveDate::from_ymd_opt(2024, 3, 8).unwrap();
-    let days = [("first day, new tickers", first), ("next day", next), ("next day again", next)];
-    println!("\nsink throughput: {} tickers per day, both profiles", sizes.symbols);
-    println!("{:<8} {:<24} {:<22} {:>6} {:>8} {:>9} {:>10}", "mode", "table", "day", "rows", "written", "seconds", "rows/s");
-    for (mode, batch_size) in [("batched", SinkOptions::default().batch_size), ("per-row", 1)] {
+    let days = [
+        ("first day, new tickers", first),
+        ("next day", next),
+        ("next day again", next),
+    ];
+    println!(
+        "\nsink throughput: {} tickers per day, both profiles",
+        sizes.symbols
+    );
+    println!(
+        "{:<8} {:<24} {:<22} {:>6} {:>8} {:>9} {:>10}",
+        "mode", "table", "day", "rows", "written", "seconds", "rows/s"
+    );
+    for (mode, batch_size) in [
+        ("batched", SinkOptions::default().batch_size),
+        ("per-row", 1),
+    ] {
         let url = pg.create_database(&format!("throughput_{}", mode.replace('-', "_")));
-        let options = SinkOptions { batch_size, ..SinkOptions::default() };
+        let options = SinkOptions {
+            batch_size,
+            ..SinkOptions::default()
+        };
         let sink = PgSink::connect_with(&url, options).await.expect("connect");
         sink.migrate().await.expect("migrate");
         let mut total = (0, Duration::ZERO);
@@ -72,10 +90,16 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
             let a3 = synthetic_day(Profile::A3, date, sizes.symbols);
             let v2 = synthetic_day(Profile::V2, date, sizes.symbols);
             let started = Instant::now();
-            let daily = sink.upsert_daily_snapshots(&a3).await.expect("daily_snapshots");
+            let daily = sink
+                .upsert_daily_snapshots(&a3)
+                .await
+                .expect("daily_snapshots");
             let daily_time = started.elapsed();
             let started = Instant::now();
-            let gex = sink.upsert_gex_metrics(&v2).await.expect("gex_metrics_snapshot");
+            let gex = sink
+                .upsert_gex_metrics(&v2)
+                .await
+                .expect("gex_metrics_snapshot");
             let gex_time = started.elapsed();
             for (report, elapsed) in [(&daily, daily_time), (&gex, gex_time)] {
                 print_row(mode, report, label, sizes.symbols, elapsed);
@@ -95,7 +119,12 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
 }
 
 fn print_row(mode: &str, report: &SinkReport, day: &str, rows: usize, elapsed: Duration) {
-    assert!(report.soft_failed.is_empty(), "{mode} {}: {:?}", report.table, report.soft_failed.first());
+    assert!(
+        report.soft_failed.is_empty(),
+        "{mode} {}: {:?}",
+        report.table,
+        report.soft_failed.first()
+    );
     println!(
         "{mode:<8} {:<24} {day:<22} {rows:>6} {:>8} {:>9.3} {:>10.0}",
         report.table,
@@ -130,10 +159,18 @@ const LOAD: [&str; 6] = [
 
 async fn lookups(pg: &TestPostgres, sizes: &Sizes) {
     let url = pg.create_database("lookup");
-    PgSink::connect(&url).await.expect("connect").migrate().await.expect("migrate");
+    PgSink::connect(&url)
+        .await
+        .expect("connect")
+        .migrate()
+        .await
+        .expect("migrate");
     let mut conn = PgConnection::connect(&url).await.expect("connect");
     let rows = sizes.days * sizes.symbols;
-    println!("\nshadow-scoring lookup: loading {rows} rows ({} days × {} symbols)", sizes.days, sizes.symbols);
+    println!(
+        "\nshadow-scoring lookup: loading {rows} rows ({} days × {} symbols)",
+        sizes.days, sizes.symbols
+    );
     let started = Instant::now();
     for statement in LOAD {
         let query = sqlx::query(statement);
@@ -142,14 +179,29 @@ async fn lookups(pg: &TestPostgres, sizes: &Sizes) {
         } else {
             query
         };
-        query.execute(&mut conn).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        query
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
-    sqlx::raw_sql("VACUUM ANALYZE gex_metrics_snapshot").execute(&mut conn).await.expect("vacuum");
-    println!("loaded, indexed and analysed in {:.1} s", started.elapsed().as_secs_f64());
+    sqlx::raw_sql("VACUUM ANALYZE gex_metrics_snapshot")
+        .execute(&mut conn)
+        .await
+        .expect("vacuum");
+    println!(
+        "loaded, indexed and analysed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let symbol = |i: usize| format!("S{i:05}");
-    let explain = AssertSqlSafe(format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {SHADOW_LOOKUP}"));
-    let plan: Vec<String> = sqlx::query_scalar(explain).bind(symbol(0)).fetch_all(&mut conn).await.expect("explain");
+    let explain = AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {SHADOW_LOOKUP}"
+    ));
+    let plan: Vec<String> = sqlx::query_scalar(explain)
+        .bind(symbol(0))
+        .fetch_all(&mut conn)
+        .await
+        .expect("explain");
     println!("plan:\n  {}", plan.join("\n  "));
 
     let mut rng = ChaCha8Rng::seed_from_u64(20_240_308);
@@ -182,6 +234,10 @@ async fn lookups(pg: &TestPostgres, sizes: &Sizes) {
 }
 
 async fn lookup(conn: &mut PgConnection, symbol: &str) {
-    let row = sqlx::query(SHADOW_LOOKUP).bind(symbol).fetch_optional(conn).await.expect("lookup");
+    let row = sqlx::query(SHADOW_LOOKUP)
+        .bind(symbol)
+        .fetch_optional(conn)
+        .await
+        .expect("lookup");
     assert!(row.is_some(), "no row for {symbol}");
 }

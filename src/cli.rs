@@ -53,6 +53,8 @@ enum Command {
     Metrics(MetricsArgs),
     /// Convert archives and compute both profiles for every new date (then --database-url: sink).
     Backfill(BackfillArgs),
+    /// The unattended nightly job: pull and process the archives newer than the last one done (under a lake lock).
+    Nightly(NightlyArgs),
     /// Apply the database migrations (tables daily_snapshots, gex_metrics_snapshot, tickers).
     Migrate(DatabaseArgs),
     /// Write deterministic ORATS-shaped sample archives.
@@ -423,6 +425,7 @@ async fn run(command: Command) -> Result<u8> {
         Command::Ingest(args) => run_ingest(args).await,
         Command::Metrics(args) => run_metrics(args).await,
         Command::Backfill(args) => run_backfill(args).await,
+        Command::Nightly(args) => run_nightly(args).await,
         Command::Migrate(args) => {
             let sink = args.connect().await?;
             sink.migrate().await?;
@@ -576,6 +579,79 @@ async fn run_backfill(args: BackfillArgs) -> Result<u8> {
     );
     let report = chain.run(sources, sink.as_ref()).await?;
     Ok(report.exit_code())
+}
+
+/// `nightly`'s flags; every one can also be set by environment.
+#[derive(Debug, Args)]
+pub struct NightlyArgs {
+    /// Where new archives appear: a directory, a gs:// or s3:// prefix, or ftp://host[:port]/dir/ (ftps:// for explicit TLS; user and password from ORATS_FTP_USER / ORATS_FTP_PASSWORD).
+    #[arg(long, env = "GEXLAKE_SOURCE")]
+    source: String,
+    /// Where archives downloaded from FTP are kept (any location); required with FTP sources.
+    #[arg(long, env = "GEXLAKE_RAW")]
+    raw: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Process the archive of exactly this date (YYYY-MM-DD, by file name) instead of the new ones.
+    #[arg(long, env = "GEXLAKE_DATE")]
+    date: Option<NaiveDate>,
+    /// Days before the newest archive done that are looked at again, so a failed night is retried.
+    #[arg(long, default_value_t = crate::nightly::DEFAULT_LOOKBACK_DAYS, env = "GEXLAKE_LOOKBACK_DAYS")]
+    lookback_days: u32,
+    /// File-name glob of archives.
+    #[arg(long, default_value = "*.zip", env = "GEXLAKE_PATTERN")]
+    pattern: String,
+    #[command(flatten)]
+    convert: ConvertArgs,
+    /// Profiles to compute (default: a3 and v2, each with its own parameters).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Profile::A3, Profile::V2], env = "GEXLAKE_PROFILES")]
+    profiles: Vec<Profile>,
+    /// Watchlist (comma-separated); default every ticker.
+    #[arg(long, value_delimiter = ',', env = "GEXLAKE_TICKERS")]
+    tickers: Option<Vec<String>>,
+    /// Take over a lock older than this (its holder died): 90m, 6h, 1d.
+    #[arg(long, default_value = "6h", value_parser = crate::nightly::parse_duration, env = "GEXLAKE_LOCK_TIMEOUT")]
+    lock_timeout: std::time::Duration,
+    /// Local directory for FTP downloads in progress (kept for resuming; default: the temp directory).
+    #[arg(long, env = "GEXLAKE_WORK_DIR")]
+    work_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+async fn run_nightly(args: NightlyArgs) -> Result<u8> {
+    let raw = match &args.raw {
+        Some(r) => Some(Location::parse(r).context("--raw")?),
+        None => None,
+    };
+    let sink = match &args.database.database_url {
+        Some(_) => Some(args.database.connect().await?),
+        None => None,
+    };
+    let mut pull = crate::ftp::PullOptions::default();
+    if let Some(dir) = args.work_dir {
+        pull.work_dir = dir;
+    }
+    let options = crate::nightly::NightlyOptions {
+        source: args.source,
+        raw,
+        date: args.date,
+        lookback_days: args.lookback_days,
+        pattern: args.pattern,
+        lock_timeout: args.lock_timeout,
+        pull,
+        chain: crate::pipeline::Chain {
+            ingest: IngestOptions {
+                lake: Location::parse(&args.lake.lake).context("--lake")?,
+                jobs: args.convert.jobs()?,
+                force: args.convert.force,
+                strict: args.convert.strict,
+            },
+            params: args.profiles.iter().map(|p| p.params()).collect(),
+            tickers: args.tickers,
+        },
+    };
+    crate::nightly::run(&options, sink.as_ref()).await
 }
 
 fn run_sample(args: SampleArgs) -> Result<u8> {

@@ -7,10 +7,12 @@
 
 pub mod analyst;
 pub mod cli;
+pub mod ftp;
 pub mod ingest;
 pub mod lake;
 pub mod logging;
 pub mod metrics;
+pub mod nightly;
 pub mod orats;
 pub mod pipeline;
 pub mod progress;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::NaiveDate;
+use futures::{StreamExt, TryStreamExt};
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use tracing::{debug, info};
 
@@ -190,6 +191,10 @@ pub struct ChainReport {
     pub sunk: Vec<(String, usize, usize)>,
     /// Time per stage: ingest, metrics, sink.
     pub stage_seconds: [f64; 3],
+    /// Result rows computed (one per ticker and date), over every parameter set.
+    pub ticker_rows: usize,
+    /// Result rows per status (`FULL`, `LIMITED`, `INVALID`), over every parameter set.
+    pub by_status: BTreeMap<String, usize>,
 }
 
 impl ChainReport {
@@ -213,11 +218,48 @@ fn sink_marker(sink: &PgSink, params_name: &str, date: NaiveDate) -> String {
     format!("_sink/{}/params={params_name}/{date}.json", &db[..12])
 }
 
+/// Dates whose freshness is checked at once (a few requests each on GCS/S3).
+const CHECKS_AT_ONCE: usize = 16;
+
+/// Whether a parameter set's results for `date` must be computed (or sunk)
+/// again: the result is missing or older than one of the date's
+/// `orats_strikes` files (a source converted again, then the run killed), or
+/// the sink marker is missing or older than the result.
+async fn needs_work(lake: &Location, sink: Option<&PgSink>, name: &str, date: NaiveDate) -> Result<bool> {
+    use object_store::ObjectStoreExt;
+    let result_path = lake.child(&format!("{}/part.parquet", crate::lake::metrics_partition(name, date)));
+    let result = match lake.store.head(&result_path).await {
+        Ok(meta) => meta,
+        Err(object_store::Error::NotFound { .. }) => return Ok(true),
+        Err(e) => return Err(e.into()),
+    };
+    let inputs = lake.child(&format!("{}/trade_date={date}", crate::lake::STRIKES_DIR));
+    let newest_input = lake
+        .store
+        .list(Some(&inputs))
+        .try_fold(None, |newest: Option<chrono::DateTime<chrono::Utc>>, m| async move {
+            Ok(newest.max(Some(m.last_modified)))
+        })
+        .await?;
+    if newest_input.is_some_and(|t| t > result.last_modified) {
+        return Ok(true);
+    }
+    let Some(sink) = sink else {
+        return Ok(false);
+    };
+    match lake.store.head(&lake.child(&sink_marker(sink, name, date))).await {
+        Ok(marker) => Ok(marker.last_modified < result.last_modified),
+        Err(object_store::Error::NotFound { .. }) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Chain {
     /// Ingests the sources, then computes every parameter set for each date
-    /// that is new or whose results (or sink marker) are missing, then sinks.
-    /// Each step is idempotent and leaves a record only when complete, so a
-    /// killed run, run again, ends in the state an uninterrupted run reaches.
+    /// that is new or whose results (or sink marker) are missing or stale,
+    /// then sinks. Each step is idempotent and leaves a record only when
+    /// complete, so a killed run, run again, ends in the state an
+    /// uninterrupted run reaches.
     pub async fn run(&self, sources: Vec<crate::ingest::Source>, sink: Option<&PgSink>) -> Result<ChainReport> {
         use crate::lake::ledger;
         use object_store::ObjectStoreExt;
@@ -243,21 +285,19 @@ impl Chain {
         let (mut metrics_s, mut sink_s) = (0.0, 0.0);
         for params in &self.params {
             let name = params.name();
-            let mut todo = Vec::new();
-            for d in &dates {
-                let result = lake.child(&format!("{}/part.parquet", crate::lake::metrics_partition(&name, *d)));
-                let missing_result = matches!(lake.store.head(&result).await, Err(object_store::Error::NotFound { .. }));
-                let missing_marker = match sink {
-                    Some(sink) => matches!(
-                        lake.store.head(&lake.child(&sink_marker(sink, &name, *d))).await,
-                        Err(object_store::Error::NotFound { .. })
-                    ),
-                    None => false,
-                };
-                if touched.contains(d) || missing_result || missing_marker {
-                    todo.push(*d);
-                }
-            }
+            let touched = &touched;
+            let checks: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
+                .map(|d| {
+                    let name = name.clone();
+                    async move {
+                        let stale = touched.contains(&d) || needs_work(lake, sink, &name, d).await?;
+                        Ok::<_, anyhow::Error>((d, stale))
+                    }
+                })
+                .buffered(CHECKS_AT_ONCE)
+                .try_collect()
+                .await?;
+            let todo: Vec<NaiveDate> = checks.into_iter().filter(|(_, stale)| *stale).map(|(d, _)| d).collect();
             if todo.is_empty() {
                 info!(params = %name, "metrics: every date is up to date");
                 continue;
@@ -272,6 +312,10 @@ impl Chain {
                 let t = Instant::now();
                 let summary = run.run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some()).await?;
                 metrics_s += t.elapsed().as_secs_f64();
+                report.ticker_rows += summary.rows;
+                for (status, n) in &summary.by_status {
+                    *report.by_status.entry(status.clone()).or_default() += n;
+                }
                 if let Some(sink) = sink {
                     let t = Instant::now();
                     let sunk = sink_results(sink, params, &summary.batches).await?;
@@ -294,17 +338,28 @@ impl Chain {
         }
         report.stage_seconds = [stage_ingest, metrics_s, sink_s];
         let files = report.ingest.files.len().max(1) as f64;
+        let status = |s: &str| report.by_status.get(s).copied().unwrap_or(0);
+        let total_s = t0.elapsed().as_secs_f64();
         info!(
             files = report.ingest.files.len(),
+            converted_files = report.ingest.converted().count(),
             failed_files = report.ingest.failed(),
             dates = dates.len(),
+            first_date = %dates.first().map(|d| d.to_string()).unwrap_or_default(),
+            last_date = %dates.last().map(|d| d.to_string()).unwrap_or_default(),
             computed = %report.computed.iter().map(|(n, d)| format!("{n}:{}", d.len())).collect::<Vec<_>>().join(" "),
+            ticker_rows = report.ticker_rows,
+            full = status("FULL"),
+            limited = status("LIMITED"),
+            invalid = status("INVALID"),
+            sunk_rows = report.sunk.iter().map(|s| s.1).sum::<usize>(),
             soft_failed_tickers = report.sunk.iter().map(|s| s.2).sum::<usize>(),
             ingest_s = format!("{stage_ingest:.2}"),
             metrics_s = format!("{metrics_s:.2}"),
             sink_s = format!("{sink_s:.2}"),
-            per_file_s = format!("{:.3}", t0.elapsed().as_secs_f64() / files),
-            total_s = format!("{:.2}", t0.elapsed().as_secs_f64()),
+            per_file_s = format!("{:.3}", stage_ingest / files),
+            per_ticker_ms = format!("{:.3}", (metrics_s + sink_s) * 1e3 / report.ticker_rows.max(1) as f64),
+            total_s = format!("{total_s:.2}"),
             "run summary"
         );
         Ok(report)

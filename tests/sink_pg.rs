@@ -39,7 +39,11 @@ fn fast_options() -> SinkOptions {
 }
 
 async fn pool(url: &str) -> PgPool {
-    PgPoolOptions::new().max_connections(3).connect(url).await.expect("test pool connects")
+    PgPoolOptions::new()
+        .max_connections(3)
+        .connect(url)
+        .await
+        .expect("test pool connects")
 }
 
 /// A database shaped like production before this sink: other pipelines' tickers (VARCHAR(10))
@@ -75,13 +79,18 @@ INSERT INTO gex_metrics_snapshot (symbol, snapshot_ts, net_gex) VALUES
 
 async fn production_database(pg: &TestPostgres, name: &str) -> String {
     let url = pg.create_database(name);
-    sqlx::raw_sql(PRODUCTION_SCHEMA).execute(&pool(&url).await).await.expect("production fixture");
+    sqlx::raw_sql(PRODUCTION_SCHEMA)
+        .execute(&pool(&url).await)
+        .await
+        .expect("production fixture");
     url
 }
 
 /// daily_snapshots by (symbol, time): (JSON text, model_version, updated_at), other
 /// pipelines' rows left out.
-async fn stored_daily(pool: &PgPool) -> HashMap<(String, DateTime<Utc>), (String, i32, DateTime<Utc>)> {
+async fn stored_daily(
+    pool: &PgPool,
+) -> HashMap<(String, DateTime<Utc>), (String, i32, DateTime<Utc>)> {
     let rows: Vec<(String, DateTime<Utc>, String, i32, DateTime<Utc>)> = sqlx::query_as(
         "SELECT t.symbol::text, d.time, d.dealer_metrics_json::text, d.model_version, d.updated_at
          FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
@@ -90,12 +99,17 @@ async fn stored_daily(pool: &PgPool) -> HashMap<(String, DateTime<Utc>), (String
     .fetch_all(pool)
     .await
     .unwrap();
-    rows.into_iter().map(|(s, t, json, v, u)| ((s, t), (json, v, u))).collect()
+    rows.into_iter()
+        .map(|(s, t, json, v, u)| ((s, t), (json, v, u)))
+        .collect()
 }
 
 /// The tickers of `expected` whose daily_snapshots row is missing, and those whose row
 /// differs. Compared in SQL: jsonb equality is exact, serde_json's default float parsing is not.
-async fn daily_differences(pool: &PgPool, expected: &[DealerMetrics]) -> (Vec<String>, Vec<String>) {
+async fn daily_differences(
+    pool: &PgPool,
+    expected: &[DealerMetrics],
+) -> (Vec<String>, Vec<String>) {
     let rows: Vec<(String, bool)> = sqlx::query_as(
         "SELECT u.symbol, d.time IS NULL
          FROM UNNEST($1::text[], $2::timestamptz[], $3::jsonb[], $4::int4[])
@@ -107,14 +121,20 @@ async fn daily_differences(pool: &PgPool, expected: &[DealerMetrics]) -> (Vec<St
             OR d.model_version IS DISTINCT FROM u.version
          ORDER BY u.ord",
     )
-    .bind(expected.iter().map(|m| m.ticker.as_str()).collect::<Vec<_>>())
+    .bind(
+        expected
+            .iter()
+            .map(|m| m.ticker.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(expected.iter().map(|m| m.snapshot_ts).collect::<Vec<_>>())
     .bind(expected.iter().map(dealer_metrics_json).collect::<Vec<_>>())
     .bind(expected.iter().map(|m| m.model_version).collect::<Vec<_>>())
     .fetch_all(pool)
     .await
     .unwrap();
-    let (missing, different): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, missing)| *missing);
+    let (missing, different): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|(_, missing)| *missing);
     let tickers = |rows: Vec<(String, bool)>| rows.into_iter().map(|(t, _)| t).collect();
     (tickers(missing), tickers(different))
 }
@@ -129,7 +149,14 @@ struct GexRow {
 
 impl GexRow {
     fn expected(m: &DealerMetrics) -> Self {
-        let numbers = [m.spot_price, m.gex_net, m.net_dex, m.call_wall_strike, m.put_wall_strike, m.gamma_flip];
+        let numbers = [
+            m.spot_price,
+            m.gex_net,
+            m.net_dex,
+            m.call_wall_strike,
+            m.put_wall_strike,
+            m.gamma_flip,
+        ];
         Self {
             numbers: numbers.map(|v| v.map(f64::to_bits)),
             contracts_analyzed: Some(i32::try_from(m.eligible_options_count).unwrap()),
@@ -153,7 +180,14 @@ async fn stored_gex(pool: &PgPool) -> HashMap<(String, DateTime<Utc>), (GexRow, 
         .map(|r| {
             let number = |i: usize| r.get::<Option<f64>, _>(i).map(f64::to_bits);
             let row = GexRow {
-                numbers: [number(2), number(3), number(4), number(5), number(6), number(7)],
+                numbers: [
+                    number(2),
+                    number(3),
+                    number(4),
+                    number(5),
+                    number(6),
+                    number(7),
+                ],
                 contracts_analyzed: r.get(8),
                 vex_and_charm_null: r.get(9),
             };
@@ -163,14 +197,25 @@ async fn stored_gex(pool: &PgPool) -> HashMap<(String, DateTime<Utc>), (GexRow, 
 }
 
 async fn assert_daily_holds(pool: &PgPool, expected: &[DealerMetrics]) {
-    assert_eq!(stored_daily(pool).await.len(), expected.len(), "daily_snapshots row count");
+    assert_eq!(
+        stored_daily(pool).await.len(),
+        expected.len(),
+        "daily_snapshots row count"
+    );
     let (missing, different) = daily_differences(pool, expected).await;
-    assert!(missing.is_empty() && different.is_empty(), "missing {missing:?}, different {different:?}");
+    assert!(
+        missing.is_empty() && different.is_empty(),
+        "missing {missing:?}, different {different:?}"
+    );
 }
 
 async fn assert_gex_holds(pool: &PgPool, expected: &[DealerMetrics]) {
     let stored = stored_gex(pool).await;
-    assert_eq!(stored.len(), expected.len(), "gex_metrics_snapshot row count");
+    assert_eq!(
+        stored.len(),
+        expected.len(),
+        "gex_metrics_snapshot row count"
+    );
     for m in expected {
         let (row, _) = stored
             .get(&(m.ticker.clone(), m.snapshot_ts))
@@ -180,20 +225,34 @@ async fn assert_gex_holds(pool: &PgPool, expected: &[DealerMetrics]) {
 }
 
 fn assert_clean(report: &SinkReport, written: usize, unchanged: usize) {
-    assert!(report.soft_failed.is_empty(), "unexpected soft failures: {:?}", report.soft_failed);
-    assert_eq!((report.written, report.unchanged), (written, unchanged), "{report:?}");
+    assert!(
+        report.soft_failed.is_empty(),
+        "unexpected soft failures: {:?}",
+        report.soft_failed
+    );
+    assert_eq!(
+        (report.written, report.unchanged),
+        (written, unchanged),
+        "{report:?}"
+    );
 }
 
 /// Runs a query as psql would (simple protocol, text results): the handoff's SQL verbatim.
 async fn text_rows(pool: &PgPool, sql: &'static str) -> Vec<Vec<Option<String>>> {
     let rows = sqlx::raw_sql(sql).fetch_all(pool).await.expect(sql);
     rows.iter()
-        .map(|r| (0..r.len()).map(|i| r.try_get_unchecked::<Option<String>, _>(i).unwrap()).collect())
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.try_get_unchecked::<Option<String>, _>(i).unwrap())
+                .collect()
+        })
         .collect()
 }
 
 fn parse_ts(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%#z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%#z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// Log lines written while the guard lives (this thread only).
@@ -238,14 +297,25 @@ impl Logs {
 
 /// The password as typed and as it appears percent-encoded in the URL.
 fn password_forms(pg: &TestPostgres) -> [String; 2] {
-    let encoded = url::Url::parse(&pg.url()).unwrap().password().unwrap().to_string();
-    assert_ne!(encoded, pg.password(), "the test password should need percent-encoding");
+    let encoded = url::Url::parse(&pg.url())
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        encoded,
+        pg.password(),
+        "the test password should need percent-encoding"
+    );
     [pg.password().to_string(), encoded]
 }
 
 fn assert_no_password(pg: &TestPostgres, text: &str) {
     for form in password_forms(pg) {
-        assert!(!text.contains(&form), "password {form:?} leaked into: {text}");
+        assert!(
+            !text.contains(&form),
+            "password {form:?} leaked into: {text}"
+        );
     }
 }
 
@@ -271,9 +341,19 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
     let pg = TestPostgres::start();
 
     let blank = pg.create_database("blank");
-    PgSink::connect(&blank).await.unwrap().migrate().await.unwrap();
+    PgSink::connect(&blank)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
     // A second process migrating again finds everything applied.
-    PgSink::connect(&blank).await.unwrap().migrate().await.unwrap();
+    PgSink::connect(&blank)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
     let blank_pool = pool(&blank).await;
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT column_name::text, data_type::text FROM information_schema.columns
@@ -298,7 +378,10 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
         ("contracts_analyzed", "integer"),
         ("created_at", "timestamp with time zone"),
     ];
-    let expected: Vec<(String, String)> = expected.iter().map(|(c, t)| (c.to_string(), t.to_string())).collect();
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(c, t)| (c.to_string(), t.to_string()))
+        .collect();
     assert_eq!(columns, expected);
     let constraint: String = sqlx::query_scalar(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'uq_gex_symbol_ts'",
@@ -307,11 +390,15 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
     .await
     .unwrap();
     assert_eq!(constraint, "UNIQUE (symbol, snapshot_ts)");
-    let index: String = sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_gex_symbol_ts'")
-        .fetch_one(&blank_pool)
-        .await
-        .unwrap();
-    assert!(index.ends_with("USING btree (symbol, snapshot_ts)"), "{index}");
+    let index: String =
+        sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_gex_symbol_ts'")
+            .fetch_one(&blank_pool)
+            .await
+            .unwrap();
+    assert!(
+        index.ends_with("USING btree (symbol, snapshot_ts)"),
+        "{index}"
+    );
     let daily_key: String = sqlx::query_scalar(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint
          WHERE conrelid = 'daily_snapshots'::regclass AND contype = 'p'",
@@ -320,17 +407,42 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
     .await
     .unwrap();
     assert_eq!(daily_key, "PRIMARY KEY (\"time\", ticker_id)");
+    let compression: String = sqlx::query_scalar(
+        "SELECT attcompression::text FROM pg_attribute
+         WHERE attrelid = 'daily_snapshots'::regclass AND attname = 'dealer_metrics_json'",
+    )
+    .fetch_one(&blank_pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        compression, "l",
+        "Debian's server has lz4, so the documents use it"
+    );
 
     let production = production_database(&pg, "production").await;
-    PgSink::connect(&production).await.unwrap().migrate().await.unwrap();
-    PgSink::connect(&production).await.unwrap().migrate().await.unwrap();
+    PgSink::connect(&production)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    PgSink::connect(&production)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
     let prod_pool = pool(&production).await;
     let gex: Vec<(String, f64)> =
         sqlx::query_as("SELECT symbol, net_gex::float8 FROM gex_metrics_snapshot ORDER BY symbol")
             .fetch_all(&prod_pool)
             .await
             .unwrap();
-    assert_eq!(gex, [("AAPL".to_string(), 2.0), ("SPY".to_string(), 3.0)], "the newest duplicate survives");
+    assert_eq!(
+        gex,
+        [("AAPL".to_string(), 2.0), ("SPY".to_string(), 3.0)],
+        "the newest duplicate survives"
+    );
     let uniques: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_constraint WHERE conrelid = 'gex_metrics_snapshot'::regclass AND contype = 'u'",
     )
@@ -359,7 +471,10 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
     .fetch_one(&prod_pool)
     .await
     .unwrap();
-    assert_eq!(ticker_unique_constraints, 1, "the existing UNIQUE (symbol) is reused, not doubled");
+    assert_eq!(
+        ticker_unique_constraints, 1,
+        "the existing UNIQUE (symbol) is reused, not doubled"
+    );
 
     // Duplicate symbols in someone else's table stop the migration with a clear message.
     let conflicted = pg.create_database("conflicted");
@@ -367,10 +482,18 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
         .execute(&pool(&conflicted).await)
         .await
         .unwrap();
-    let err = PgSink::connect(&conflicted).await.unwrap().migrate().await.unwrap_err();
+    let err = PgSink::connect(&conflicted)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap_err();
     assert!(matches!(err, SinkError::Migrate { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("tickers holds duplicate symbols"), "{message}");
+    assert!(
+        message.contains("tickers holds duplicate symbols"),
+        "{message}"
+    );
     assert!(message.contains(":***@127.0.0.1"), "{message}");
     assert_no_password(&pg, &message);
 }
@@ -386,8 +509,20 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
 
     sink.migrate().await.unwrap();
     let err = sink.upsert_daily_snapshots(&v2).await.unwrap_err();
-    assert!(matches!(err, SinkError::WrongProfile { found: Profile::V2, .. }), "{err:?}");
-    assert!(stored_daily(&db).await.is_empty(), "nothing is written for a wrong profile");
+    assert!(
+        matches!(
+            err,
+            SinkError::WrongProfile {
+                found: Profile::V2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        stored_daily(&db).await.is_empty(),
+        "nothing is written for a wrong profile"
+    );
 
     assert_clean(&sink.upsert_daily_snapshots(&a3).await.unwrap(), TICKERS, 0);
     assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), TICKERS, 0);
@@ -417,7 +552,11 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
     let report = sink.upsert_daily_snapshots(&input).await.unwrap();
     assert_clean(&report, 10, TICKERS - 10);
     assert_eq!(report.duplicates, 1);
-    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), 10, TICKERS - 10);
+    assert_clean(
+        &sink.upsert_gex_metrics(&v2).await.unwrap(),
+        10,
+        TICKERS - 10,
+    );
     assert_daily_holds(&db, &a3).await;
     assert_gex_holds(&db, &v2).await;
     let after = stored_daily(&db).await;
@@ -425,14 +564,24 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
         let key = (m.ticker.clone(), m.snapshot_ts);
         let (before, now) = (first_daily[&key].2, after[&key].2);
         if changed.contains(&i) {
-            assert!(now > before, "updated_at of changed {} did not move", m.ticker);
+            assert!(
+                now > before,
+                "updated_at of changed {} did not move",
+                m.ticker
+            );
         } else {
             assert_eq!(now, before, "updated_at of unchanged {} moved", m.ticker);
         }
     }
-    let created_at_kept = stored_gex(&db).await.iter().all(|(key, (_, created))| first_gex[key].1 == *created);
+    let created_at_kept = stored_gex(&db)
+        .await
+        .iter()
+        .all(|(key, (_, created))| first_gex[key].1 == *created);
     assert!(created_at_kept, "created_at is the first insert's time");
-    let tickers: i64 = sqlx::query_scalar("SELECT count(*) FROM tickers").fetch_one(&db).await.unwrap();
+    let tickers: i64 = sqlx::query_scalar("SELECT count(*) FROM tickers")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(tickers, TICKERS as i64);
 }
 
@@ -461,20 +610,42 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
     .fetch_all(&db)
     .await
     .unwrap();
-    let (old, today) = (snapshot_ts(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()), snapshot_ts(day()));
+    let (old, today) = (
+        snapshot_ts(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()),
+        snapshot_ts(day()),
+    );
     let phase = |p: &str| Some(serde_json::json!({ "phase": p }));
     assert_eq!(
         others,
         [
-            ("AAPL".to_string(), old, Some("179.66".to_string()), phase("A"), true),
-            ("AAPL".to_string(), today, Some("170.73".to_string()), phase("B"), false),
-            ("TSLA".to_string(), today, Some("175.34".to_string()), phase("C"), false),
+            (
+                "AAPL".to_string(),
+                old,
+                Some("179.66".to_string()),
+                phase("A"),
+                true
+            ),
+            (
+                "AAPL".to_string(),
+                today,
+                Some("170.73".to_string()),
+                phase("B"),
+                false
+            ),
+            (
+                "TSLA".to_string(),
+                today,
+                Some("175.34".to_string()),
+                phase("C"),
+                false
+            ),
         ]
     );
-    let ids: Vec<(String, i32)> = sqlx::query_as("SELECT symbol::text, id FROM tickers WHERE id <= 2 ORDER BY id")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let ids: Vec<(String, i32)> =
+        sqlx::query_as("SELECT symbol::text, id FROM tickers WHERE id <= 2 ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(ids, [("AAPL".to_string(), 1), ("TSLA".to_string(), 2)]);
     let new_rows_without_other_data: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM daily_snapshots WHERE close IS NULL AND wyckoff_json IS NULL",
@@ -502,19 +673,47 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
     let spot_check = text_rows(&db, handoff::SANITY_SPOT_CHECK).await;
     assert_eq!(spot_check.len(), MAJOR_TICKERS.len());
     for row in &spot_check {
-        let m = v2.iter().find(|m| Some(m.ticker.as_str()) == row[0].as_deref()).unwrap();
-        let number = |i: usize| row[i].as_deref().map(|t| t.parse::<f64>().unwrap().to_bits());
+        let m = v2
+            .iter()
+            .find(|m| Some(m.ticker.as_str()) == row[0].as_deref())
+            .unwrap();
+        let number = |i: usize| {
+            row[i]
+                .as_deref()
+                .map(|t| t.parse::<f64>().unwrap().to_bits())
+        };
         let expected = GexRow::expected(m);
-        let numbers = [expected.numbers[1], expected.numbers[2], expected.numbers[3], expected.numbers[4], expected.numbers[5]];
-        assert_eq!([number(1), number(2), number(3), number(4), number(5)], numbers, "{row:?}");
-        assert_eq!(row[6].as_deref(), Some(m.eligible_options_count.to_string().as_str()));
+        let numbers = [
+            expected.numbers[1],
+            expected.numbers[2],
+            expected.numbers[3],
+            expected.numbers[4],
+            expected.numbers[5],
+        ];
+        assert_eq!(
+            [number(1), number(2), number(3), number(4), number(5)],
+            numbers,
+            "{row:?}"
+        );
+        assert_eq!(
+            row[6].as_deref(),
+            Some(m.eligible_options_count.to_string().as_str())
+        );
     }
 
     let distribution = text_rows(&db, handoff::SANITY_DISTRIBUTION).await;
-    let [total, nonzero, has_flip, avg] = <[Option<String>; 4]>::try_from(distribution[0].clone()).unwrap();
-    let nonzero_expected = v2.iter().filter(|m| m.gex_net.is_some_and(|g| g != 0.0)).count();
+    let [total, nonzero, has_flip, avg] =
+        <[Option<String>; 4]>::try_from(distribution[0].clone()).unwrap();
+    let nonzero_expected = v2
+        .iter()
+        .filter(|m| m.gex_net.is_some_and(|g| g != 0.0))
+        .count();
     let flips_expected = v2.iter().filter(|m| m.gamma_flip.is_some()).count();
-    let avg_expected = v2.iter().map(|m| m.eligible_options_count as f64).sum::<f64>() / TICKERS as f64;
+    let avg_expected = v2
+        .iter()
+        .map(|m| m.eligible_options_count as f64)
+        .sum::<f64>()
+        / TICKERS as f64;
     assert_eq!(total.unwrap(), TICKERS.to_string());
     assert_eq!(nonzero.unwrap(), nonzero_expected.to_string());
     assert_eq!(has_flip.unwrap(), flips_expected.to_string());
@@ -526,9 +725,18 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
     let mut v2_all = v2_before.clone();
     v2_all.extend(v2.iter().cloned());
     let stored = stored_gex(&db).await;
-    assert_eq!(stored.len(), v2_all.len() + 1, "the fixture's SPY row stays beside the sink's rows");
+    assert_eq!(
+        stored.len(),
+        v2_all.len() + 1,
+        "the fixture's SPY row stays beside the sink's rows"
+    );
     for m in &v2_all {
-        assert_eq!(stored[&(m.ticker.clone(), m.snapshot_ts)].0, GexRow::expected(m), "{}", m.ticker);
+        assert_eq!(
+            stored[&(m.ticker.clone(), m.snapshot_ts)].0,
+            GexRow::expected(m),
+            "{}",
+            m.ticker
+        );
     }
 }
 
@@ -548,14 +756,36 @@ async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
 
     let daily = sink.upsert_daily_snapshots(&a3).await.unwrap();
     assert_eq!(daily.soft_failed_tickers(), ["BAD\0A", "TOOLONGTICKER"]);
-    assert!(daily.soft_failed[0].reason.contains("SQLSTATE 22021"), "{:?}", daily.soft_failed[0]);
-    assert!(daily.soft_failed[1].reason.contains("SQLSTATE 22001"), "{:?}", daily.soft_failed[1]);
-    assert_eq!((daily.written, daily.unchanged, daily.retries), (TICKERS - 2, 0, 0));
+    assert!(
+        daily.soft_failed[0].reason.contains("SQLSTATE 22021"),
+        "{:?}",
+        daily.soft_failed[0]
+    );
+    assert!(
+        daily.soft_failed[1].reason.contains("SQLSTATE 22001"),
+        "{:?}",
+        daily.soft_failed[1]
+    );
+    assert_eq!(
+        (daily.written, daily.unchanged, daily.retries),
+        (TICKERS - 2, 0, 0)
+    );
 
     let gex = sink.upsert_gex_metrics(&v2).await.unwrap();
-    assert_eq!(gex.soft_failed_tickers(), ["BAD\0V", v2[4200].ticker.as_str()]);
-    assert!(gex.soft_failed[0].reason.contains("SQLSTATE 22021"), "{:?}", gex.soft_failed[0]);
-    assert!(gex.soft_failed[1].reason.contains("SQLSTATE 22003"), "{:?}", gex.soft_failed[1]);
+    assert_eq!(
+        gex.soft_failed_tickers(),
+        ["BAD\0V", v2[4200].ticker.as_str()]
+    );
+    assert!(
+        gex.soft_failed[0].reason.contains("SQLSTATE 22021"),
+        "{:?}",
+        gex.soft_failed[0]
+    );
+    assert!(
+        gex.soft_failed[1].reason.contains("SQLSTATE 22003"),
+        "{:?}",
+        gex.soft_failed[1]
+    );
     assert_eq!(gex.written, TICKERS - 2);
 
     a3.retain(|m| m.ticker != "BAD\0A" && m.ticker != "TOOLONGTICKER");
@@ -567,7 +797,12 @@ async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
     let stored = stored_gex(&db).await;
     assert_eq!(stored.len(), v2_good.len() + 1);
     for m in &v2_good {
-        assert_eq!(stored[&(m.ticker.clone(), m.snapshot_ts)].0, GexRow::expected(m), "{}", m.ticker);
+        assert_eq!(
+            stored[&(m.ticker.clone(), m.snapshot_ts)].0,
+            GexRow::expected(m),
+            "{}",
+            m.ticker
+        );
     }
 }
 
@@ -585,7 +820,11 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
     // the server dies exactly after the first batch (2,000 rows) was committed.
     let db = pool(&url).await;
     let second = &a3[2000];
-    sqlx::query("INSERT INTO tickers (symbol) VALUES ($1)").bind(&second.ticker).execute(&db).await.unwrap();
+    sqlx::query("INSERT INTO tickers (symbol) VALUES ($1)")
+        .bind(&second.ticker)
+        .execute(&db)
+        .await
+        .unwrap();
     let mut blocker = db.begin().await.unwrap();
     sqlx::query("INSERT INTO daily_snapshots (time, ticker_id) SELECT $1, id FROM tickers WHERE symbol = $2")
         .bind(second.snapshot_ts)
@@ -600,11 +839,22 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
     let report = report.unwrap();
     let expected_failures: Vec<&str> = a3[2000..].iter().map(|m| m.ticker.as_str()).collect();
     assert_eq!(report.soft_failed_tickers(), expected_failures);
-    assert_eq!((report.written, report.retries), (2000, 3), "{:?}", report.soft_failed[0]);
+    assert_eq!(
+        (report.written, report.retries),
+        (2000, 3),
+        "{:?}",
+        report.soft_failed[0]
+    );
     let first = &report.soft_failed[0].reason;
-    assert!(first.contains("Connection refused"), "the reason names the cause: {first}");
+    assert!(
+        first.contains("Connection refused"),
+        "the reason names the cause: {first}"
+    );
     let skipped = &report.soft_failed[2000].reason;
-    assert!(skipped.starts_with("not attempted, the database is unavailable"), "{skipped}");
+    assert!(
+        skipped.starts_with("not attempted, the database is unavailable"),
+        "{skipped}"
+    );
     drop(blocker);
 
     // Still down: a whole table's rows soft-fail, reported, not raised.
@@ -616,34 +866,87 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
     let db = pool(&url).await;
     let survived = stored_daily(&db).await;
     let (missing, different) = daily_differences(&db, &a3).await;
-    assert!(different.is_empty(), "rows that are not whole payloads: {different:?}");
+    assert!(
+        different.is_empty(),
+        "rows that are not whole payloads: {different:?}"
+    );
     assert_eq!(survived.len() + missing.len(), TICKERS);
     let first_batch: Vec<&str> = a3[..2000].iter().map(|m| m.ticker.as_str()).collect();
-    assert!(survived.keys().all(|(ticker, _)| first_batch.contains(&ticker.as_str())), "only the first batch was committed");
-    let rows_total: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_snapshots").fetch_one(&db).await.unwrap();
-    assert_eq!(rows_total as usize, survived.len(), "the blocker's uncommitted row died with the server");
+    assert!(
+        survived
+            .keys()
+            .all(|(ticker, _)| first_batch.contains(&ticker.as_str())),
+        "only the first batch was committed"
+    );
+    let rows_total: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_snapshots")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows_total as usize,
+        survived.len(),
+        "the blocker's uncommitted row died with the server"
+    );
 
     // The same sink (its pool reconnects) re-runs both tables to the uninterrupted result.
-    assert!(sink.upsert_daily_snapshots(&a3).await.unwrap().soft_failed.is_empty());
-    assert!(sink.upsert_gex_metrics(&v2).await.unwrap().soft_failed.is_empty());
+    assert!(
+        sink.upsert_daily_snapshots(&a3)
+            .await
+            .unwrap()
+            .soft_failed
+            .is_empty()
+    );
+    assert!(
+        sink.upsert_gex_metrics(&v2)
+            .await
+            .unwrap()
+            .soft_failed
+            .is_empty()
+    );
     let reference_url = pg.create_database("reference");
     let reference = PgSink::connect(&reference_url).await.unwrap();
-    assert!(reference.upsert_daily_snapshots(&a3).await.unwrap().soft_failed.is_empty());
-    assert!(reference.upsert_gex_metrics(&v2).await.unwrap().soft_failed.is_empty());
+    assert!(
+        reference
+            .upsert_daily_snapshots(&a3)
+            .await
+            .unwrap()
+            .soft_failed
+            .is_empty()
+    );
+    assert!(
+        reference
+            .upsert_gex_metrics(&v2)
+            .await
+            .unwrap()
+            .soft_failed
+            .is_empty()
+    );
     let reference_db = pool(&reference_url).await;
     let content = |daily: HashMap<_, (String, i32, DateTime<Utc>)>| -> HashMap<_, _> {
-        daily.into_iter().map(|(k, (json, version, _))| (k, (json, version))).collect()
+        daily
+            .into_iter()
+            .map(|(k, (json, version, _))| (k, (json, version)))
+            .collect()
     };
-    assert_eq!(content(stored_daily(&db).await), content(stored_daily(&reference_db).await));
+    assert_eq!(
+        content(stored_daily(&db).await),
+        content(stored_daily(&reference_db).await)
+    );
     let columns = |gex: HashMap<_, (GexRow, DateTime<Utc>)>| -> HashMap<_, _> {
         gex.into_iter().map(|(k, (row, _))| (k, row)).collect()
     };
-    assert_eq!(columns(stored_gex(&db).await), columns(stored_gex(&reference_db).await));
+    assert_eq!(
+        columns(stored_gex(&db).await),
+        columns(stored_gex(&reference_db).await)
+    );
     assert_daily_holds(&db, &a3).await;
     assert_gex_holds(&db, &v2).await;
 
     let logs = logs.text();
-    assert!(logs.contains("transient database error; retrying"), "{logs}");
+    assert!(
+        logs.contains("transient database error; retrying"),
+        "{logs}"
+    );
     assert!(logs.contains("row soft-failed"), "{logs}");
     assert_no_password(&pg, &logs);
     for failure in report.soft_failed.iter().chain(&down.soft_failed) {
@@ -670,8 +973,11 @@ async fn a_terminated_connection_is_retried_and_the_batch_completes() {
         .unwrap();
     let (report, ()) = tokio::join!(sink.upsert_gex_metrics(&v2), async {
         let pid = lock_waiter(&db).await;
-        let terminated: bool =
-            sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&db).await.unwrap();
+        let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&db)
+            .await
+            .unwrap();
         assert!(terminated);
         blocker.rollback().await.unwrap();
     });
@@ -680,7 +986,10 @@ async fn a_terminated_connection_is_retried_and_the_batch_completes() {
     assert_eq!(report.retries, 1);
     assert_gex_holds(&db, &v2).await;
     let logs = logs.text();
-    assert!(logs.contains("terminating connection due to administrator command"), "{logs}");
+    assert!(
+        logs.contains("terminating connection due to administrator command"),
+        "{logs}"
+    );
     assert_no_password(&pg, &logs);
 }
 
@@ -691,25 +1000,43 @@ async fn passwords_stay_out_of_connection_errors() {
 
     let sink = PgSink::connect_with(&url, fast_options()).await.unwrap();
     let shown = format!("{sink:?} {}", sink.url());
-    assert!(shown.contains(&format!("gexlake:***@127.0.0.1:{}/postgres", pg.port())), "{shown}");
+    assert!(
+        shown.contains(&format!("gexlake:***@127.0.0.1:{}/postgres", pg.port())),
+        "{shown}"
+    );
     assert_no_password(&pg, &shown);
 
     let wrong = url.replace("@127.0.0.1", "nope@127.0.0.1");
-    let err = PgSink::connect_with(&wrong, fast_options()).await.unwrap_err();
+    let err = PgSink::connect_with(&wrong, fast_options())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SinkError::Connect { .. }), "{err:?}");
     let message = format!("{err} {err:?}");
-    assert!(message.contains("password authentication failed"), "{message}");
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
     assert_no_password(&pg, &message);
 
     let unparseable = url.replace(&format!(":{}/", pg.port()), ":port/");
-    let err = PgSink::connect_with(&unparseable, fast_options()).await.unwrap_err();
+    let err = PgSink::connect_with(&unparseable, fast_options())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SinkError::InvalidUrl { .. }), "{err:?}");
     assert_no_password(&pg, &format!("{err} {err:?}"));
 
     pg.stop();
-    let err = PgSink::connect_with(&url, fast_options()).await.unwrap_err();
+    let err = PgSink::connect_with(&url, fast_options())
+        .await
+        .unwrap_err();
     let message = format!("{err} {err:?}");
     assert!(message.contains("Connection refused"), "{message}");
-    assert!(message.contains(&format!("cannot connect to postgres://gexlake:***@127.0.0.1:{}/postgres", pg.port())), "{message}");
+    assert!(
+        message.contains(&format!(
+            "cannot connect to postgres://gexlake:***@127.0.0.1:{}/postgres",
+            pg.port()
+        )),
+        "{message}"
+    );
     assert_no_password(&pg, &message);
 }

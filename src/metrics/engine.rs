@@ -16,7 +16,6 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use futures::TryStreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -99,11 +98,11 @@ pub fn snapshot_ts(date: NaiveDate) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The trade dates with an `orats_strikes` partition in the lake.
-pub async fn lake_dates(lake: &Location) -> Result<BTreeSet<NaiveDate>, MetricsError> {
+/// The names of the sub-directories of a lake directory (hive partition segments).
+async fn subdirectories(lake: &Location, relative: &str) -> Result<Vec<String>, MetricsError> {
     let listing = lake
         .store
-        .list_with_delimiter(Some(&lake.child(STRIKES_DIR)))
+        .list_with_delimiter(Some(&lake.child(relative)))
         .await
         .map_err(|source| MetricsError::Store {
             lake: lake.url(),
@@ -112,8 +111,14 @@ pub async fn lake_dates(lake: &Location) -> Result<BTreeSet<NaiveDate>, MetricsE
     Ok(listing
         .common_prefixes
         .iter()
-        .filter_map(|p| p.filename().and_then(partition_date))
+        .filter_map(|p| p.filename().map(str::to_string))
         .collect())
+}
+
+/// The trade dates with an `orats_strikes` partition in the lake.
+pub async fn lake_dates(lake: &Location) -> Result<BTreeSet<NaiveDate>, MetricsError> {
+    let segments = subdirectories(lake, STRIKES_DIR).await?;
+    Ok(segments.iter().filter_map(|s| partition_date(s)).collect())
 }
 
 /// Resolves a selection against the lake's partitions.
@@ -403,36 +408,11 @@ pub async fn write_partitions(
 
 /// Lists the parameter sets that have results in the lake.
 pub async fn metrics_param_sets(lake: &Location) -> Result<Vec<String>, MetricsError> {
-    let listing = lake
-        .store
-        .list_with_delimiter(Some(&lake.child(METRICS_DIR)))
-        .await
-        .map_err(|source| MetricsError::Store {
-            lake: lake.url(),
-            source,
-        })?;
-    Ok(listing
-        .common_prefixes
+    let segments = subdirectories(lake, METRICS_DIR).await?;
+    Ok(segments
         .iter()
-        .filter_map(|p| p.filename().and_then(|f| f.strip_prefix("params=")).map(str::to_string))
+        .filter_map(|s| s.strip_prefix("params=").map(str::to_string))
         .collect())
-}
-
-/// Reads every object under a prefix (used by tests and checks).
-pub async fn list_files(lake: &Location, relative: &str) -> Result<Vec<String>, MetricsError> {
-    let prefix = lake.child(relative);
-    let metas: Vec<_> = lake
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| MetricsError::Store {
-            lake: lake.url(),
-            source,
-        })?;
-    let mut paths: Vec<String> = metas.into_iter().map(|m| m.location.to_string()).collect();
-    paths.sort();
-    Ok(paths)
 }
 
 #[cfg(test)]

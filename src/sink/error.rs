@@ -75,9 +75,11 @@ pub(crate) fn is_transient_migration(err: &MigrateError) -> bool {
 pub(crate) fn is_row_specific(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Encode(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| ["22", "23", "54"].iter().any(|class| code.starts_with(class))),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
         _ => false,
     }
 }
@@ -86,7 +88,11 @@ pub(crate) fn is_row_specific(err: &sqlx::Error) -> bool {
 /// (serialization failure), 40P01 (deadlock), 53300 (too many connections), 57P01–57P03
 /// (admin shutdown, crash shutdown, cannot connect now).
 fn is_transient_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
+    code.starts_with("08")
+        || matches!(
+            code,
+            "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"
+        )
 }
 
 #[cfg(test)]
@@ -95,7 +101,9 @@ mod tests {
 
     #[test]
     fn transient_codes_are_the_retryable_ones() {
-        for code in ["08000", "08006", "08001", "40001", "40P01", "53300", "57P01", "57P03"] {
+        for code in [
+            "08000", "08006", "08001", "40001", "40P01", "53300", "57P01", "57P03",
+        ] {
             assert!(is_transient_code(code), "{code}");
         }
         for code in ["22021", "23505", "42P01", "57014", "28P01"] {
@@ -111,6 +119,8 @@ mod tests {
         assert!(!is_transient(&sqlx::Error::RowNotFound));
         assert!(!is_row_specific(&sqlx::Error::PoolTimedOut));
         assert!(!is_transient_migration(&MigrateError::VersionMissing(1)));
-        assert!(is_transient_migration(&MigrateError::Execute(sqlx::Error::PoolTimedOut)));
+        assert!(is_transient_migration(&MigrateError::Execute(
+            sqlx::Error::PoolTimedOut
+        )));
     }
 }

@@ -104,6 +104,23 @@ impl SinkReport {
         }
     }
 
+    fn soft_fail(&mut self, batch: &[&DealerMetrics], reason: &str) {
+        for m in batch {
+            warn!(
+                table = self.table,
+                ticker = %m.ticker,
+                trade_date = %m.trade_date,
+                reason,
+                "row soft-failed"
+            );
+            self.soft_failed.push(SoftFail {
+                ticker: m.ticker.clone(),
+                trade_date: m.trade_date,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
     /// The soft-failed tickers, in input order.
     pub fn soft_failed_tickers(&self) -> Vec<&str> {
         self.soft_failed.iter().map(|f| f.ticker.as_str()).collect()
@@ -136,10 +153,11 @@ impl PgSink {
     /// Checks that `url` accepts a connection (retrying transient failures), then opens a pool.
     pub async fn connect_with(url: &str, options: SinkOptions) -> Result<Self, SinkError> {
         let redactor = Redactor::new(url);
-        let connect_options = PgConnectOptions::from_str(url).map_err(|e| SinkError::InvalidUrl {
-            url: redactor.url().to_string(),
-            reason: redactor.scrub(&e),
-        })?;
+        let connect_options =
+            PgConnectOptions::from_str(url).map_err(|e| SinkError::InvalidUrl {
+                url: redactor.url().to_string(),
+                reason: redactor.scrub(&e),
+            })?;
         // A direct first connection reports the real cause (refused, bad password); a pool
         // would only say that it timed out.
         let mut retries = 0;
@@ -176,9 +194,13 @@ impl PgSink {
         self.migrated
             .get_or_try_init(|| async {
                 let mut retries = 0;
-                with_retries(&self.options, &self.redactor, &mut retries, is_transient_migration, || {
-                    MIGRATOR.run(&self.pool)
-                })
+                with_retries(
+                    &self.options,
+                    &self.redactor,
+                    &mut retries,
+                    is_transient_migration,
+                    || MIGRATOR.run(&self.pool),
+                )
                 .await
                 .map_err(|e| SinkError::Migrate {
                     url: self.url().to_string(),
@@ -198,7 +220,10 @@ impl PgSink {
     /// other pipelines own are never touched. `updated_at` is set when a row is inserted and
     /// bumped only when the JSON or the model version actually changes, so it records when
     /// the metrics last changed, not when a run last passed (a re-run leaves it alone).
-    pub async fn upsert_daily_snapshots(&self, rows: &[DealerMetrics]) -> Result<SinkReport, SinkError> {
+    pub async fn upsert_daily_snapshots(
+        &self,
+        rows: &[DealerMetrics],
+    ) -> Result<SinkReport, SinkError> {
         self.upsert(Table::DailySnapshots, rows).await
     }
 
@@ -208,7 +233,10 @@ impl PgSink {
     /// Numbers are stored exactly (they read back as the same f64). A row is updated only when
     /// a value changed; `net_vex` and `net_charm` stay NULL and `created_at` keeps the first
     /// insert's time.
-    pub async fn upsert_gex_metrics(&self, rows: &[DealerMetrics]) -> Result<SinkReport, SinkError> {
+    pub async fn upsert_gex_metrics(
+        &self,
+        rows: &[DealerMetrics],
+    ) -> Result<SinkReport, SinkError> {
         self.upsert(Table::GexMetricsSnapshot, rows).await
     }
 
@@ -229,16 +257,22 @@ impl PgSink {
         report.duplicates = duplicates;
         let mut unavailable: Option<String> = None;
         // A stack, so that the halves of a split batch are written before the next batch.
-        let mut pending: Vec<&[&DealerMetrics]> = rows.chunks(self.options.batch_size.max(1)).rev().collect();
+        let mut pending: Vec<&[&DealerMetrics]> =
+            rows.chunks(self.options.batch_size.max(1)).rev().collect();
         while let Some(batch) = pending.pop() {
             if let Some(reason) = &unavailable {
-                self.soft_fail(&mut report, batch, &format!("not attempted, the database is unavailable: {reason}"));
+                let reason = format!("not attempted, the database is unavailable: {reason}");
+                report.soft_fail(batch, &reason);
                 continue;
             }
             let batch_started = Instant::now();
-            let result = with_retries(&self.options, &self.redactor, &mut report.retries, is_transient, || {
-                table.write(&self.pool, batch)
-            })
+            let result = with_retries(
+                &self.options,
+                &self.redactor,
+                &mut report.retries,
+                is_transient,
+                || table.write(&self.pool, batch),
+            )
             .await;
             match result {
                 Ok(changed) => {
@@ -270,7 +304,7 @@ impl PgSink {
                     if is_transient(&err) {
                         unavailable = Some(reason.clone());
                     }
-                    self.soft_fail(&mut report, batch, &reason);
+                    report.soft_fail(batch, &reason);
                 }
             }
         }
@@ -285,17 +319,6 @@ impl PgSink {
             "upsert finished"
         );
         Ok(report)
-    }
-
-    fn soft_fail(&self, report: &mut SinkReport, batch: &[&DealerMetrics], reason: &str) {
-        for m in batch {
-            warn!(table = report.table, ticker = %m.ticker, trade_date = %m.trade_date, reason, "row soft-failed");
-            report.soft_failed.push(SoftFail {
-                ticker: m.ticker.clone(),
-                trade_date: m.trade_date,
-                reason: reason.to_string(),
-            });
-        }
     }
 
     /// `err` as a password-free reason; a pool timeout says only that it timed out, so a

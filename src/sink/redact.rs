@@ -24,7 +24,11 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(key, value)| {
-                let value = if key == "password" { MASK.into() } else { value.into_owned() };
+                let value = if key == "password" {
+                    MASK.into()
+                } else {
+                    value.into_owned()
+                };
                 (key.into_owned(), value)
             })
             .collect();
@@ -164,10 +168,15 @@ mod tests {
             "postgres://app:***@db.internal:5432/gex"
         );
         assert_eq!(
-            redact_url("postgres:///gex?host=/cloudsql/p:r:i&user=app&password=hunter2&sslmode=disable"),
+            redact_url(
+                "postgres:///gex?host=/cloudsql/p:r:i&user=app&password=hunter2&sslmode=disable"
+            ),
             "postgres:///gex?host=%2Fcloudsql%2Fp%3Ar%3Ai&user=app&password=***&sslmode=disable"
         );
-        assert_eq!(redact_url("postgres://app@localhost/gex"), "postgres://app@localhost/gex");
+        assert_eq!(
+            redact_url("postgres://app@localhost/gex"),
+            "postgres://app@localhost/gex"
+        );
         assert_eq!(redact_url("not a url, maybe a secret"), UNPARSEABLE);
     }
 
@@ -186,10 +195,19 @@ mod tests {
         let echoed = format!("failed for {url}; sent p@ss/w0rd, p%40ss%2Fw0rd, x+y z, x%2By+z");
         let scrubbed = redactor.scrub(&echoed);
         for secret in ["p@ss/w0rd", "p%40ss%2Fw0rd", "x+y z", "x%2By+z"] {
-            assert!(!scrubbed.contains(secret), "{secret} survived in {scrubbed}");
+            assert!(
+                !scrubbed.contains(secret),
+                "{secret} survived in {scrubbed}"
+            );
         }
-        assert!(scrubbed.starts_with("failed for postgres://app:***@localhost/gex"), "{scrubbed}");
-        assert_eq!(redactor.url(), "postgres://app:***@localhost/gex?password=***");
+        assert!(
+            scrubbed.starts_with("failed for postgres://app:***@localhost/gex"),
+            "{scrubbed}"
+        );
+        assert_eq!(
+            redactor.url(),
+            "postgres://app:***@localhost/gex?password=***"
+        );
     }
 
     #[test]

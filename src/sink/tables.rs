@@ -83,7 +83,11 @@ impl Table {
     }
 
     /// Upserts `rows` (unique keys) in one statement; returns how many were inserted or changed.
-    pub(crate) async fn write(self, pool: &PgPool, rows: &[&DealerMetrics]) -> Result<u64, sqlx::Error> {
+    pub(crate) async fn write(
+        self,
+        pool: &PgPool,
+        rows: &[&DealerMetrics],
+    ) -> Result<u64, sqlx::Error> {
         match self {
             Table::DailySnapshots => write_daily_snapshots(pool, rows).await,
             Table::GexMetricsSnapshot => write_gex_metrics_snapshot(pool, rows).await,
@@ -116,7 +120,10 @@ async fn write_daily_snapshots(pool: &PgPool, rows: &[&DealerMetrics]) -> Result
     let mut versions = Vec::with_capacity(rows.len());
     for m in rows {
         let id = ids.get(&m.ticker).copied().ok_or_else(|| {
-            sqlx::Error::InvalidArgument(format!("ticker {:?} is missing from tickers after registration", m.ticker))
+            sqlx::Error::InvalidArgument(format!(
+                "ticker {:?} is missing from tickers after registration",
+                m.ticker
+            ))
         })?;
         times.push(m.snapshot_ts);
         ticker_ids.push(id);
@@ -133,7 +140,10 @@ async fn write_daily_snapshots(pool: &PgPool, rows: &[&DealerMetrics]) -> Result
     Ok(done.rows_affected())
 }
 
-async fn write_gex_metrics_snapshot(pool: &PgPool, rows: &[&DealerMetrics]) -> Result<u64, sqlx::Error> {
+async fn write_gex_metrics_snapshot(
+    pool: &PgPool,
+    rows: &[&DealerMetrics],
+) -> Result<u64, sqlx::Error> {
     let numbers = |f: fn(&DealerMetrics) -> Option<f64>| -> Vec<Option<String>> {
         rows.iter().map(|m| numeric_text(f(m))).collect()
     };
@@ -146,29 +156,52 @@ async fn write_gex_metrics_snapshot(pool: &PgPool, rows: &[&DealerMetrics]) -> R
         .bind(numbers(|m| m.call_wall_strike))
         .bind(numbers(|m| m.put_wall_strike))
         .bind(numbers(|m| m.gamma_flip))
-        .bind(rows.iter().map(|m| m.contracts_analyzed()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|m| m.contracts_analyzed())
+                .collect::<Vec<_>>(),
+        )
         .execute(pool)
         .await?;
     Ok(done.rows_affected())
 }
 
 /// The id of every ticker in `rows`, registering unknown symbols first.
-async fn ticker_ids(pool: &PgPool, rows: &[&DealerMetrics]) -> Result<HashMap<String, i64>, sqlx::Error> {
+async fn ticker_ids(
+    pool: &PgPool,
+    rows: &[&DealerMetrics],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
     let symbols: BTreeSet<&str> = rows.iter().map(|m| m.ticker.as_str()).collect();
     let symbols: Vec<&str> = symbols.into_iter().collect();
     let mut ids = fetch_ticker_ids(pool, &symbols).await?;
-    let missing: Vec<&str> = symbols.into_iter().filter(|s| !ids.contains_key(*s)).collect();
+    let missing: Vec<&str> = symbols
+        .into_iter()
+        .filter(|s| !ids.contains_key(*s))
+        .collect();
     if !missing.is_empty() {
-        sqlx::query(REGISTER_TICKERS).bind(&missing).execute(pool).await?;
-        debug!(count = missing.len(), first = missing[0], "registered new tickers");
+        sqlx::query(REGISTER_TICKERS)
+            .bind(&missing)
+            .execute(pool)
+            .await?;
+        debug!(
+            count = missing.len(),
+            first = missing[0],
+            "registered new tickers"
+        );
         // Read back rather than RETURNING: a concurrent writer may have registered some first.
         ids.extend(fetch_ticker_ids(pool, &missing).await?);
     }
     Ok(ids)
 }
 
-async fn fetch_ticker_ids(pool: &PgPool, symbols: &[&str]) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(SELECT_TICKER_IDS).bind(symbols).fetch_all(pool).await?;
+async fn fetch_ticker_ids(
+    pool: &PgPool,
+    symbols: &[&str],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(SELECT_TICKER_IDS)
+        .bind(symbols)
+        .fetch_all(pool)
+        .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -192,13 +225,28 @@ mod tests {
 
     #[test]
     fn numeric_text_round_trips_every_finite_value() {
-        for v in [0.1, -1234.5678901234567, 1e-300, 6.02214076e23, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
+        for v in [
+            0.1,
+            -1234.5678901234567,
+            1e-300,
+            6.02214076e23,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ] {
             let text = numeric_text(Some(v)).unwrap();
-            assert_eq!(text.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{v} -> {text}");
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{v} -> {text}"
+            );
         }
         assert_eq!(numeric_text(Some(1500.0)).as_deref(), Some("1.5e3"));
         assert_eq!(numeric_text(Some(f64::NAN)).as_deref(), Some("NaN"));
-        assert_eq!(numeric_text(Some(f64::NEG_INFINITY)).as_deref(), Some("-Infinity"));
+        assert_eq!(
+            numeric_text(Some(f64::NEG_INFINITY)).as_deref(),
+            Some("-Infinity")
+        );
         assert_eq!(numeric_text(None), None);
     }
 
@@ -212,7 +260,15 @@ mod tests {
         let (kept, dropped) = last_per_key(&rows);
         assert_eq!(dropped, 1);
         let tickers: Vec<&str> = kept.iter().map(|m| m.ticker.as_str()).collect();
-        assert_eq!(tickers, [&rows[0].ticker, &rows[2].ticker, &rows[3].ticker, &newer.ticker]);
+        assert_eq!(
+            tickers,
+            [
+                &rows[0].ticker,
+                &rows[2].ticker,
+                &rows[3].ticker,
+                &newer.ticker
+            ]
+        );
         assert_eq!(kept[3], &newer);
     }
 }

@@ -52,7 +52,10 @@ impl TestPostgres {
         let pwfile = dir.join("pwfile");
         fs::write(&pwfile, &password).expect("write the password file");
         if as_postgres_user {
-            let chown = Command::new("chown").args(["-R", "postgres"]).arg(&dir).output();
+            let chown = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(&dir)
+                .output();
             check(&chown, "chown -R postgres");
         }
         let mut server = Self {
@@ -66,7 +69,15 @@ impl TestPostgres {
             .command("initdb")
             .arg("-D")
             .arg(server.data_dir())
-            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output();
         check(&initdb, "initdb");
@@ -97,19 +108,35 @@ impl TestPostgres {
     pub fn url_for(&self, database: &str) -> String {
         let mut url = url::Url::parse(&format!("postgres://127.0.0.1:{}/{database}", self.port))
             .expect("a valid URL");
-        url.set_username(SUPERUSER).expect("a URL with a host takes a user");
-        url.set_password(Some(&self.password)).expect("a URL with a host takes a password");
+        url.set_username(SUPERUSER)
+            .expect("a URL with a host takes a user");
+        url.set_password(Some(&self.password))
+            .expect("a URL with a host takes a password");
         url.to_string()
     }
 
     /// Creates an empty database named `name` (letters, digits, `_`) and returns its URL.
     pub fn create_database(&self, name: &str) -> String {
         assert!(
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "database names here are lowercase letters, digits and _: {name:?}"
         );
         let psql = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", SUPERUSER, "-d", "postgres"])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+            ])
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-c")
@@ -239,7 +266,11 @@ fn running_as_root() -> bool {
 }
 
 fn fresh_temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gexlake-pg-{}-{}", std::process::id(), unique_suffix()));
+    let dir = std::env::temp_dir().join(format!(
+        "gexlake-pg-{}-{}",
+        std::process::id(),
+        unique_suffix()
+    ));
     fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
 }
@@ -247,7 +278,10 @@ fn fresh_temp_dir() -> PathBuf {
 /// Distinct per call within the process, and across processes that reuse a pid.
 fn unique_suffix() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{}-{nanos:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -276,4 +310,3 @@ fn describe(result: &std::io::Result<Output>) -> String {
         Err(e) => e.to_string(),
     }
 }
-

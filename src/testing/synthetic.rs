@@ -11,7 +11,9 @@ pub const MAJOR_TICKERS: [&str; 5] = ["AAPL", "TSLA", "SPY", "NVDA", "META"];
 
 /// trade_date 16:00 America/New_York (METRICS.md §7).
 pub fn snapshot_ts(trade_date: NaiveDate) -> DateTime<Utc> {
-    let close = trade_date.and_hms_opt(16, 0, 0).expect("16:00 is a valid time");
+    let close = trade_date
+        .and_hms_opt(16, 0, 0)
+        .expect("16:00 is a valid time");
     New_York
         .from_local_datetime(&close)
         .single()
@@ -38,10 +40,16 @@ pub fn synthetic_day(profile: Profile, trade_date: NaiveDate, count: usize) -> V
     (0..count)
         .map(|i| {
             let ticker = ticker(i);
-            let seed = fnv1a(ticker.as_bytes()) ^ fnv1a(trade_date.to_string().as_bytes()) ^ fnv1a(profile.name().as_bytes());
+            let seed = fnv1a(ticker.as_bytes())
+                ^ fnv1a(trade_date.to_string().as_bytes())
+                ^ fnv1a(profile.name().as_bytes());
             let mut rng = SplitMix64(seed);
             let spot = (rng.unit() >= 0.02).then(|| 5.0 + rng.unit() * 495.0);
-            let eligible = if spot.is_some() { (rng.unit() * 400.0) as i64 } else { 0 };
+            let eligible = if spot.is_some() {
+                (rng.unit() * 400.0) as i64
+            } else {
+                0
+            };
             let has_legs = eligible > 0;
             let gex_call = has_legs.then(|| rng.unit() * 5e8);
             let gex_put = has_legs.then(|| -rng.unit() * 5e8);
@@ -51,7 +59,9 @@ pub fn synthetic_day(profile: Profile, trade_date: NaiveDate, count: usize) -> V
                 _ => None,
             };
             let gex_total = gex_call.zip(gex_put).map(|(call, put)| call - put);
-            let gamma_flip = spot.filter(|_| has_legs && rng.unit() < 0.7).map(|s| s * (0.9 + 0.2 * rng.unit()));
+            let gamma_flip = spot
+                .filter(|_| has_legs && rng.unit() < 0.7)
+                .map(|s| s * (0.9 + 0.2 * rng.unit()));
             let wall_count = eligible.min(3) as usize;
             let walls = |rng: &mut SplitMix64, side: f64| -> Vec<Wall> {
                 let s = spot.unwrap_or(0.0);
@@ -78,8 +88,15 @@ pub fn synthetic_day(profile: Profile, trade_date: NaiveDate, count: usize) -> V
                 _ => "medium",
             };
             let gex_positive = gex_total.is_some_and(|t| t > 0.0);
-            let (status, status_reason) = if eligible >= 25 && gex_positive && position != "unknown" && confidence != "invalid" {
-                ("FULL", "eligible>=25, gex_total>0, position known, confidence high/medium")
+            let (status, status_reason) = if eligible >= 25
+                && gex_positive
+                && position != "unknown"
+                && confidence != "invalid"
+            {
+                (
+                    "FULL",
+                    "eligible>=25, gex_total>0, position known, confidence high/medium",
+                )
             } else if eligible >= 1 && gex_positive {
                 ("LIMITED", "eligible>=1 and gex_total>0")
             } else {
@@ -163,9 +180,9 @@ impl SplitMix64 {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -177,15 +194,34 @@ mod tests {
         let date = NaiveDate::from_ymd_opt(2024, 3, 8).unwrap();
         let day = synthetic_day(Profile::V2, date, 2000);
         assert_eq!(day, synthetic_day(Profile::V2, date, 2000));
-        assert_ne!(day[7].gex_net, synthetic_day(Profile::A3, date, 8)[7].gex_net);
-        assert_eq!(day[..5].iter().map(|m| m.ticker.as_str()).collect::<Vec<_>>(), MAJOR_TICKERS);
-        assert_eq!((ticker(5).as_str(), ticker(6).as_str(), ticker(5 + 26).as_str()), ("XAAA", "XAAB", "XABA"));
+        assert_ne!(
+            day[7].gex_net,
+            synthetic_day(Profile::A3, date, 8)[7].gex_net
+        );
+        assert_eq!(
+            day[..5]
+                .iter()
+                .map(|m| m.ticker.as_str())
+                .collect::<Vec<_>>(),
+            MAJOR_TICKERS
+        );
+        assert_eq!(
+            (
+                ticker(5).as_str(),
+                ticker(6).as_str(),
+                ticker(5 + 26).as_str()
+            ),
+            ("XAAA", "XAAB", "XABA")
+        );
         let count = |f: fn(&DealerMetrics) -> bool| day.iter().filter(|m| f(m)).count();
         assert!(count(|m| m.spot_price.is_none()) > 10);
         assert!(count(|m| m.gex_net == Some(0.0)) > 10);
         assert!(count(|m| m.gamma_flip.is_none()) > 100);
         assert!(count(|m| m.status == "FULL") > 1000);
-        assert!(day.iter().all(|m| m.params.name() == "v2" && m.snapshot_ts == snapshot_ts(date)));
+        assert!(
+            day.iter()
+                .all(|m| m.params.name() == "v2" && m.snapshot_ts == snapshot_ts(date))
+        );
     }
 
     #[test]

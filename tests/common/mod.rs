@@ -101,3 +101,224 @@ pub fn assert_close(actual: Option<f64>, expected: f64) {
 pub fn gexlake_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gexlake"))
 }
+
+/// Writes `<name>.zip` holding `<name>.csv` with `csv` into `dir`.
+pub fn write_zip_named(dir: &Path, name: &str, csv: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.zip"));
+    let file = std::fs::File::create(&path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    zip.start_file(format!("{name}.csv"), zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(csv.as_bytes()).unwrap();
+    zip.finish().unwrap();
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers of the lake tests (lake_ingest, object_stores, compat_readers): running the CLI with
+// JSON logs, small generated archives, and reading back ZIP members and Parquet files.
+
+/// What one run of the `gexlake` binary did.
+#[derive(Debug)]
+pub struct CliRun {
+    /// The command line, for messages.
+    pub args: Vec<String>,
+    /// Exit status (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (JSON log lines).
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// The JSON log events on stderr.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect()
+    }
+
+    /// The first event whose message is `message`.
+    #[track_caller]
+    pub fn event(&self, message: &str) -> serde_json::Value {
+        self.events()
+            .into_iter()
+            .find(|e| e["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} event in the log of {self}"))
+    }
+
+    /// A numeric field of the `ingest: summary` event.
+    #[track_caller]
+    pub fn summary(&self, field: &str) -> u64 {
+        let s = self.event("ingest: summary");
+        s[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("summary field {field} missing in {s}"))
+    }
+
+    /// Asserts the exit status.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit status of {self}");
+        self
+    }
+}
+
+impl std::fmt::Display for CliRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`gexlake {}` (exit {})\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Runs the built `gexlake` with `args` plus `--log-format json --log-level debug`, with the
+/// gexlake/RUST_LOG environment cleared and `envs` set; fails the test after `timeout`.
+pub fn run_gexlake_env(args: &[&str], envs: &[(&str, &str)]) -> CliRun {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(gexlake_bin());
+    cmd.args(args)
+        .args(["--log-format", "json", "--log-level", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("GEXLAKE_") || key == "RUST_LOG" || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("starting the gexlake binary");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for gexlake") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`gexlake {}` did not finish within 180 s", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    CliRun {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned(),
+    }
+}
+
+/// [`run_gexlake_env`] without extra environment.
+pub fn run_gexlake(args: &[&str]) -> CliRun {
+    run_gexlake_env(args, &[])
+}
+
+/// Writes a small generated archive (20 tickers, ~1,800 rows) for `date` (YYYY-MM-DD) into `dir`.
+pub fn small_sample(dir: &Path, date: &str, seed: u64) -> PathBuf {
+    let spec = gexlake::sample::SampleSpec {
+        date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+        tickers: 20,
+        seed,
+        layout: gexlake::sample::Layout::V1,
+    };
+    gexlake::sample::write_archive(&spec, dir).unwrap().path
+}
+
+/// The inflated bytes of the one `.csv` member of a ZIP (read with the zip crate, not gexlake).
+pub fn zip_csv_member(zip_bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let names: Vec<String> = zip
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .filter(|n| n.ends_with(".csv") && !n.starts_with("__MACOSX"))
+        .collect();
+    assert_eq!(names.len(), 1, "one csv member expected: {names:?}");
+    let mut out = Vec::new();
+    zip.by_name(&names[0]).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Data lines of a CSV (non-empty lines after the header).
+pub fn csv_data_lines(csv: &[u8]) -> u64 {
+    csv.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && *l != b"\r")
+        .count()
+        .saturating_sub(1) as u64
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Decodes a Parquet file into record batches.
+pub fn parquet_batches(bytes: &[u8]) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+        .expect("a readable Parquet file")
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// Rows of a Parquet file according to its footer.
+pub fn parquet_rows(bytes: &[u8]) -> u64 {
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+        .expect("a readable Parquet file")
+        .metadata()
+        .file_metadata()
+        .num_rows() as u64
+}
+
+/// The executable `name` on PATH; fails the test (never skips) when the tool is missing.
+pub fn tool_on_path(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not on PATH: run the tests with tests/run (it installs the test tools and puts them on PATH)")
+        })
+}
+
+/// The Python with duckdb/pyarrow/polars: $GEXLAKE_TEST_PYTHON, else `python3`.
+pub fn test_python() -> PathBuf {
+    match std::env::var_os("GEXLAKE_TEST_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => tool_on_path("python3"),
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for a server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

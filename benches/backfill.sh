@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Benchmark of issue #5: `gexlake backfill` of DAYS full-size generated days (5,800 tickers,
+# ~750K rows each) into a fresh lake and a throwaway Postgres, end to end: seconds per day,
+# seconds per day per core, and each stage's share (the run summary's ingest_s / metrics_s /
+# sink_s). Next to it, measured on the same files, the single-stage baselines that
+# benches/ingest.sh and benches/metrics.sh measure: one day converted on one core, and one
+# day's metrics per profile.
+# Target: ≤ 2.5 s per day per core end to end.
+#
+# Usage: benches/backfill.sh [DAYS] [FIRST_DATE]   (DAYS defaults to 20; needs PostgreSQL and the
+# test venv: tests/run installs both)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+days="${1:-20}"
+first="${2:-2026-01-05}"
+runs=1
+. benches/common.sh
+
+# A throwaway server, as gexlake::testing::pg does it: initdb in a temporary directory, loopback
+# only, durability off; run as `postgres` when we are root (the server refuses root).
+pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+pgdir="$(mktemp -d)"
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$pgdir"; fi
+cleanup() {
+  as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate -w stop > /dev/null 2>&1 || true
+  rm -rf "$pgdir" "$work"
+}
+trap cleanup EXIT
+as_pg "$pgbin/initdb" -D "$pgdir/data" -U gexlake --auth=trust -E UTF8 --no-locale --no-sync > /dev/null
+port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -o \
+  "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+  start > /dev/null
+url="postgres://gexlake@127.0.0.1:$port/postgres"
+
+echo "generating $days full-size days from $first …" >&2
+"$bin" --log-level warn sample --date "$first" --days "$days" --out "$work/in"
+zip_mb=$(du -sm "$work/in" | cut -f1)
+cores=$(nproc)
+
+t0=$(date +%s.%N)
+"$bin" --log-format json backfill --dir "$work/in" --lake "$work/lake" --database-url "$url" 2> "$work/backfill.log"
+t1=$(date +%s.%N)
+wall=$(echo "$t1 - $t0" | bc -l)
+
+# Single-stage baselines on the same files: one day converted on one core (as benches/ingest.sh),
+# one day's metrics per profile from the lake just built (as benches/metrics.sh).
+day_zip="$(ls "$work"/in/*.zip | head -n 1)"
+day="$(basename "$day_zip" .zip | sed -E 's/.*_([0-9]{4})([0-9]{2})([0-9]{2})$/\1-\2-\3/')"
+ingest1=$(best "$bin" --log-level warn ingest "$day_zip" --jobs 1 --force --lake "$work/scratch")
+metrics_a3=$(best "$bin" --log-level warn metrics --lake "$work/lake" --date "$day" --profile a3)
+metrics_v2=$(best "$bin" --log-level warn metrics --lake "$work/lake" --date "$day" --profile v2)
+
+read -r ingest_s metrics_s sink_s rows soft < <("$py" - "$work/backfill.log" <<'PY'
+import json, sys
+summary = next(e for e in map(json.loads, open(sys.argv[1])) if e.get("message") == "run summary")
+print(summary["ingest_s"], summary["metrics_s"], summary["sink_s"], summary["ticker_rows"], summary["soft_failed_tickers"])
+PY
+)
+pct() { echo "100 * $1 / $wall" | bc -l; }
+printf '\nBackfill benchmark — %d full-size days (%d MB of ZIPs), %d cores, Postgres sink\n' "$days" "$zip_mb" "$cores"
+printf '%-34s %9.1f s\n' "backfill wall time" "$wall"
+printf '%-34s %9.2f s\n' "per day" "$(echo "$wall / $days" | bc -l)"
+printf '%-34s %9.2f s   (target ≤ 2.5)\n' "per day per core" "$(echo "$wall * $cores / $days" | bc -l)"
+printf '%-34s %9s\n' "result rows (ticker-days, a3+v2)" "$rows"
+printf '%-34s %9s\n' "soft-failed tickers" "$soft"
+printf '\nstage            seconds   share   per day\n'
+for stage in ingest metrics sink; do
+  s=$(eval echo "\$${stage}_s")
+  printf '%-14s %9.1f %6.1f%% %8.2f s\n' "$stage" "$s" "$(pct "$s")" "$(echo "$s / $days" | bc -l)"
+done
+other=$(echo "$wall - $ingest_s - $metrics_s - $sink_s" | bc -l)
+printf '%-14s %9.1f %6.1f%%\n' "other" "$other" "$(pct "$other")"
+printf '\nsingle-stage baselines (same files)\n'
+printf '%-34s %9.2f s\n' "ingest one day, --jobs 1" "$ingest1"
+printf '%-34s %9.2f s\n' "metrics one day, profile a3" "$metrics_a3"
+printf '%-34s %9.2f s\n' "metrics one day, profile v2" "$metrics_v2"
+printf '%-34s %9.2f s   (sum of the stages on one core, no sink)\n' "one day, stages alone" \
+  "$(echo "$ingest1 + $metrics_a3 + $metrics_v2" | bc -l)"

@@ -1,0 +1,19 @@
+# Shared by the benchmark scripts (sourced): the release binary, the Python of
+# the test venv, a scratch directory, and a best-of-N wall-clock timer.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
+cargo build --release --bin gexlake -q
+bin="$CARGO_TARGET_DIR/release/gexlake"
+py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# best CMD…: the best wall time in seconds of $runs runs.
+best() {
+  local best="" t0 t1 s
+  for _ in $(seq "$runs"); do
+    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
+    s=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best" ] || [ "$(echo "$s < $best" | bc -l)" = 1 ]; then best=$s; fi
+  done
+  echo "$best"
+}

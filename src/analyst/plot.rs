@@ -1,0 +1,776 @@
+//! `gexlake plot`: net GEX by strike for a ticker and date with spot, gamma
+//! flip and walls marked, or the ticker's history of net GEX, spot, flip and
+//! walls; SVG or PNG by the output's extension.
+//!
+//! The strike chart reads the `strike_gex` view and computes the flip and
+//! walls with the pipeline's own UDAFs over it, so it needs no metrics run and
+//! agrees with `dealer_metrics` under the same parameters. The history chart
+//! reads `dealer_metrics`.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::NaiveDate;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::table::Table;
+use super::{jobs, open};
+use crate::cli::{EXIT_OK, LakeArgs, ParamArgs};
+use crate::metrics::MetricsParams;
+use crate::metrics::engine::lake_dates;
+use crate::orats::values::date_to_days;
+
+/// `gexlake plot`.
+#[derive(Debug, clap::Args)]
+pub struct PlotArgs {
+    /// The ticker.
+    ticker: String,
+    /// Trade date of the strike chart (default: the latest in the lake).
+    #[arg(long, conflicts_with = "history")]
+    date: Option<NaiveDate>,
+    /// Output file, .svg or .png (default: TICKER_DATE.svg).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Chart net GEX, spot, flip and walls over a date range from dealer_metrics instead.
+    #[arg(long)]
+    history: bool,
+    /// First date of the history (default: a year before --to).
+    #[arg(long, requires = "history")]
+    from: Option<NaiveDate>,
+    /// Last date of the history (default: the latest with results).
+    #[arg(long, requires = "history")]
+    to: Option<NaiveDate>,
+    /// Strikes shown: within this fraction of spot (0.15 = ±15 %); the flip and
+    /// the largest walls are always shown when within ±50 %.
+    #[arg(long, default_value_t = 0.15)]
+    window: f64,
+    /// Image size in pixels.
+    #[arg(long, default_value = "1200x700", value_parser = parse_size)]
+    size: (u32, u32),
+    /// DataFusion partitions (default: every core).
+    #[arg(long, env = "GEXLAKE_JOBS")]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten, next_help_heading = "Parameters (as for `gexlake metrics`)")]
+    params: ParamArgs,
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))?;
+    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (200..=8000).contains(n));
+    match (parse(w), parse(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("{text:?}: width and height must be 200 to 8000 pixels")),
+    }
+}
+
+/// `x` in a short human form with 3 significant digits: 1.23B, -49.1M, 950.
+pub fn short_number(x: f64) -> String {
+    let a = x.abs();
+    let (scaled, suffix) = match a {
+        a if a >= 1e12 => (x / 1e12, "T"),
+        a if a >= 1e9 => (x / 1e9, "B"),
+        a if a >= 1e6 => (x / 1e6, "M"),
+        a if a >= 1e3 => (x / 1e3, "K"),
+        _ => (x, ""),
+    };
+    let s = scaled.abs();
+    let decimals = if s >= 100.0 || (suffix.is_empty() && s == s.trunc()) {
+        0
+    } else if s >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{scaled:.decimals$}{suffix}")
+}
+
+/// A strike price without trailing zeros: 237.5, 600.
+fn strike_text(k: f64) -> String {
+    let text = format!("{k:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// What the strike chart shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrikeChart {
+    /// The ticker.
+    pub ticker: String,
+    /// The trade date.
+    pub date: NaiveDate,
+    /// The parameter set's name.
+    pub params: String,
+    /// The spot the exposures were computed at.
+    pub spot: f64,
+    /// The gamma flip, if net GEX changes sign.
+    pub flip: Option<f64>,
+    /// Σ net GEX.
+    pub gex_net: f64,
+    /// Call walls (strike, open interest), largest first.
+    pub call_walls: Vec<(f64, i64)>,
+    /// Put walls (strike, open interest), largest first.
+    pub put_walls: Vec<(f64, i64)>,
+    /// (strike, net GEX) ascending by strike.
+    pub bars: Vec<(f64, f64)>,
+}
+
+/// Reads the strike chart's data from `strike_gex`.
+pub async fn strike_chart(
+    ctx: &SessionContext,
+    ticker: &str,
+    date: NaiveDate,
+    params: &MetricsParams,
+) -> Result<StrikeChart> {
+    let bind = || {
+        vec![
+            ("ticker", ScalarValue::Utf8(Some(ticker.to_string()))),
+            ("date", ScalarValue::Date32(Some(date_to_days(date)))),
+        ]
+    };
+    let bars = Table::query(
+        ctx,
+        "SELECT strike, net_gex, spot FROM strike_gex WHERE ticker = $ticker AND trade_date = $date ORDER BY strike",
+        bind(),
+    )
+    .await?;
+    if bars.is_empty() {
+        bail!(
+            "no strike with an eligible contract for {ticker} on {date} under parameters {} \
+             (is the date in the lake and the ticker spelled as in ORATS?)",
+            params.name()
+        );
+    }
+    // The walls' N is a literal: the UDAF reads it when the plan is built.
+    let levels = Table::query(
+        ctx,
+        &format!(
+            "SELECT gamma_flip(strike, net_gex) AS flip,
+                    top_walls(strike, call_oi, call_volume, {n}) AS call_walls,
+                    top_walls(strike, put_oi, put_volume, {n}) AS put_walls,
+                    exact_sum(net_gex) AS gex_net
+             FROM strike_gex WHERE ticker = $ticker AND trade_date = $date",
+            n = params.walls_top_n
+        ),
+        bind(),
+    )
+    .await?;
+    let strikes = bars.f64("strike")?;
+    let gex = bars.f64("net_gex")?;
+    Ok(StrikeChart {
+        ticker: ticker.to_string(),
+        date,
+        params: params.name(),
+        spot: bars.f64("spot")?[0].context("strike_gex has no spot")?,
+        flip: levels.f64("flip")?[0],
+        gex_net: levels.f64("gex_net")?[0].unwrap_or(0.0),
+        call_walls: levels.walls("call_walls")?.swap_remove(0),
+        put_walls: levels.walls("put_walls")?.swap_remove(0),
+        bars: strikes
+            .into_iter()
+            .zip(gex)
+            .filter_map(|(k, g)| Some((k?, g.unwrap_or(0.0))))
+            .collect(),
+    })
+}
+
+/// One date of the history chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPoint {
+    /// The trade date.
+    pub date: NaiveDate,
+    /// Net GEX (null when nothing was eligible).
+    pub gex_net: Option<f64>,
+    /// Spot.
+    pub spot: Option<f64>,
+    /// Gamma flip.
+    pub flip: Option<f64>,
+    /// Largest call wall's strike.
+    pub call_wall: Option<f64>,
+    /// Largest put wall's strike.
+    pub put_wall: Option<f64>,
+}
+
+/// Reads a ticker's history from `dealer_metrics`.
+pub async fn history(
+    ctx: &SessionContext,
+    ticker: &str,
+    params: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<HistoryPoint>> {
+    let table = Table::query(
+        ctx,
+        "SELECT trade_date, gex_net, spot_price, gamma_flip, call_walls, put_walls
+         FROM dealer_metrics
+         WHERE params = $params AND ticker = $ticker AND trade_date BETWEEN $from AND $to
+         ORDER BY trade_date",
+        vec![
+            ("params", ScalarValue::Utf8(Some(params.to_string()))),
+            ("ticker", ScalarValue::Utf8(Some(ticker.to_string()))),
+            ("from", ScalarValue::Date32(Some(date_to_days(from)))),
+            ("to", ScalarValue::Date32(Some(date_to_days(to)))),
+        ],
+    )
+    .await
+    .with_context(|| format!("reading dealer_metrics (has `gexlake metrics` run for params={params}?)"))?;
+    let (dates, gex, spot, flip) = (
+        table.date("trade_date")?,
+        table.f64("gex_net")?,
+        table.f64("spot_price")?,
+        table.f64("gamma_flip")?,
+    );
+    let (calls, puts) = (table.walls("call_walls")?, table.walls("put_walls")?);
+    Ok((0..table.len())
+        .filter_map(|i| {
+            Some(HistoryPoint {
+                date: dates[i]?,
+                gex_net: gex[i],
+                spot: spot[i],
+                flip: flip[i],
+                call_wall: calls[i].first().map(|w| w.0),
+                put_wall: puts[i].first().map(|w| w.0),
+            })
+        })
+        .collect())
+}
+
+const POSITIVE: RGBColor = RGBColor(44, 160, 44);
+const NEGATIVE: RGBColor = RGBColor(214, 39, 40);
+const SPOT: RGBColor = RGBColor(31, 119, 180);
+const FLIP: RGBColor = RGBColor(255, 127, 14);
+const CALL_WALL: RGBColor = RGBColor(0, 100, 0);
+const PUT_WALL: RGBColor = RGBColor(139, 0, 0);
+const FAMILY: &str = "sans-serif";
+
+/// Registers the bundled font: plotters' `ab_glyph` text path loads no system fonts.
+fn register_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FAMILY, FontStyle::Normal, include_bytes!("fonts/Roboto-Regular.ttf")).is_ok()
+    });
+    if ok { Ok(()) } else { Err(anyhow!("the bundled chart font cannot be read")) }
+}
+
+fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+    anyhow!("drawing the chart: {e}")
+}
+
+/// Which file type to write, from the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Image {
+    Svg,
+    Png,
+}
+
+fn image_kind(path: &Path) -> Result<Image> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => Ok(Image::Svg),
+        Some("png") => Ok(Image::Png),
+        _ => bail!("{}: the output must end in .svg or .png", path.display()),
+    }
+}
+
+/// Draws the strike chart into `path` (.svg or .png).
+pub fn render_strike_chart(chart: &StrikeChart, window: f64, size: (u32, u32), path: &Path) -> Result<()> {
+    register_font()?;
+    match image_kind(path)? {
+        Image::Svg => draw_strikes(SVGBackend::new(path, size).into_drawing_area(), chart, window),
+        Image::Png => draw_strikes(BitMapBackend::new(path, size).into_drawing_area(), chart, window),
+    }
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Draws the history chart into `path` (.svg or .png).
+pub fn render_history_chart(
+    ticker: &str,
+    params: &str,
+    points: &[HistoryPoint],
+    size: (u32, u32),
+    path: &Path,
+) -> Result<()> {
+    register_font()?;
+    match image_kind(path)? {
+        Image::Svg => draw_history(SVGBackend::new(path, size).into_drawing_area(), ticker, params, points),
+        Image::Png => draw_history(BitMapBackend::new(path, size).into_drawing_area(), ticker, params, points),
+    }
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The strike range shown: ±`window` around spot, widened to the flip and
+/// the largest wall on each side when they lie within ±50 % of spot.
+fn strike_range(chart: &StrikeChart, window: f64) -> Range<f64> {
+    let (mut lo, mut hi) = (chart.spot * (1.0 - window), chart.spot * (1.0 + window));
+    let markers = [chart.flip, chart.call_walls.first().map(|w| w.0), chart.put_walls.first().map(|w| w.0)];
+    for k in markers.into_iter().flatten() {
+        if (k / chart.spot - 1.0).abs() <= 0.5 {
+            lo = lo.min(k);
+            hi = hi.max(k);
+        }
+    }
+    let shown: Vec<f64> = chart.bars.iter().map(|b| b.0).filter(|k| (lo..=hi).contains(k)).collect();
+    let pad = bar_width(&shown, hi - lo);
+    (lo - pad)..(hi + pad)
+}
+
+/// 80 % of the narrowest strike spacing, so neighbouring bars never touch.
+fn bar_width(strikes: &[f64], span: f64) -> f64 {
+    let spacing = strikes
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if spacing.is_finite() { spacing * 0.8 } else { span / 60.0 }
+}
+
+/// A vertical marker line with its label.
+struct Marker {
+    x: f64,
+    label: String,
+    color: RGBColor,
+    dashed: bool,
+}
+
+fn draw_strikes<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &StrikeChart, window: f64) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(draw_error)?;
+    let (header, body) = root.split_vertically(78);
+    let title = format!(
+        "{} · net GEX by strike · {} · params {}",
+        chart.ticker, chart.date, chart.params
+    );
+    header
+        .draw(&Text::new(title, (24, 14), (FAMILY, 26).into_font().color(&BLACK)))
+        .map_err(draw_error)?;
+    let range = strike_range(chart, window);
+    let inside: Vec<&(f64, f64)> = chart.bars.iter().filter(|b| range.contains(&b.0)).collect();
+    let total: f64 = chart.bars.iter().map(|b| b.1.abs()).sum();
+    let outside: f64 = chart.bars.iter().filter(|b| !range.contains(&b.0)).map(|b| b.1.abs()).sum();
+    let mut subtitle = format!(
+        "spot {}   gamma flip {}   net GEX {} $ per 1 % move   {} strikes",
+        strike_text(chart.spot),
+        chart.flip.map_or("none".to_string(), |f| format!("{f:.2}")),
+        short_number(chart.gex_net),
+        chart.bars.len()
+    );
+    if inside.len() < chart.bars.len() && total > 0.0 {
+        subtitle.push_str(&format!(
+            " ({} outside {}–{} hold {:.1} % of |GEX|)",
+            chart.bars.len() - inside.len(),
+            strike_text(range.start.max(0.0).round()),
+            strike_text(range.end.round()),
+            outside / total * 100.0
+        ));
+    }
+    header
+        .draw(&Text::new(subtitle, (24, 50), (FAMILY, 16).into_font().color(&RGBColor(70, 70, 70))))
+        .map_err(draw_error)?;
+
+    let (min_g, max_g) = inside
+        .iter()
+        .fold((0.0f64, 0.0f64), |(lo, hi), b| (lo.min(b.1), hi.max(b.1)));
+    let span = if max_g > min_g { max_g - min_g } else { 1.0 };
+    // Headroom above the bars for the marker labels.
+    let y = (min_g - span * 0.05)..(max_g + span * 0.28);
+    let mut plot = ChartBuilder::on(&body)
+        .margin_left(16)
+        .margin_right(28)
+        .margin_bottom(12)
+        .x_label_area_size(48)
+        .y_label_area_size(84)
+        .build_cartesian_2d(range.clone(), y.clone())
+        .map_err(draw_error)?;
+    let money = |v: &f64| short_number(*v);
+    let strike = |v: &f64| strike_text(*v);
+    plot.configure_mesh()
+        .x_desc("strike")
+        .y_desc("net GEX ($ per 1 % move)")
+        .x_label_formatter(&strike)
+        .y_label_formatter(&money)
+        .x_labels(12)
+        .y_labels(10)
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 15))
+        .draw()
+        .map_err(draw_error)?;
+
+    let strikes: Vec<f64> = inside.iter().map(|b| b.0).collect();
+    let width = bar_width(&strikes, range.end - range.start);
+    let bars = |positive: bool| {
+        let color = if positive { POSITIVE } else { NEGATIVE };
+        inside
+            .iter()
+            .filter(move |b| (b.1 >= 0.0) == positive)
+            .map(move |&&(k, g)| Rectangle::new([(k - width / 2.0, 0.0), (k + width / 2.0, g)], color.mix(0.75).filled()))
+    };
+    plot.draw_series(bars(true))
+        .map_err(draw_error)?
+        .label("net GEX > 0 (dealers long gamma)")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], POSITIVE.mix(0.75).filled()));
+    plot.draw_series(bars(false))
+        .map_err(draw_error)?
+        .label("net GEX < 0 (dealers short gamma)")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], NEGATIVE.mix(0.75).filled()));
+    plot.draw_series(std::iter::once(PathElement::new(
+        vec![(range.start, 0.0), (range.end, 0.0)],
+        BLACK.stroke_width(1),
+    )))
+    .map_err(draw_error)?;
+
+    let mut markers = vec![Marker {
+        x: chart.spot,
+        label: format!("spot {}", strike_text(chart.spot)),
+        color: SPOT,
+        dashed: false,
+    }];
+    if let Some(f) = chart.flip {
+        markers.push(Marker {
+            x: f,
+            label: format!("flip {f:.2}"),
+            color: FLIP,
+            dashed: true,
+        });
+    }
+    for (i, (k, oi)) in chart.call_walls.iter().enumerate() {
+        markers.push(Marker {
+            x: *k,
+            label: format!("call wall {} {} (OI {})", i + 1, strike_text(*k), short_number(*oi as f64)),
+            color: CALL_WALL,
+            dashed: true,
+        });
+    }
+    for (i, (k, oi)) in chart.put_walls.iter().enumerate() {
+        markers.push(Marker {
+            x: *k,
+            label: format!("put wall {} {} (OI {})", i + 1, strike_text(*k), short_number(*oi as f64)),
+            color: PUT_WALL,
+            dashed: true,
+        });
+    }
+    markers.retain(|m| range.contains(&m.x));
+    for m in &markers {
+        let points = vec![(m.x, y.start), (m.x, y.end)];
+        let style = m.color.stroke_width(2);
+        if m.dashed {
+            plot.draw_series(std::iter::once(DashedPathElement::new(points, 6, 4, style)))
+                .map_err(draw_error)?;
+        } else {
+            plot.draw_series(std::iter::once(PathElement::new(points, style)))
+                .map_err(draw_error)?;
+        }
+    }
+    // Labels in rows under the top edge, each in the first row where it
+    // does not overlap the previous label, so close levels stay readable.
+    markers.sort_by(|a, b| a.x.total_cmp(&b.x));
+    let font = TextStyle::from((FAMILY, 13).into_font());
+    let mut row_ends: Vec<i32> = Vec::new();
+    for m in &markers {
+        let (px, top) = plot.backend_coord(&(m.x, y.end));
+        let (w, h) = root.estimate_text_size(&m.label, &font).map_err(draw_error)?;
+        let (w, h) = (w as i32, h as i32);
+        let x0 = px + 4;
+        let row = row_ends.iter().position(|end| *end < x0).unwrap_or(row_ends.len());
+        if row == row_ends.len() {
+            row_ends.push(x0 + w);
+        } else {
+            row_ends[row] = x0 + w;
+        }
+        let y0 = top + 6 + row as i32 * (h + 6);
+        root.draw(&Rectangle::new([(x0 - 2, y0 - 2), (x0 + w + 2, y0 + h + 2)], WHITE.mix(0.85).filled()))
+            .map_err(draw_error)?;
+        root.draw(&Text::new(m.label.clone(), (x0, y0), font.color(&m.color)))
+            .map_err(draw_error)?;
+    }
+    plot.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FAMILY, 14))
+        .draw()
+        .map_err(draw_error)?;
+    root.present().map_err(draw_error)?;
+    Ok(())
+}
+
+/// Splits a series at its missing values, so a line never bridges a gap.
+fn segments(points: &[HistoryPoint], value: impl Fn(&HistoryPoint) -> Option<f64>) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (i, p) in points.iter().enumerate() {
+        match value(p) {
+            Some(v) => out.last_mut().expect("never empty").push((i as f64, v)),
+            None if out.last().is_some_and(|s| !s.is_empty()) => out.push(Vec::new()),
+            None => {}
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+fn draw_history<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    ticker: &str,
+    params: &str,
+    points: &[HistoryPoint],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(draw_error)?;
+    let (header, body) = root.split_vertically(60);
+    let (first, last) = (points[0].date, points[points.len() - 1].date);
+    header
+        .draw(&Text::new(
+            format!("{ticker} · spot, gamma flip, walls and net GEX · {first} to {last} · params {params}"),
+            (24, 16),
+            (FAMILY, 24).into_font().color(&BLACK),
+        ))
+        .map_err(draw_error)?;
+    let height = body.dim_in_pixel().1;
+    let (upper, lower) = body.split_vertically((height as f64 * 0.58) as u32);
+    let n = points.len() as f64;
+    let x = -0.6..(n - 0.4);
+    let labels = ((n as usize).min(10)).max(2);
+    let date_label = |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 0.01 && i >= 0.0 && (i as usize) < points.len() {
+            points[i as usize].date.format("%Y-%m-%d").to_string()
+        } else {
+            String::new()
+        }
+    };
+
+    let prices: Vec<f64> = points
+        .iter()
+        .flat_map(|p| [p.spot, p.flip, p.call_wall, p.put_wall])
+        .flatten()
+        .collect();
+    let (lo, hi) = prices
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
+    let pad = (hi - lo) * 0.08;
+    let mut price = ChartBuilder::on(&upper)
+        .margin_left(16)
+        .margin_right(28)
+        .x_label_area_size(10)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x.clone(), (lo - pad)..(hi + pad))
+        .map_err(draw_error)?;
+    let plain = |v: &f64| strike_text(*v);
+    price
+        .configure_mesh()
+        .y_desc("price")
+        .x_labels(labels)
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&plain)
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 15))
+        .draw()
+        .map_err(draw_error)?;
+    type Pick = fn(&HistoryPoint) -> Option<f64>;
+    let lines: [(&str, RGBColor, Pick); 4] = [
+        ("spot", SPOT, |p| p.spot),
+        ("gamma flip", FLIP, |p| p.flip),
+        ("call wall", CALL_WALL, |p| p.call_wall),
+        ("put wall", PUT_WALL, |p| p.put_wall),
+    ];
+    for (name, color, pick) in lines {
+        let parts = segments(points, pick);
+        for (i, part) in parts.iter().enumerate() {
+            let width = if name == "spot" { 3 } else { 2 };
+            let drawn = price
+                .draw_series(std::iter::once(PathElement::new(part.clone(), color.stroke_width(width))))
+                .map_err(draw_error)?;
+            if i == 0 {
+                drawn
+                    .label(name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            }
+            price
+                .draw_series(part.iter().map(|&(x, y)| Circle::new((x, y), 3, color.filled())))
+                .map_err(draw_error)?;
+        }
+    }
+    price
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FAMILY, 14))
+        .draw()
+        .map_err(draw_error)?;
+
+    let (gmin, gmax) = points
+        .iter()
+        .filter_map(|p| p.gex_net)
+        .fold((0.0f64, 0.0f64), |(lo, hi), g| (lo.min(g), hi.max(g)));
+    let span = if gmax > gmin { gmax - gmin } else { 1.0 };
+    let mut gex = ChartBuilder::on(&lower)
+        .margin_left(16)
+        .margin_right(28)
+        .margin_bottom(10)
+        .x_label_area_size(48)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x.clone(), (gmin - span * 0.05)..(gmax + span * 0.05))
+        .map_err(draw_error)?;
+    let money = |v: &f64| short_number(*v);
+    gex.configure_mesh()
+        .y_desc("net GEX ($ per 1 %)")
+        .x_labels(labels)
+        .x_label_formatter(&date_label)
+        .y_label_formatter(&money)
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 15))
+        .draw()
+        .map_err(draw_error)?;
+    let width = if n > 120.0 { 0.45 } else { 0.35 };
+    gex.draw_series(points.iter().enumerate().filter_map(|(i, p)| {
+        let g = p.gex_net?;
+        let color = if g >= 0.0 { POSITIVE } else { NEGATIVE };
+        let i = i as f64;
+        Some(Rectangle::new([(i - width, 0.0), (i + width, g)], color.mix(0.75).filled()))
+    }))
+    .map_err(draw_error)?;
+    gex.draw_series(std::iter::once(PathElement::new(
+        vec![(x.start, 0.0), (x.end, 0.0)],
+        BLACK.stroke_width(1),
+    )))
+    .map_err(draw_error)?;
+    root.present().map_err(draw_error)?;
+    Ok(())
+}
+
+/// Runs `gexlake plot`.
+pub async fn run(args: PlotArgs) -> Result<u8> {
+    if !(args.window > 0.0 && args.window < 1.0) {
+        bail!("--window must be between 0 and 1 (0.15 = ±15 % of spot)");
+    }
+    let params = args.params.params()?;
+    let ticker = args.ticker.trim().to_ascii_uppercase();
+    let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &params).await?;
+    if args.history {
+        let name = params.name();
+        let to = match args.to {
+            Some(d) => d,
+            None => {
+                let latest = Table::query(
+                    &ctx,
+                    "SELECT max(trade_date) AS d FROM dealer_metrics WHERE params = $params",
+                    vec![("params", ScalarValue::Utf8(Some(name.clone())))],
+                )
+                .await
+                .with_context(|| format!("the lake {lake} has no dealer_metrics: run `gexlake metrics` first"))?;
+                latest.date("d")?[0].with_context(|| format!("no dealer_metrics for params={name}"))?
+            }
+        };
+        let from = args.from.unwrap_or(to - chrono::Months::new(12));
+        if from > to {
+            bail!("--from {from} is after --to {to}");
+        }
+        let points = history(&ctx, &ticker, &name, from, to).await?;
+        if points.is_empty() {
+            bail!("no dealer_metrics rows for {ticker} from {from} to {to} under params={name}");
+        }
+        let path = args
+            .output
+            .unwrap_or_else(|| PathBuf::from(format!("{ticker}_{from}_{to}.svg")));
+        render_history_chart(&ticker, &name, &points, args.size, &path)?;
+        eprintln!("wrote {} ({} dates)", path.display(), points.len());
+        return Ok(EXIT_OK);
+    }
+    let date = match args.date {
+        Some(d) => d,
+        None => *lake_dates(&lake)
+            .await?
+            .last()
+            .with_context(|| format!("the lake {lake} has no orats_strikes partitions"))?,
+    };
+    let chart = strike_chart(&ctx, &ticker, date, &params).await?;
+    let path = args.output.unwrap_or_else(|| PathBuf::from(format!("{ticker}_{date}.svg")));
+    render_strike_chart(&chart, args.window, args.size, &path)?;
+    eprintln!("wrote {} ({} strikes)", path.display(), chart.bars.len());
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_short_with_three_digits() {
+        assert_eq!(short_number(1_234_000_000.0), "1.23B");
+        assert_eq!(short_number(-49_130_544.4), "-49.1M");
+        assert_eq!(short_number(350_000.0), "350K");
+        assert_eq!(short_number(950.0), "950");
+        assert_eq!(short_number(0.5), "0.50");
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(strike_text(237.5), "237.5");
+        assert_eq!(strike_text(600.0), "600");
+    }
+
+    #[test]
+    fn sizes_parse_within_bounds() {
+        assert_eq!(parse_size("1200x700"), Ok((1200, 700)));
+        assert!(parse_size("1200").is_err());
+        assert!(parse_size("10x10").is_err());
+    }
+
+    fn chart() -> StrikeChart {
+        StrikeChart {
+            ticker: "T".into(),
+            date: NaiveDate::from_ymd_opt(2024, 1, 3).unwrap(),
+            params: "a3".into(),
+            spot: 100.0,
+            flip: Some(95.857),
+            gex_net: 410_000.0,
+            call_walls: vec![(100.0, 1000), (105.0, 400)],
+            put_walls: vec![(140.0, 500)],
+            bars: vec![(95.0, -60_000.0), (100.0, 350_000.0), (105.0, 120_000.0), (200.0, 1.0)],
+        }
+    }
+
+    #[test]
+    fn the_range_is_the_window_widened_to_near_levels() {
+        let r = strike_range(&chart(), 0.02);
+        // The flip (95.9) and the put wall (140, within 50 %) widen ±2 %; bars pad by 80 % of 5.
+        assert!((r.start - (95.857 - 4.0)).abs() < 1e-9, "{r:?}");
+        assert!((r.end - 144.0).abs() < 1e-9, "{r:?}");
+        let far = StrikeChart {
+            put_walls: vec![(200.0, 500)],
+            ..chart()
+        };
+        assert!(strike_range(&far, 0.02).end < 110.0);
+    }
+
+    #[test]
+    fn gaps_split_history_lines() {
+        let p = |v: Option<f64>| HistoryPoint {
+            date: NaiveDate::from_ymd_opt(2024, 1, 3).unwrap(),
+            gex_net: None,
+            spot: v,
+            flip: None,
+            call_wall: None,
+            put_wall: None,
+        };
+        let s = segments(&[p(Some(1.0)), p(None), p(None), p(Some(2.0)), p(Some(3.0))], |h| h.spot);
+        assert_eq!(s, vec![vec![(0.0, 1.0)], vec![(3.0, 2.0), (4.0, 3.0)]]);
+        assert!(segments(&[p(None)], |h| h.spot).is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! The `strike_gex` view: per (ticker, trade_date, strike), the exposure the
+//! metrics pipeline computes under one parameter set.
+//!
+//! The view is built from the pipeline's own stage files
+//! (`queries/metrics/01_rows.sql` … `04_strike_gex.sql`), bound to the
+//! parameters, so its numbers are the ones behind `dealer_metrics`: Σ `net_gex`
+//! over a ticker's strikes is its `gex_net`, and the pipeline's UDAFs over its
+//! rows give the same flip and walls.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::FunctionRegistry;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+use crate::metrics::MetricsParams;
+
+/// The name of the view.
+pub const STRIKE_GEX: &str = "strike_gex";
+
+/// The pipeline stages the view is made of, in order; each is a CTE.
+const STAGES: [(&str, &str); 4] = [
+    ("rows", include_str!("../../queries/metrics/01_rows.sql")),
+    ("spot", include_str!("../../queries/metrics/02_spot.sql")),
+    ("legs", include_str!("../../queries/metrics/03_legs.sql")),
+    ("strike_gex", include_str!("../../queries/metrics/04_strike_gex.sql")),
+];
+
+/// The view's SQL: the stages, then one row per strike with an eligible leg
+/// (strikes whose every leg was filtered out carry no exposure and would only
+/// add NULL rows), with the spot the exposures were computed at.
+fn view_sql(params_name: &str) -> String {
+    let ctes: Vec<String> = STAGES
+        .iter()
+        .map(|(name, sql)| format!("{name} AS (\n{}\n)", sql.trim_end()))
+        .collect();
+    format!(
+        "WITH {}\n\
+         SELECT k.ticker, k.trade_date, k.strike,\n\
+                {params} AS params,\n\
+                s.spot, s.spot_source,\n\
+                k.net_gex, k.call_gex, k.put_gex, k.net_dex,\n\
+                k.call_oi, k.put_oi, k.call_volume, k.put_volume,\n\
+                k.eligible_legs\n\
+         FROM strike_gex k\n\
+         JOIN spot s ON s.ticker = k.ticker AND s.trade_date = k.trade_date\n\
+         WHERE k.eligible_legs > 0",
+        ctes.join(",\n"),
+        params = sql_string(params_name),
+    )
+}
+
+/// `text` as a SQL string literal.
+fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The placeholder values of the stage files under `params`, for every date
+/// and ticker (a query's own `trade_date` and `ticker` filters narrow it).
+fn bindings(params: &MetricsParams) -> Vec<(&'static str, ScalarValue)> {
+    vec![
+        // The widest dates Arrow's Date32 prints: 0001-01-01 and 9999-12-31.
+        ("from_date", ScalarValue::Date32(Some(-719_162))),
+        ("to_date", ScalarValue::Date32(Some(2_932_896))),
+        ("all_tickers", ScalarValue::Boolean(Some(true))),
+        ("spot_override", ScalarValue::Float64(params.spot_override)),
+        ("exclude_expired", ScalarValue::Boolean(Some(params.exclude_expired))),
+        ("max_dte_days", ScalarValue::Int64(params.max_dte_days)),
+        ("min_open_interest", ScalarValue::Int64(Some(params.min_open_interest))),
+        ("min_volume", ScalarValue::Int64(Some(params.min_volume))),
+        ("contract_multiplier", ScalarValue::Int64(Some(params.contract_multiplier))),
+    ]
+}
+
+/// Registers `strike_gex` in `ctx` (which must have `strikes`) under `params`.
+///
+/// The stage files read two helper tables (`watchlist`, `spot_overrides`);
+/// the view is planned in a private context that has them, so the analyst's
+/// namespace holds only the view. The plan keeps its own reference to the
+/// `strikes` table, and DataFusion inlines the view into each query, so
+/// filters on `trade_date` still prune partitions.
+pub async fn register_strike_gex(ctx: &SessionContext, params: &MetricsParams) -> Result<()> {
+    let mut planner = SessionContext::new_with_config(ctx.copied_config());
+    gexlake_udfs::register_all(&mut planner as &mut dyn FunctionRegistry)?;
+    planner.register_table("strikes", ctx.table_provider("strikes").await?)?;
+    let watchlist = RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
+        "ticker",
+        DataType::Utf8,
+        false,
+    )])));
+    planner.register_table("watchlist", Arc::new(MemTable::try_new(watchlist.schema(), vec![vec![watchlist]])?))?;
+    let overrides = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("ticker", DataType::Utf8, false),
+            Field::new("spot", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
+            Arc::new(Float64Array::from_iter_values(params.spot_overrides.values().copied())),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    planner.register_table(
+        "spot_overrides",
+        Arc::new(MemTable::try_new(overrides.schema(), vec![vec![overrides]])?),
+    )?;
+    let view = planner
+        .sql(&view_sql(&params.name()))
+        .await?
+        .with_param_values(bindings(params))?;
+    ctx.deregister_table(STRIKE_GEX)?;
+    ctx.register_table(STRIKE_GEX, view.into_view())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_sql_has_every_stage_and_quotes_the_name() {
+        let sql = view_sql("a3-0'1");
+        for (name, _) in STAGES {
+            assert!(sql.contains(&format!("{name} AS (")), "{name}");
+        }
+        assert!(sql.contains("'a3-0''1' AS params"), "{sql}");
+    }
+
+    #[test]
+    fn date_bounds_are_the_extremes_arrow_prints() {
+        let bounds = bindings(&crate::metrics::Profile::A3.params());
+        assert_eq!(bounds[0].1.to_string(), "0001-01-01");
+        assert_eq!(bounds[1].1.to_string(), "9999-12-31");
+    }
+}

@@ -1,0 +1,478 @@
+//! The analysts' commands end to end on a small sample lake (3 dates, 40
+//! tickers, profiles a3 and v2): `gexlake sql` (formats, parameters, errors,
+//! stdin, partition pruning, the `strike_gex` view against `dealer_metrics`),
+//! every file of `queries/examples/`, `gexlake plot` and `gexlake check`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use common::gexlake_bin;
+use serde_json::Value;
+
+/// Runs the CLI; panics with its output when it cannot start.
+fn gexlake(args: &[&str]) -> Output {
+    Command::new(gexlake_bin())
+        .args(["--log-level", "warn"])
+        .args(args)
+        .env_remove("GEXLAKE_LAKE")
+        .env_remove("GEXLAKE_PROFILE")
+        .output()
+        .expect("gexlake runs")
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A lake built once for every test: sample archives → ingest → metrics a3 and v2.
+fn lake() -> &'static Path {
+    static LAKE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        build_lake(dir.path(), &[("2026-02-04", 3, 40)]);
+        dir
+    })
+    .path()
+}
+
+/// Writes samples (start date, weekdays, tickers) and makes `dir/lake` from them.
+fn build_lake(dir: &Path, samples: &[(&str, u32, usize)]) {
+    let archives = dir.join("archives");
+    for (date, days, tickers) in samples {
+        ok(&gexlake(&[
+            "sample",
+            "--date",
+            date,
+            "--days",
+            &days.to_string(),
+            "--tickers",
+            &tickers.to_string(),
+            "--out",
+            archives.to_str().unwrap(),
+        ]));
+    }
+    let lake = dir.join("lake");
+    let lake = lake.to_str().unwrap();
+    ok(&gexlake(&["ingest", archives.to_str().unwrap(), "--lake", lake]));
+    for profile in ["a3", "v2"] {
+        ok(&gexlake(&[
+            "metrics", "--lake", lake, "--from", "2026-01-01", "--to", "2026-12-31", "--profile", profile,
+        ]));
+    }
+}
+
+fn lake_arg() -> String {
+    lake().join("lake").to_string_lossy().into_owned()
+}
+
+/// `gexlake sql` with `--format json`, parsed.
+fn sql_json(args: &[&str]) -> Vec<BTreeMap<String, Value>> {
+    let lake = lake_arg();
+    let mut all = vec!["sql", "--lake", lake.as_str(), "--format", "json"];
+    all.extend_from_slice(args);
+    let text = ok(&gexlake(&all));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn num(row: &BTreeMap<String, Value>, key: &str) -> f64 {
+    row.get(key)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{key} is not a number in {row:?}"))
+}
+
+#[track_caller]
+fn assert_rel(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: {a} vs {b}");
+}
+
+/// The dealer_metrics row of (params, ticker, date).
+fn metrics_row(params: &str, ticker: &str, date: &str) -> BTreeMap<String, Value> {
+    let rows = sql_json(&[
+        "SELECT * FROM dealer_metrics WHERE params = $p AND ticker = $t AND trade_date = $d",
+        "--param",
+        &format!("p={params}"),
+        "--param",
+        &format!("t={ticker}"),
+        "--param",
+        &format!("d={date}"),
+    ]);
+    assert_eq!(rows.len(), 1, "{params} {ticker} {date}");
+    rows.into_iter().next().unwrap()
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("queries/examples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn strike_gex_adds_up_to_dealer_metrics_under_both_profiles() {
+    for profile in ["a3", "v2"] {
+        // Net GEX and the flip of every (ticker, date) from the view, next to the run's.
+        let rows = sql_json(&[
+            "SELECT m.ticker, m.trade_date, m.gex_net, v.net, m.gamma_flip, v.flip, v.params
+             FROM dealer_metrics m
+             JOIN (SELECT ticker, trade_date, params, sum(net_gex) AS net, gamma_flip(strike, net_gex) AS flip
+                   FROM strike_gex GROUP BY ticker, trade_date, params) v
+               ON v.ticker = m.ticker AND v.trade_date = m.trade_date AND v.params = m.params",
+            "--profile",
+            profile,
+        ]);
+        let with_gex = rows.iter().filter(|r| !r["gex_net"].is_null()).count();
+        assert!(rows.len() >= 60 && with_gex == rows.len(), "{profile}: {} rows", rows.len());
+        for r in &rows {
+            assert_eq!(r["params"], profile);
+            assert_rel(num(r, "net"), num(r, "gex_net"), &format!("{profile} {:?} net", r["ticker"]));
+            match (r["gamma_flip"].as_f64(), r["flip"].as_f64()) {
+                (Some(a), Some(b)) => assert_rel(a, b, "flip"),
+                (a, b) => assert_eq!(a, b, "flip of {:?}", r["ticker"]),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_example_runs_and_makes_sense() {
+    let files: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    let checked = [
+        "gex_by_strike.sql",
+        "gex_by_expiry.sql",
+        "ticker_history.sql",
+        "top_net_gex.sql",
+        "compare_params.sql",
+    ];
+    for f in &files {
+        assert!(checked.contains(&f.as_str()), "{f} has no test here");
+        let text = std::fs::read_to_string(example(f)).unwrap();
+        assert!(text.starts_with("-- ") && text.contains("gexlake sql -f queries/examples/"), "{f}: header");
+    }
+    let spy = metrics_row("a3", "SPY", "2026-02-05");
+    let gex_net = num(&spy, "gex_net");
+
+    let strikes = sql_json(&["-f", &example("gex_by_strike.sql"), "--param", "ticker=SPY", "--param", "date=2026-02-05"]);
+    assert!(strikes.len() >= 5, "{} strikes", strikes.len());
+    let total: f64 = strikes.iter().map(|r| num(r, "net_gex")).sum();
+    assert_rel(total, gex_net, "Σ strikes");
+    assert_rel(num(strikes.last().unwrap(), "cumulative_gex"), gex_net, "cumulative");
+    assert!(strikes.windows(2).all(|w| num(&w[0], "strike") < num(&w[1], "strike")));
+    assert_rel(num(&strikes[0], "spot"), num(&spy, "spot_price"), "spot");
+
+    for params in ["a3", "v2"] {
+        let run = metrics_row(params, "SPY", "2026-02-05");
+        let expiries = sql_json(&[
+            "-f",
+            &example("gex_by_expiry.sql"),
+            "--param",
+            "ticker=SPY",
+            "--param",
+            "date=2026-02-05",
+            "--param",
+            &format!("params={params}"),
+        ]);
+        assert!(expiries.len() >= 3, "{params}: {} expiries", expiries.len());
+        let total: f64 = expiries.iter().map(|r| num(r, "net_gex")).sum();
+        assert_rel(total, num(&run, "gex_net"), &format!("{params} Σ expiries"));
+        let contracts: f64 = expiries.iter().map(|r| num(r, "contracts")).sum();
+        assert_eq!(contracts, num(&run, "contracts_analyzed"), "{params} contracts");
+        let shares: f64 = expiries.iter().map(|r| num(r, "share_of_gross")).sum();
+        assert!((shares - 1.0).abs() < 0.01, "{params} shares {shares}");
+        if params == "a3" {
+            assert!(expiries.iter().all(|r| (0.0..=90.0).contains(&num(r, "dte"))), "a3 caps DTE at 90");
+        }
+    }
+
+    let history = sql_json(&[
+        "-f",
+        &example("ticker_history.sql"),
+        "--param",
+        "ticker=SPY",
+        "--param",
+        "from=2026-01-01",
+        "--param",
+        "to=2026-02-06",
+        "--param",
+        "params=a3",
+    ]);
+    let dates: Vec<&str> = history.iter().map(|r| r["trade_date"].as_str().unwrap()).collect();
+    assert_eq!(dates, ["2026-02-04", "2026-02-05", "2026-02-06"]);
+    assert!(history[0]["gex_net_change"].is_null());
+    assert_rel(
+        num(&history[1], "gex_net_change"),
+        num(&history[1], "gex_net") - num(&history[0], "gex_net"),
+        "change",
+    );
+    assert_rel(num(&history[1], "gex_net"), gex_net, "history gex_net");
+    assert_eq!(history[1]["call_wall"], spy["call_walls"][0]["strike"]);
+
+    let top = sql_json(&[
+        "-f",
+        &example("top_net_gex.sql"),
+        "--param",
+        "date=2026-02-05",
+        "--param",
+        "params=v2",
+        "--param",
+        "n=7",
+    ]);
+    assert_eq!(top.len(), 7);
+    assert!(top.windows(2).all(|w| num(&w[0], "gex_net") >= num(&w[1], "gex_net")));
+    let best = sql_json(&["SELECT max(gex_net) AS m FROM dealer_metrics WHERE params = 'v2' AND trade_date = DATE '2026-02-05'"]);
+    assert_eq!(num(&top[0], "gex_net"), num(&best[0], "m"));
+
+    let compared = sql_json(&[
+        "-f",
+        &example("compare_params.sql"),
+        "--param",
+        "date=2026-02-05",
+        "--param",
+        "a=a3",
+        "--param",
+        "b=v2",
+    ]);
+    assert_eq!(compared.len(), 40, "every ticker once");
+    let spy_row = compared.iter().find(|r| r["ticker"] == "SPY").unwrap();
+    assert_eq!(num(spy_row, "gex_net_a"), gex_net);
+    assert_eq!(num(spy_row, "gex_net_b"), num(&metrics_row("v2", "SPY", "2026-02-05"), "gex_net"));
+    let diffs: Vec<f64> = compared
+        .iter()
+        .map(|r| (r["gex_net_b"].as_f64().unwrap_or(0.0) - r["gex_net_a"].as_f64().unwrap_or(0.0)).abs())
+        .collect();
+    assert!(diffs.windows(2).all(|w| w[0] >= w[1]), "ordered by |diff|");
+}
+
+#[test]
+fn filters_on_trade_date_prune_partitions() {
+    let lake = lake_arg();
+    for (table, column) in [("strikes", "ticker"), ("dealer_metrics", "ticker"), ("strike_gex", "ticker")] {
+        let plan = ok(&gexlake(&[
+            "sql",
+            "--lake",
+            &lake,
+            "--format",
+            "csv",
+            &format!("EXPLAIN SELECT {column} FROM {table} WHERE trade_date = $d"),
+            "--param",
+            "d=2026-02-05",
+        ]));
+        assert!(plan.contains("trade_date=2026-02-05/"), "{table}: {plan}");
+        assert!(
+            !plan.contains("trade_date=2026-02-04/") && !plan.contains("trade_date=2026-02-06/"),
+            "{table} reads other dates: {plan}"
+        );
+    }
+}
+
+#[test]
+fn parameters_take_types_from_their_text() {
+    let rows = sql_json(&[
+        "SELECT arrow_typeof($d) AS d, arrow_typeof($i) AS i, arrow_typeof($f) AS f, arrow_typeof($s) AS s, $q AS q",
+        "--param",
+        "d=2026-02-05",
+        "--param",
+        "i=42",
+        "--param",
+        "f=0.25",
+        "--param",
+        "s=SPY",
+        "--param",
+        "q='0042'",
+    ]);
+    assert_eq!(rows[0]["d"], "Date32");
+    assert_eq!(rows[0]["i"], "Int64");
+    assert_eq!(rows[0]["f"], "Float64");
+    assert_eq!(rows[0]["s"], "Utf8");
+    assert_eq!(rows[0]["q"], "0042");
+}
+
+#[test]
+fn sql_errors_point_at_their_position_and_exit_1() {
+    let lake = lake_arg();
+    let unknown = gexlake(&["sql", "--lake", &lake, "SELECT ticker,\n       nope FROM strikes"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("SQL error at line 2, column 8"), "{err}");
+    assert!(err.contains(" 2 |        nope FROM strikes\n   |        ^^^^"), "{err}");
+
+    let parse = gexlake(&["sql", "--lake", &lake, "SELECT 1;\nSELEC 2"]);
+    assert_eq!(parse.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&parse.stderr);
+    assert!(err.contains("line 2, column 1") && err.contains("SELEC"), "{err}");
+    assert!(parse.stdout.is_empty(), "nothing runs when the script does not parse");
+
+    let unbound = gexlake(&["sql", "--lake", &lake, "SELECT * FROM strikes WHERE ticker = $ticker"]);
+    assert_eq!(unbound.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unbound.stderr);
+    assert!(err.contains("$ticker"), "{err}");
+}
+
+#[test]
+fn formats_write_the_same_rows() {
+    let lake = lake_arg();
+    let query = "SELECT ticker, trade_date, gex_net, call_walls FROM dealer_metrics
+                 WHERE params = 'a3' AND ticker IN ('SPY', 'NA') ORDER BY ticker, trade_date";
+    let csv = ok(&gexlake(&["sql", "--lake", &lake, "--format", "csv", query]));
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["ticker", "trade_date", "gex_net", "call_walls"]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 6);
+    let walls: Value = serde_json::from_str(&records[3][3]).unwrap();
+    assert!(walls[0]["strike"].is_number(), "nested cells are JSON: {walls}");
+
+    let ndjson = ok(&gexlake(&["sql", "--lake", &lake, "--format", "ndjson", query]));
+    let lines: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[3]["call_walls"], walls);
+    // Nulls are written, not omitted (NA has no eligible contract under a3).
+    assert!(lines[0].as_object().unwrap().contains_key("gex_net"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.parquet");
+    ok(&gexlake(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "parquet",
+        "--output",
+        file.to_str().unwrap(),
+        query,
+    ]));
+    let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    use parquet::file::reader::FileReader;
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 6);
+
+    let no_file = gexlake(&["sql", "--lake", &lake, "--format", "parquet", "SELECT 1"]);
+    assert_eq!(no_file.status.code(), Some(1));
+
+    let empty = ok(&gexlake(&["sql", "--lake", &lake, "--format", "json", "SELECT 1 AS x WHERE false"]));
+    assert_eq!(empty.trim(), "[]");
+    let table = ok(&gexlake(&["sql", "--lake", &lake, "SELECT 1 AS x WHERE false"]));
+    assert!(table.contains("| x |"), "empty tables keep their header: {table}");
+}
+
+#[test]
+fn statements_come_from_stdin_when_it_is_not_a_terminal() {
+    let mut child = Command::new(gexlake_bin())
+        .args(["--log-level", "warn", "sql", "--lake", &lake_arg(), "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"CREATE VIEW spy AS SELECT * FROM dealer_metrics WHERE ticker = 'SPY';\nSELECT count(*) AS n FROM spy;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(ok(&out), "n\n6\n");
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn plots_are_written_as_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_arg();
+    let out = |name: &str| -> PathBuf { dir.path().join(name) };
+    let svg = out("spy.svg");
+    ok(&gexlake(&["plot", "SPY", "--lake", &lake, "--date", "2026-02-05", "-o", svg.to_str().unwrap()]));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let spy = metrics_row("a3", "SPY", "2026-02-05");
+    let spot = spy["spot_price"].as_f64().unwrap();
+    for part in ["<svg", "SPY · net GEX by strike · 2026-02-05 · params a3", &format!("spot {spot}"), "call wall 1"] {
+        assert!(text.contains(part), "{part} missing from the SVG");
+    }
+    assert!(text.matches("<rect").count() > 5, "bars are drawn");
+
+    let png = out("spy.png");
+    ok(&gexlake(&[
+        "plot", "SPY", "--lake", &lake, "--date", "2026-02-05", "--size", "900x500", "--profile", "v2", "-o",
+        png.to_str().unwrap(),
+    ]));
+    assert_eq!(png_size(&png), (900, 500));
+
+    let history = out("history.png");
+    ok(&gexlake(&[
+        "plot",
+        "SPY",
+        "--lake",
+        &lake,
+        "--history",
+        "--from",
+        "2026-02-01",
+        "--to",
+        "2026-02-28",
+        "-o",
+        history.to_str().unwrap(),
+    ]));
+    assert_eq!(png_size(&history), (1200, 700));
+
+    let unknown = gexlake(&["plot", "NOPE", "--lake", &lake, "--date", "2026-02-05", "-o", svg.to_str().unwrap()]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("NOPE on 2026-02-05"));
+    let wrong = gexlake(&["plot", "SPY", "--lake", &lake, "-o", out("spy.jpg").to_str().unwrap()]);
+    assert_eq!(wrong.status.code(), Some(1));
+}
+
+#[test]
+fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
+    let healthy = gexlake(&["check", "--lake", &lake_arg(), "--date", "2026-02-06"]);
+    let report = ok(&healthy);
+    for part in [
+        "Rows per date",
+        "2026-02-04",
+        "Spot checks (2026-02-06)",
+        "AAPL",
+        "META",
+        "PASS  ticker_count",
+        "Result: PASS",
+    ] {
+        assert!(report.contains(part), "{part} missing:\n{report}");
+    }
+
+    // The fourth day has half the tickers of the third.
+    let dir = tempfile::tempdir().unwrap();
+    build_lake(dir.path(), &[("2026-02-04", 3, 40), ("2026-02-09", 1, 20)]);
+    let lake = dir.path().join("lake");
+    let shrunk = gexlake(&["check", "--lake", lake.to_str().unwrap()]);
+    assert_eq!(shrunk.status.code(), Some(gexlake::analyst::EXIT_CHECK_FAILED), "{shrunk:?}");
+    let report = String::from_utf8_lossy(&shrunk.stdout);
+    assert!(report.contains("gexlake check: 2026-02-09"), "the latest date by default:\n{report}");
+    assert!(report.contains("FAIL  ticker_count"), "{report}");
+    assert!(report.contains("-50.0 %"), "{report}");
+    // The day before is still fine when checked on its own.
+    let before = gexlake(&["check", "--lake", lake.to_str().unwrap(), "--date", "2026-02-06", "--params", "a3", "--min-nonzero-share", "0.3"]);
+    ok(&before);
+    let missing = gexlake(&["check", "--lake", lake.to_str().unwrap(), "--date", "2026-02-07"]);
+    assert_eq!(missing.status.code(), Some(gexlake::analyst::EXIT_CHECK_FAILED));
+}
