@@ -404,7 +404,10 @@ struct SampleArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.global.log_level, cli.global.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -508,7 +511,11 @@ async fn run_metrics(args: MetricsArgs) -> Result<u8> {
     }
     .jobs()?;
     let tickers = args.tickers.map(|t| {
-        let mut t: Vec<String> = t.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let mut t: Vec<String> = t
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         t.sort();
         t.dedup();
         t

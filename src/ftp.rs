@@ -212,7 +212,8 @@ impl FtpSource {
             .ok_or_else(|| PullError::Url(redact(text)))?
             .to_string();
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            // Form decoding would turn a literal '+' into a space: keep it.
+            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default()

@@ -117,7 +117,10 @@ pub enum DiscoverError {
 }
 
 /// Lists the archives the inputs name, filtered by pattern and date, in (date, name) order.
-pub async fn discover(inputs: &[String], selection: &Selection) -> Result<Vec<Source>, DiscoverError> {
+pub async fn discover(
+    inputs: &[String],
+    selection: &Selection,
+) -> Result<Vec<Source>, DiscoverError> {
     let matcher: GlobMatcher = Glob::new(&selection.pattern)
         .map_err(|source| DiscoverError::Pattern {
             pattern: selection.pattern.clone(),
@@ -133,7 +136,11 @@ pub async fn discover(inputs: &[String], selection: &Selection) -> Result<Vec<So
         };
         if let Some(local) = location.local_path() {
             if local.is_file() {
-                let meta = location.store.head(&location.prefix).await.map_err(list_error)?;
+                let meta = location
+                    .store
+                    .head(&location.prefix)
+                    .await
+                    .map_err(list_error)?;
                 sources.push(Source::from_meta(&location, meta));
                 continue;
             }
@@ -302,48 +309,49 @@ pub async fn ingest(sources: Vec<Source>, options: &IngestOptions) -> IngestRepo
     let heartbeat = Heartbeat::start("ingest", total as u64);
     let bytes_done = Arc::new(AtomicU64::new(0));
     let rows_done = Arc::new(AtomicU64::new(0));
-    let mut files: Vec<(usize, FileReport)> = futures::stream::iter(sources.into_iter().enumerate())
-        .map(|(i, source)| {
-            let duplicate = seen.get(&source.stem).copied().unwrap_or(0) > 1;
-            let options = options.clone();
-            let progress = progress.clone();
-            let heartbeat = heartbeat.clone();
-            let bytes_done = bytes_done.clone();
-            let rows_done = rows_done.clone();
-            async move {
-                let t = Instant::now();
-                let outcome = if duplicate {
-                    Outcome::Failed(FileError::DuplicateName(source.name.clone()))
-                } else {
-                    match ingest_one(&source, &options).await {
-                        Ok(outcome) => outcome,
-                        Err(e) => Outcome::Failed(e),
+    let mut files: Vec<(usize, FileReport)> =
+        futures::stream::iter(sources.into_iter().enumerate())
+            .map(|(i, source)| {
+                let duplicate = seen.get(&source.stem).copied().unwrap_or(0) > 1;
+                let options = options.clone();
+                let progress = progress.clone();
+                let heartbeat = heartbeat.clone();
+                let bytes_done = bytes_done.clone();
+                let rows_done = rows_done.clone();
+                async move {
+                    let t = Instant::now();
+                    let outcome = if duplicate {
+                        Outcome::Failed(FileError::DuplicateName(source.name.clone()))
+                    } else {
+                        match ingest_one(&source, &options).await {
+                            Ok(outcome) => outcome,
+                            Err(e) => Outcome::Failed(e),
+                        }
+                    };
+                    let elapsed = t.elapsed();
+                    log_outcome(&source, &outcome, elapsed);
+                    if let Outcome::Converted(e) = &outcome {
+                        bytes_done.fetch_add(e.size, Ordering::Relaxed);
+                        rows_done.fetch_add(e.rows_out, Ordering::Relaxed);
                     }
-                };
-                let elapsed = t.elapsed();
-                log_outcome(&source, &outcome, elapsed);
-                if let Outcome::Converted(e) = &outcome {
-                    bytes_done.fetch_add(e.size, Ordering::Relaxed);
-                    rows_done.fetch_add(e.rows_out, Ordering::Relaxed);
+                    let secs = started.elapsed().as_secs_f64().max(1e-9);
+                    let rows = rows_done.load(Ordering::Relaxed);
+                    let mb = bytes_done.load(Ordering::Relaxed) as f64 / 1e6;
+                    progress.advance(&format!("{rows} rows, {:.1} MB/s", mb / secs));
+                    heartbeat.tick(&format!("{rows} rows converted"));
+                    (
+                        i,
+                        FileReport {
+                            source,
+                            outcome,
+                            elapsed,
+                        },
+                    )
                 }
-                let secs = started.elapsed().as_secs_f64().max(1e-9);
-                let rows = rows_done.load(Ordering::Relaxed);
-                let mb = bytes_done.load(Ordering::Relaxed) as f64 / 1e6;
-                progress.advance(&format!("{rows} rows, {:.1} MB/s", mb / secs));
-                heartbeat.tick(&format!("{rows} rows converted"));
-                (
-                    i,
-                    FileReport {
-                        source,
-                        outcome,
-                        elapsed,
-                    },
-                )
-            }
-        })
-        .buffer_unordered(options.jobs.max(1))
-        .collect()
-        .await;
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .collect()
+            .await;
     progress.finish();
     heartbeat.stop();
     files.sort_by_key(|(i, _)| *i);
@@ -368,7 +376,9 @@ fn log_outcome(source: &Source, outcome: &Outcome, elapsed: Duration) {
             );
         }
         Outcome::Skipped(why) => debug!(file = %source.name, reason = why, "skipped"),
-        Outcome::Failed(e) => error!(file = %source.name, source_url = %source.url(), "failed: {e}"),
+        Outcome::Failed(e) => {
+            error!(file = %source.name, source_url = %source.url(), "failed: {e}")
+        }
     }
 }
 
@@ -451,7 +461,10 @@ fn convert(
         source,
     })?;
     if summary.buffered_whole {
-        warn!(file = name, "rows are not in ticker order: each date was sorted in memory");
+        warn!(
+            file = name,
+            "rows are not in ticker order: each date was sorted in memory"
+        );
     }
     let partitions = writers
         .finish()
@@ -500,6 +513,13 @@ async fn publish_converted(
                 remove(&lake.store, &lake.child(&old.path))
                     .await
                     .map_err(FileError::Lake)?;
+                // A local partition directory left empty would still list as a trade date.
+                if let Some(dir) = lake
+                    .local_path()
+                    .and_then(|l| l.join(&old.path).parent().map(|p| p.to_path_buf()))
+                {
+                    let _ = tokio::fs::remove_dir(dir).await;
+                }
             }
         }
     }
@@ -514,9 +534,13 @@ async fn publish_converted(
         for r in summary.rejects.iter().take(5) {
             warn!(file = %source.name, "rejected row: {r}");
         }
-        publish(&lake.store, &lake.child(&rejects_path), rejects_csv(&summary.rejects))
-            .await
-            .map_err(FileError::Lake)?;
+        publish(
+            &lake.store,
+            &lake.child(&rejects_path),
+            rejects_csv(&summary.rejects),
+        )
+        .await
+        .map_err(FileError::Lake)?;
         Some(rejects_path)
     };
     let entry = LedgerEntry {

@@ -75,12 +75,13 @@ pub struct LockInfo {
 impl LockInfo {
     /// This process, now.
     fn current() -> Self {
-        use rand::Rng;
+        let started_at = Utc::now();
+        let pid = std::process::id();
         LockInfo {
+            run_id: format!("{pid:x}-{:x}", started_at.timestamp_nanos_opt().unwrap_or_default()),
             host: hostname(),
-            pid: std::process::id(),
-            started_at: Utc::now(),
-            run_id: format!("{:016x}", rand::rng().random::<u64>()),
+            pid,
+            started_at,
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }

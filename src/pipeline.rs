@@ -6,15 +6,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use futures::{StreamExt, TryStreamExt};
 use tracing::{debug, info};
 
+use crate::metrics::engine::{
+    DateSelection, compute, lake_session, resolve_dates, write_partitions,
+};
 use crate::metrics::rows::from_batches;
 use crate::metrics::{MetricsParams, Profile};
-use crate::sink::{PgSink, SinkReport};
-use crate::metrics::engine::{DateSelection, compute, lake_session, resolve_dates, write_partitions};
 use crate::progress::{Heartbeat, Progress};
+use crate::sink::{PgSink, SinkReport};
 use crate::store::Location;
 
 /// Trade dates computed in one query: bounds the memory of the strike-level
@@ -65,7 +67,11 @@ impl MetricsRun {
     }
 
     /// Like [`MetricsRun::run`]; with `keep`, the result batches are returned too.
-    pub async fn run_keeping(&self, selection: &DateSelection, keep: bool) -> Result<MetricsSummary> {
+    pub async fn run_keeping(
+        &self,
+        selection: &DateSelection,
+        keep: bool,
+    ) -> Result<MetricsSummary> {
         let started = Instant::now();
         let dates = resolve_dates(&self.lake, selection).await?;
         let overrides = self.params.overrides();
@@ -148,7 +154,11 @@ fn count_status(batches: &[RecordBatch], counts: &mut BTreeMap<String, usize>) {
 
 /// Upserts a metrics run's rows into the table its profile feeds: a3 →
 /// `daily_snapshots` (the A3 JSON), v2 → `gex_metrics_snapshot` (flat columns).
-pub async fn sink_results(sink: &PgSink, params: &MetricsParams, batches: &[RecordBatch]) -> Result<SinkReport> {
+pub async fn sink_results(
+    sink: &PgSink,
+    params: &MetricsParams,
+    batches: &[RecordBatch],
+) -> Result<SinkReport> {
     let rows = from_batches(batches, params)?;
     sink.migrate().await?;
     let report = match params.profile {
@@ -225,9 +235,17 @@ const CHECKS_AT_ONCE: usize = 16;
 /// again: the result is missing or older than one of the date's
 /// `orats_strikes` files (a source converted again, then the run killed), or
 /// the sink marker is missing or older than the result.
-async fn needs_work(lake: &Location, sink: Option<&PgSink>, name: &str, date: NaiveDate) -> Result<bool> {
+async fn needs_work(
+    lake: &Location,
+    sink: Option<&PgSink>,
+    name: &str,
+    date: NaiveDate,
+) -> Result<bool> {
     use object_store::ObjectStoreExt;
-    let result_path = lake.child(&format!("{}/part.parquet", crate::lake::metrics_partition(name, date)));
+    let result_path = lake.child(&format!(
+        "{}/part.parquet",
+        crate::lake::metrics_partition(name, date)
+    ));
     let result = match lake.store.head(&result_path).await {
         Ok(meta) => meta,
         Err(object_store::Error::NotFound { .. }) => return Ok(true),
@@ -237,9 +255,12 @@ async fn needs_work(lake: &Location, sink: Option<&PgSink>, name: &str, date: Na
     let newest_input = lake
         .store
         .list(Some(&inputs))
-        .try_fold(None, |newest: Option<chrono::DateTime<chrono::Utc>>, m| async move {
-            Ok(newest.max(Some(m.last_modified)))
-        })
+        .try_fold(
+            None,
+            |newest: Option<chrono::DateTime<chrono::Utc>>, m| async move {
+                Ok(newest.max(Some(m.last_modified)))
+            },
+        )
         .await?;
     if newest_input.is_some_and(|t| t > result.last_modified) {
         return Ok(true);
@@ -247,7 +268,11 @@ async fn needs_work(lake: &Location, sink: Option<&PgSink>, name: &str, date: Na
     let Some(sink) = sink else {
         return Ok(false);
     };
-    match lake.store.head(&lake.child(&sink_marker(sink, name, date))).await {
+    match lake
+        .store
+        .head(&lake.child(&sink_marker(sink, name, date)))
+        .await
+    {
         Ok(marker) => Ok(marker.last_modified < result.last_modified),
         Err(object_store::Error::NotFound { .. }) => Ok(true),
         Err(e) => Err(e.into()),
@@ -260,9 +285,12 @@ impl Chain {
     /// then sinks. Each step is idempotent and leaves a record only when
     /// complete, so a killed run, run again, ends in the state an
     /// uninterrupted run reaches.
-    pub async fn run(&self, sources: Vec<crate::ingest::Source>, sink: Option<&PgSink>) -> Result<ChainReport> {
+    pub async fn run(
+        &self,
+        sources: Vec<crate::ingest::Source>,
+        sink: Option<&PgSink>,
+    ) -> Result<ChainReport> {
         use crate::lake::ledger;
-        use object_store::ObjectStoreExt;
         let lake = &self.ingest.lake;
         let t0 = Instant::now();
         let selected = sources.clone();
@@ -271,10 +299,13 @@ impl Chain {
         let stage_ingest = t0.elapsed().as_secs_f64();
 
         // Every date the selected sources hold, per their ledger entries.
-        let touched: std::collections::BTreeSet<NaiveDate> = ingest.touched_dates().into_iter().collect();
+        let touched: std::collections::BTreeSet<NaiveDate> =
+            ingest.touched_dates().into_iter().collect();
         let mut dates = touched.clone();
         for s in &selected {
-            if let Some(entry) = ledger::read(&lake.store, &lake.child(&crate::lake::ledger_file(&s.stem))).await? {
+            if let Some(entry) =
+                ledger::read(&lake.store, &lake.child(&crate::lake::ledger_file(&s.stem))).await?
+            {
                 dates.extend(entry.partitions.iter().map(|p| p.trade_date));
             }
         }
@@ -290,14 +321,19 @@ impl Chain {
                 .map(|d| {
                     let name = name.clone();
                     async move {
-                        let stale = touched.contains(&d) || needs_work(lake, sink, &name, d).await?;
+                        let stale =
+                            touched.contains(&d) || needs_work(lake, sink, &name, d).await?;
                         Ok::<_, anyhow::Error>((d, stale))
                     }
                 })
                 .buffered(CHECKS_AT_ONCE)
                 .try_collect()
                 .await?;
-            let todo: Vec<NaiveDate> = checks.into_iter().filter(|(_, stale)| *stale).map(|(d, _)| d).collect();
+            let todo: Vec<NaiveDate> = checks
+                .into_iter()
+                .filter(|(_, stale)| *stale)
+                .map(|(d, _)| d)
+                .collect();
             if todo.is_empty() {
                 info!(params = %name, "metrics: every date is up to date");
                 continue;
@@ -310,7 +346,9 @@ impl Chain {
             };
             for chunk in todo.chunks(DATES_PER_QUERY) {
                 let t = Instant::now();
-                let summary = run.run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some()).await?;
+                let summary = run
+                    .run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some())
+                    .await?;
                 metrics_s += t.elapsed().as_secs_f64();
                 report.ticker_rows += summary.rows;
                 for (status, n) in &summary.by_status {
@@ -330,7 +368,11 @@ impl Chain {
                         )
                         .await?;
                     }
-                    report.sunk.push((name.clone(), sunk.written + sunk.unchanged, sunk.soft_failed.len()));
+                    report.sunk.push((
+                        name.clone(),
+                        sunk.written + sunk.unchanged,
+                        sunk.soft_failed.len(),
+                    ));
                     sink_s += t.elapsed().as_secs_f64();
                 }
             }

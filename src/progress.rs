@@ -77,7 +77,11 @@ impl HeartbeatState {
         } else {
             done as f64 * 100.0 / self.total as f64
         };
-        let message = self.last_message.lock().map(|m| m.clone()).unwrap_or_default();
+        let message = self
+            .last_message
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
         info!(
             stage = %self.what,
             done,
@@ -127,7 +131,7 @@ impl Heartbeat {
             *m = message.to_string();
         }
         let done = self.state.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if done % HEARTBEAT_ITEMS == 0 {
+        if done.is_multiple_of(HEARTBEAT_ITEMS) {
             self.state.log();
         }
     }

@@ -246,12 +246,24 @@ mod tests {
         let l = Location::parse("/tmp/x/../lake").unwrap();
         assert!(l.is_local);
         assert_eq!(l.url(), "file:///tmp/lake");
-        assert_eq!(l.child("orats_strikes/a.parquet").as_ref(), "tmp/lake/orats_strikes/a.parquet");
-        assert_eq!(l.child_url("orats_strikes", true), "file:///tmp/lake/orats_strikes/");
-        assert_eq!(l.local_path().unwrap(), std::path::PathBuf::from("/tmp/lake"));
+        assert_eq!(
+            l.child("orats_strikes/a.parquet").as_ref(),
+            "tmp/lake/orats_strikes/a.parquet"
+        );
+        assert_eq!(
+            l.child_url("orats_strikes", true),
+            "file:///tmp/lake/orats_strikes/"
+        );
+        assert_eq!(
+            l.local_path().unwrap(),
+            std::path::PathBuf::from("/tmp/lake")
+        );
         let rel = Location::parse("lake").unwrap();
         assert!(rel.url().ends_with("/lake") && rel.url().starts_with("file:///"));
-        assert_eq!(Location::parse("file:///tmp/lake").unwrap().url(), "file:///tmp/lake");
+        assert_eq!(
+            Location::parse("file:///tmp/lake").unwrap().url(),
+            "file:///tmp/lake"
+        );
     }
 
     #[test]
@@ -271,6 +283,9 @@ mod tests {
             Location::parse("ftp://host/x"),
             Err(LocationError::Unsupported(_))
         ));
-        assert!(matches!(Location::parse("s3:///x"), Err(LocationError::NoBucket(_))));
+        assert!(matches!(
+            Location::parse("s3:///x"),
+            Err(LocationError::NoBucket(_))
+        ));
     }
 }

@@ -465,7 +465,7 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     build_lake(dir.path(), &[("2026-02-04", 3, 40), ("2026-02-09", 1, 20)]);
     let lake = dir.path().join("lake");
     let shrunk = gexlake(&["check", "--lake", lake.to_str().unwrap()]);
-    assert_eq!(shrunk.status.code(), Some(gexlake::analyst::EXIT_CHECK_FAILED), "{shrunk:?}");
+    assert_eq!(shrunk.status.code(), Some(i32::from(gexlake::analyst::EXIT_CHECK_FAILED)), "{shrunk:?}");
     let report = String::from_utf8_lossy(&shrunk.stdout);
     assert!(report.contains("gexlake check: 2026-02-09"), "the latest date by default:\n{report}");
     assert!(report.contains("FAIL  ticker_count"), "{report}");
@@ -474,5 +474,5 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     let before = gexlake(&["check", "--lake", lake.to_str().unwrap(), "--date", "2026-02-06", "--params", "a3", "--min-nonzero-share", "0.3"]);
     ok(&before);
     let missing = gexlake(&["check", "--lake", lake.to_str().unwrap(), "--date", "2026-02-07"]);
-    assert_eq!(missing.status.code(), Some(gexlake::analyst::EXIT_CHECK_FAILED));
+    assert_eq!(missing.status.code(), Some(i32::from(gexlake::analyst::EXIT_CHECK_FAILED)));
 }

@@ -26,29 +26,54 @@ fn data_dir() -> String {
 fn backfill_then_metrics_with_other_parameters_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let out = gexlake(dir.path(), &["backfill", "--dir", &data_dir()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lake = dir.path().join("lake");
     for params in ["a3", "v2"] {
         for date in ["2026-02-04", "2026-02-05", "2026-02-06"] {
-            let file = lake.join(format!("dealer_metrics/params={params}/trade_date={date}/part.parquet"));
+            let file = lake.join(format!(
+                "dealer_metrics/params={params}/trade_date={date}/part.parquet"
+            ));
             assert!(file.is_file(), "{}", file.display());
         }
     }
-    let before = std::fs::read(lake.join("dealer_metrics/params=a3/trade_date=2026-02-05/part.parquet")).unwrap();
+    let before =
+        std::fs::read(lake.join("dealer_metrics/params=a3/trade_date=2026-02-05/part.parquet"))
+            .unwrap();
 
     let out = gexlake(
         dir.path(),
-        &["metrics", "--date", "2026-02-05", "--min-open-interest", "500", "--max-dte-days", "none"],
+        &[
+            "metrics",
+            "--date",
+            "2026-02-05",
+            "--min-open-interest",
+            "500",
+            "--max-dte-days",
+            "none",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sets: Vec<String> = std::fs::read_dir(lake.join("dealer_metrics"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(sets.len(), 3, "{sets:?}");
-    assert!(sets.iter().any(|s| s.starts_with("params=a3-") && s.len() == "params=a3-".len() + 8));
+    assert!(
+        sets.iter()
+            .any(|s| s.starts_with("params=a3-") && s.len() == "params=a3-".len() + 8)
+    );
     // The profile's own results are untouched by another parameter set's run.
-    let after = std::fs::read(lake.join("dealer_metrics/params=a3/trade_date=2026-02-05/part.parquet")).unwrap();
+    let after =
+        std::fs::read(lake.join("dealer_metrics/params=a3/trade_date=2026-02-05/part.parquet"))
+            .unwrap();
     assert_eq!(before, after);
 
     // Both sets are queryable side by side, each row naming its parameters.
@@ -61,8 +86,15 @@ fn backfill_then_metrics_with_other_parameters_side_by_side() {
         ],
     );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(table.contains("| a3 ") && table.contains("| 100 "), "{table}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("| a3 ") && table.contains("| 100 "),
+        "{table}"
+    );
     assert!(table.contains("| 500 "), "{table}");
 }
 
@@ -74,23 +106,43 @@ fn a_date_without_a_partition_is_a_clear_error() {
     let out = gexlake(dir.path(), &["metrics", "--date", "2026-03-02"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no orats_strikes partition for 2026-03-02"), "{err}");
+    assert!(
+        err.contains("no orats_strikes partition for 2026-03-02"),
+        "{err}"
+    );
 }
 
 #[test]
 fn json_logs_are_one_object_per_line_with_a_header_and_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let out = gexlake(dir.path(), &["--log-format", "json", "backfill", "--dir", &data_dir(), "--profiles", "a3"]);
+    let out = gexlake(
+        dir.path(),
+        &[
+            "--log-format",
+            "json",
+            "backfill",
+            "--dir",
+            &data_dir(),
+            "--profiles",
+            "a3",
+        ],
+    );
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let events: Vec<serde_json::Value> = err
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    let messages: Vec<&str> = events.iter().filter_map(|e| e["message"].as_str()).collect();
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
     assert!(messages.contains(&"backfill: run header"), "{messages:?}");
     assert!(messages.contains(&"metrics: summary"), "{messages:?}");
     assert!(messages.contains(&"run summary"), "{messages:?}");
-    let header = events.iter().find(|e| e["message"] == "metrics: run header").unwrap();
+    let header = events
+        .iter()
+        .find(|e| e["message"] == "metrics: run header")
+        .unwrap();
     assert_eq!(header["params"], "a3");
 }

@@ -48,9 +48,12 @@ async fn metrics_bytes(names: [&str; 2], jobs: usize) -> Vec<(String, Vec<u8>)> 
     std::fs::create_dir_all(&archives).unwrap();
     split_day(&archives, names);
     let lake = Location::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
-    let sources = discover(&[archives.to_string_lossy().into_owned()], &Selection::default())
-        .await
-        .unwrap();
+    let sources = discover(
+        &[archives.to_string_lossy().into_owned()],
+        &Selection::default(),
+    )
+    .await
+    .unwrap();
     let report = ingest(
         sources,
         &IngestOptions {
@@ -94,7 +97,10 @@ async fn metrics_are_byte_identical_across_jobs_and_file_order() {
         assert_eq!(other.len(), reference.len());
         for ((path_a, a), (path_b, b)) in reference.iter().zip(&other) {
             assert_eq!(path_a, path_b);
-            assert!(a == b, "{path_a} differs with files {names:?} and jobs {jobs}");
+            assert!(
+                a == b,
+                "{path_a} differs with files {names:?} and jobs {jobs}"
+            );
         }
     }
 }

@@ -15,7 +15,14 @@ use gexlake::metrics::{DealerMetrics, MetricsParams, Profile, Wall};
 use gexlake::pipeline::MetricsRun;
 use gexlake::store::Location;
 
-fn leg(ticker: &'static str, strike: f64, c: (i64, i64), p: (i64, i64), delta: &'static str, gamma: &'static str) -> Leg {
+fn leg(
+    ticker: &'static str,
+    strike: f64,
+    c: (i64, i64),
+    p: (i64, i64),
+    delta: &'static str,
+    gamma: &'static str,
+) -> Leg {
     Leg {
         c_oi: c.0,
         c_volu: c.1,
@@ -38,15 +45,36 @@ fn rows() -> Vec<Leg> {
         leg("ALLF", 10.0, (50, 5), (50, 5), "0.5", "0.01"),
         leg("ALLF", 11.0, (50, 5), (50, 5), "0.5", "0.01"),
         // No spot anywhere.
-        Leg { stk_px: "0", ..leg("NOSPT", 10.0, (500, 5), (500, 5), "0.5", "0.01") },
+        Leg {
+            stk_px: "0",
+            ..leg("NOSPT", 10.0, (500, 5), (500, 5), "0.5", "0.01")
+        },
         // Spot from spot_px.
-        Leg { stk_px: "0", spot_px: "50.5", ..leg("PXSPT", 50.0, (500, 5), (500, 5), "0.5", "0.01") },
+        Leg {
+            stk_px: "0",
+            spot_px: "50.5",
+            ..leg("PXSPT", 50.0, (500, 5), (500, 5), "0.5", "0.01")
+        },
         // Per-expiry stkPx: the nearest expiry's is the spot, whatever the strikes.
-        Leg { stk_px: "4700.5", expiry: "1/5/2024", ..leg("IDX", 4800.0, (500, 5), (500, 5), "0.5", "0.01") },
-        Leg { stk_px: "4710", expiry: "1/19/2024", ..leg("IDX", 4000.0, (500, 5), (500, 5), "0.5", "0.01") },
+        Leg {
+            stk_px: "4700.5",
+            expiry: "1/5/2024",
+            ..leg("IDX", 4800.0, (500, 5), (500, 5), "0.5", "0.01")
+        },
+        Leg {
+            stk_px: "4710",
+            expiry: "1/19/2024",
+            ..leg("IDX", 4000.0, (500, 5), (500, 5), "0.5", "0.01")
+        },
         // One leg pair per filter rule, in the order the rules apply.
-        Leg { expiry: "1/2/2024", ..leg("EXPD", 100.0, (500, 5), (500, 5), "0.5", "0.01") },
-        Leg { expiry: "6/21/2024", ..leg("EXPD", 101.0, (500, 5), (500, 5), "0.5", "0.01") },
+        Leg {
+            expiry: "1/2/2024",
+            ..leg("EXPD", 100.0, (500, 5), (500, 5), "0.5", "0.01")
+        },
+        Leg {
+            expiry: "6/21/2024",
+            ..leg("EXPD", 101.0, (500, 5), (500, 5), "0.5", "0.01")
+        },
         leg("EXPD", 102.0, (500, 5), (500, 5), "0.5", ""),
         leg("EXPD", 103.0, (500, 0), (500, 5), "0.5", "0.01"),
         // A single strike.
@@ -67,15 +95,21 @@ fn rows() -> Vec<Leg> {
     rows
 }
 
-async fn run(profile: MetricsParams, tickers: Option<Vec<String>>) -> BTreeMap<String, DealerMetrics> {
+async fn run(
+    profile: MetricsParams,
+    tickers: Option<Vec<String>>,
+) -> BTreeMap<String, DealerMetrics> {
     let dir = tempfile::tempdir().unwrap();
     let archives = dir.path().join("archives");
     std::fs::create_dir_all(&archives).unwrap();
     write_zip(&archives, "20240103", &csv(&rows()));
     let lake = Location::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
-    let sources = discover(&[archives.to_string_lossy().into_owned()], &Selection::default())
-        .await
-        .unwrap();
+    let sources = discover(
+        &[archives.to_string_lossy().into_owned()],
+        &Selection::default(),
+    )
+    .await
+    .unwrap();
     let options = IngestOptions {
         lake: lake.clone(),
         jobs: 1,
@@ -127,10 +161,17 @@ async fn worked_example_of_metrics_md() {
     assert_close(t.gamma_flip, 95.0 + 5.0 * 60_000.0 / 350_000.0);
     assert_eq!(
         t.call_walls,
-        vec![wall(100.0, 1000, 10), wall(105.0, 400, 3), wall(95.0, 200, 5)]
+        vec![
+            wall(100.0, 1000, 10),
+            wall(105.0, 400, 3),
+            wall(95.0, 200, 5)
+        ]
     );
     assert_eq!(t.put_walls, vec![wall(95.0, 500, 5), wall(100.0, 300, 1)]);
-    assert_eq!((t.call_wall_strike, t.put_wall_strike), (Some(100.0), Some(95.0)));
+    assert_eq!(
+        (t.call_wall_strike, t.put_wall_strike),
+        (Some(100.0), Some(95.0))
+    );
     assert_close(t.gex_slope, 87_500.0);
     assert_close(t.dgpi, 410_001f64.log10() * 10.0 * 1.3);
     assert_eq!(t.position, "neutral");
@@ -157,13 +198,21 @@ async fn a_full_ticker() {
     // Equal OI everywhere: ties go to the lower strike.
     assert_eq!(
         b.call_walls,
-        vec![wall(94.0, 5000, 10), wall(95.0, 5000, 10), wall(96.0, 5000, 10)]
+        vec![
+            wall(94.0, 5000, 10),
+            wall(95.0, 5000, 10),
+            wall(96.0, 5000, 10)
+        ]
     );
     // Window [98, 102]: lower = 98, 99 → 4M; upper = 100, 101, 102 → 6M; (6M − 4M) / 4.
     assert_close(b.gex_slope, 500_000.0);
     assert_close(b.dgpi, 26_000_001f64.log10() * 10.0 * 1.3);
     assert_eq!(
-        (b.position.as_str(), b.confidence.as_str(), b.status.as_str()),
+        (
+            b.position.as_str(),
+            b.confidence.as_str(),
+            b.status.as_str()
+        ),
         ("long_gamma", "high", "FULL")
     );
     assert_eq!(b.failure_reason, None);
@@ -172,10 +221,12 @@ async fn a_full_ticker() {
 
 #[tokio::test]
 async fn edge_cases_soft_fail_with_diagnostics() {
-    let watch: Vec<String> = ["ALLF", "NOSPT", "PXSPT", "IDX", "EXPD", "ONE", "NOX", "OUTS", "GHOST"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let watch: Vec<String> = [
+        "ALLF", "NOSPT", "PXSPT", "IDX", "EXPD", "ONE", "NOX", "OUTS", "GHOST",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let all = run(Profile::A3.params(), Some(watch.clone())).await;
     assert_eq!(all.keys().cloned().collect::<Vec<_>>(), {
         let mut w = watch.clone();
@@ -184,17 +235,46 @@ async fn edge_cases_soft_fail_with_diagnostics() {
     });
 
     let allf = &all["ALLF"];
-    assert_eq!((allf.status.as_str(), allf.confidence.as_str(), allf.position.as_str()), ("INVALID", "invalid", "unknown"));
+    assert_eq!(
+        (
+            allf.status.as_str(),
+            allf.confidence.as_str(),
+            allf.position.as_str()
+        ),
+        ("INVALID", "invalid", "unknown")
+    );
     assert_eq!(allf.filter_stats.low_open_interest, 4);
-    assert_eq!((allf.gex_net, allf.gex_total, allf.gex_call, allf.net_dex, allf.dgpi), (None, None, None, None, None));
+    assert_eq!(
+        (
+            allf.gex_net,
+            allf.gex_total,
+            allf.gex_call,
+            allf.net_dex,
+            allf.dgpi
+        ),
+        (None, None, None, None, None)
+    );
     assert!(allf.call_walls.is_empty());
-    assert_eq!(allf.diagnostics, vec!["all_contracts_filtered", "low_contract_count"]);
+    assert_eq!(
+        allf.diagnostics,
+        vec!["all_contracts_filtered", "low_contract_count"]
+    );
 
     let nospot = &all["NOSPT"];
     assert_eq!(nospot.spot_price, None);
     assert_eq!(nospot.spot_price_source, None);
-    assert_eq!((nospot.status.as_str(), nospot.confidence.as_str(), nospot.position.as_str()), ("INVALID", "invalid", "unknown"));
-    assert_eq!((nospot.gex_net, nospot.gamma_flip, nospot.gex_slope), (None, None, None));
+    assert_eq!(
+        (
+            nospot.status.as_str(),
+            nospot.confidence.as_str(),
+            nospot.position.as_str()
+        ),
+        ("INVALID", "invalid", "unknown")
+    );
+    assert_eq!(
+        (nospot.gex_net, nospot.gamma_flip, nospot.gex_slope),
+        (None, None, None)
+    );
     assert_eq!(nospot.diagnostics[0], "missing_spot_price");
 
     assert_eq!(all["PXSPT"].spot_price, Some(50.5));
@@ -203,7 +283,14 @@ async fn edge_cases_soft_fail_with_diagnostics() {
 
     let expd = &all["EXPD"].filter_stats;
     assert_eq!(
-        (expd.total, expd.expired, expd.dte_exceeded, expd.missing_gamma, expd.low_open_interest, expd.low_volume),
+        (
+            expd.total,
+            expd.expired,
+            expd.dte_exceeded,
+            expd.missing_gamma,
+            expd.low_open_interest,
+            expd.low_volume
+        ),
         (8, 2, 2, 2, 0, 1)
     );
     assert_eq!(all["EXPD"].eligible_options_count, 1);
@@ -215,15 +302,33 @@ async fn edge_cases_soft_fail_with_diagnostics() {
 
     let nox = &all["NOX"];
     assert_eq!(nox.gamma_flip, None);
-    assert!(nox.diagnostics.contains(&"no_flip".to_string()), "{:?}", nox.diagnostics);
+    assert!(
+        nox.diagnostics.contains(&"no_flip".to_string()),
+        "{:?}",
+        nox.diagnostics
+    );
     assert_close(nox.gex_put, 0.0);
 
-    assert!(all["OUTS"].diagnostics.contains(&"spot_outside_strikes".to_string()));
-    assert!(!all["ONE"].diagnostics.contains(&"spot_outside_strikes".to_string()));
+    assert!(
+        all["OUTS"]
+            .diagnostics
+            .contains(&"spot_outside_strikes".to_string())
+    );
+    assert!(
+        !all["ONE"]
+            .diagnostics
+            .contains(&"spot_outside_strikes".to_string())
+    );
 
     let ghost = &all["GHOST"];
-    assert_eq!((ghost.status.as_str(), ghost.total_options_count), ("INVALID", 0));
-    assert_eq!(ghost.diagnostics, vec!["no_options_available", "low_contract_count"]);
+    assert_eq!(
+        (ghost.status.as_str(), ghost.total_options_count),
+        ("INVALID", 0)
+    );
+    assert_eq!(
+        ghost.diagnostics,
+        vec!["no_options_available", "low_contract_count"]
+    );
 }
 
 #[tokio::test]

@@ -152,7 +152,13 @@ mod tests {
         assert_eq!(read(&store, &path).await.unwrap(), None);
         store.put(&path, encode(&entry()).into()).await.unwrap();
         assert_eq!(read(&store, &path).await.unwrap(), Some(entry()));
-        store.put(&path, Bytes::from_static(b"{").into()).await.unwrap();
-        assert!(matches!(read(&store, &path).await, Err(LedgerError::Corrupt { .. })));
+        store
+            .put(&path, Bytes::from_static(b"{").into())
+            .await
+            .unwrap();
+        assert!(matches!(
+            read(&store, &path).await,
+            Err(LedgerError::Corrupt { .. })
+        ));
     }
 }

@@ -50,7 +50,9 @@ pub fn strikes_properties(source: &str) -> WriterProperties {
         })
         .collect();
     let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(Some(sorting))
@@ -71,7 +73,9 @@ pub fn strikes_properties(source: &str) -> WriterProperties {
             Kind::Text => builder.set_column_encoding(path, Encoding::DELTA_BYTE_ARRAY),
             // Splitting the bytes of floats lets zstd find the repeated exponents and signs.
             Kind::Float => builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT),
-            Kind::Date | Kind::Count => builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
+            Kind::Date | Kind::Count => {
+                builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
+            }
         };
     }
     builder.build()

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
-use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -32,8 +36,14 @@ const STAGES: [(&str, &str); 5] = [
     ("rows", include_str!("../../queries/metrics/01_rows.sql")),
     ("spot", include_str!("../../queries/metrics/02_spot.sql")),
     ("legs", include_str!("../../queries/metrics/03_legs.sql")),
-    ("strike_gex", include_str!("../../queries/metrics/04_strike_gex.sql")),
-    ("ticker_gex", include_str!("../../queries/metrics/05_ticker_gex.sql")),
+    (
+        "strike_gex",
+        include_str!("../../queries/metrics/04_strike_gex.sql"),
+    ),
+    (
+        "ticker_gex",
+        include_str!("../../queries/metrics/05_ticker_gex.sql"),
+    ),
 ];
 /// The final step, selecting the result rows.
 const FINAL: &str = include_str!("../../queries/metrics/06_dealer_metrics.sql");
@@ -76,7 +86,11 @@ pub enum MetricsError {
 }
 
 fn list_dates(dates: &[NaiveDate]) -> String {
-    dates.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+    dates
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Which trade dates to compute.
@@ -122,11 +136,18 @@ pub async fn lake_dates(lake: &Location) -> Result<BTreeSet<NaiveDate>, MetricsE
 }
 
 /// Resolves a selection against the lake's partitions.
-pub async fn resolve_dates(lake: &Location, selection: &DateSelection) -> Result<Vec<NaiveDate>, MetricsError> {
+pub async fn resolve_dates(
+    lake: &Location,
+    selection: &DateSelection,
+) -> Result<Vec<NaiveDate>, MetricsError> {
     let available = lake_dates(lake).await?;
     match selection {
         DateSelection::Dates(dates) => {
-            let missing: Vec<NaiveDate> = dates.iter().filter(|d| !available.contains(d)).copied().collect();
+            let missing: Vec<NaiveDate> = dates
+                .iter()
+                .filter(|d| !available.contains(d))
+                .copied()
+                .collect();
             if !missing.is_empty() {
                 return Err(MetricsError::MissingDates {
                     lake: lake.url(),
@@ -154,7 +175,10 @@ pub async fn resolve_dates(lake: &Location, selection: &DateSelection) -> Result
 
 /// A DataFusion session over the lake: `strikes` registered with its
 /// `trade_date` partitions, the gexlake UDAFs available.
-pub async fn lake_session(lake: &Location, target_partitions: usize) -> Result<SessionContext, MetricsError> {
+pub async fn lake_session(
+    lake: &Location,
+    target_partitions: usize,
+) -> Result<SessionContext, MetricsError> {
     let config = SessionConfig::new()
         .with_target_partitions(target_partitions.max(1))
         .with_information_schema(true);
@@ -167,7 +191,10 @@ pub async fn lake_session(lake: &Location, target_partitions: usize) -> Result<S
 
 /// Registers `dealer_metrics` (every parameter set; `params` and `trade_date`
 /// are partition columns) when the lake has results.
-pub async fn register_dealer_metrics(ctx: &SessionContext, lake: &Location) -> Result<bool, MetricsError> {
+pub async fn register_dealer_metrics(
+    ctx: &SessionContext,
+    lake: &Location,
+) -> Result<bool, MetricsError> {
     if metrics_param_sets(lake).await?.is_empty() {
         return Ok(false);
     }
@@ -249,18 +276,30 @@ pub async fn compute(
             ),
         ])),
         vec![
-            Arc::new(Date32Array::from_iter_values(dates.iter().map(|d| date_to_days(*d)))) as ArrayRef,
+            Arc::new(Date32Array::from_iter_values(
+                dates.iter().map(|d| date_to_days(*d)),
+            )) as ArrayRef,
             Arc::new(
-                TimestampMicrosecondArray::from_iter_values(dates.iter().map(|d| snapshot_ts(*d).timestamp_micros()))
-                    .with_timezone("UTC"),
+                TimestampMicrosecondArray::from_iter_values(
+                    dates.iter().map(|d| snapshot_ts(*d).timestamp_micros()),
+                )
+                .with_timezone("UTC"),
             ),
         ],
     )
     .map_err(DataFusionError::from)?;
     mem_table("run_dates", ctx, run_dates)?;
-    let watch: Vec<&str> = tickers.unwrap_or_default().iter().map(String::as_str).collect();
+    let watch: Vec<&str> = tickers
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
     let watchlist = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("ticker", DataType::Utf8, false)])),
+        Arc::new(Schema::new(vec![Field::new(
+            "ticker",
+            DataType::Utf8,
+            false,
+        )])),
         vec![Arc::new(StringArray::from(watch)) as ArrayRef],
     )
     .map_err(DataFusionError::from)?;
@@ -272,7 +311,9 @@ pub async fn compute(
         ])),
         vec![
             Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
-            Arc::new(Float64Array::from_iter_values(params.spot_overrides.values().copied())),
+            Arc::new(Float64Array::from_iter_values(
+                params.spot_overrides.values().copied(),
+            )),
         ],
     )
     .map_err(DataFusionError::from)?;
@@ -283,14 +324,29 @@ pub async fn compute(
         ("to_date", ScalarValue::Date32(Some(date_to_days(*to)))),
         ("all_tickers", ScalarValue::Boolean(Some(tickers.is_none()))),
         ("spot_override", ScalarValue::Float64(params.spot_override)),
-        ("exclude_expired", ScalarValue::Boolean(Some(params.exclude_expired))),
+        (
+            "exclude_expired",
+            ScalarValue::Boolean(Some(params.exclude_expired)),
+        ),
         ("max_dte_days", ScalarValue::Int64(params.max_dte_days)),
-        ("min_open_interest", ScalarValue::Int64(Some(params.min_open_interest))),
+        (
+            "min_open_interest",
+            ScalarValue::Int64(Some(params.min_open_interest)),
+        ),
         ("min_volume", ScalarValue::Int64(Some(params.min_volume))),
         ("walls_top_n", ScalarValue::Int64(Some(params.walls_top_n))),
-        ("gex_slope_range_pct", ScalarValue::Float64(Some(params.gex_slope_range_pct))),
-        ("contract_multiplier", ScalarValue::Int64(Some(params.contract_multiplier))),
-        ("neutral_threshold", ScalarValue::Float64(Some(params.neutral_threshold))),
+        (
+            "gex_slope_range_pct",
+            ScalarValue::Float64(Some(params.gex_slope_range_pct)),
+        ),
+        (
+            "contract_multiplier",
+            ScalarValue::Int64(Some(params.contract_multiplier)),
+        ),
+        (
+            "neutral_threshold",
+            ScalarValue::Float64(Some(params.neutral_threshold)),
+        ),
     ];
     let frame = ctx.sql(&pipeline_sql()).await?.with_param_values(values)?;
     let batches = frame.collect().await?;
@@ -300,7 +356,9 @@ pub async fn compute(
 /// Writer properties of a `dealer_metrics` file.
 fn metrics_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
         .build()
@@ -315,15 +373,30 @@ fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRe
     let int = |v: Option<i64>| Arc::new(Int64Array::from(vec![v; rows])) as ArrayRef;
     let float = |v: Option<f64>| Arc::new(Float64Array::from(vec![v; rows])) as ArrayRef;
     vec![
-        (Field::new("profile", DataType::Utf8, false), text(params.profile.name().to_string())),
+        (
+            Field::new("profile", DataType::Utf8, false),
+            text(params.profile.name().to_string()),
+        ),
         (
             Field::new("exclude_expired", DataType::Boolean, false),
             Arc::new(BooleanArray::from(vec![params.exclude_expired; rows])),
         ),
-        (Field::new("max_dte_days", DataType::Int64, true), int(params.max_dte_days)),
-        (Field::new("min_open_interest", DataType::Int64, false), int(Some(params.min_open_interest))),
-        (Field::new("min_volume", DataType::Int64, false), int(Some(params.min_volume))),
-        (Field::new("walls_top_n", DataType::Int64, false), int(Some(params.walls_top_n))),
+        (
+            Field::new("max_dte_days", DataType::Int64, true),
+            int(params.max_dte_days),
+        ),
+        (
+            Field::new("min_open_interest", DataType::Int64, false),
+            int(Some(params.min_open_interest)),
+        ),
+        (
+            Field::new("min_volume", DataType::Int64, false),
+            int(Some(params.min_volume)),
+        ),
+        (
+            Field::new("walls_top_n", DataType::Int64, false),
+            int(Some(params.walls_top_n)),
+        ),
         (
             Field::new("gex_slope_range_pct", DataType::Float64, false),
             float(Some(params.gex_slope_range_pct)),
@@ -336,7 +409,10 @@ fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRe
             Field::new("neutral_threshold", DataType::Float64, false),
             float(Some(params.neutral_threshold)),
         ),
-        (Field::new("params_hash", DataType::Utf8, false), text(params.hash())),
+        (
+            Field::new("params_hash", DataType::Utf8, false),
+            text(params.hash()),
+        ),
         (
             Field::new("parameters", DataType::Utf8, false),
             text(serde_json::to_string(params).expect("parameters serialize")),
@@ -359,8 +435,12 @@ pub async fn write_partitions(
     let Some(first) = batches.first() else {
         return Ok(Vec::new());
     };
-    let all = datafusion::arrow::compute::concat_batches(&first.schema(), batches).map_err(DataFusionError::from)?;
-    let date_idx = all.schema().index_of("trade_date").map_err(DataFusionError::from)?;
+    let all = datafusion::arrow::compute::concat_batches(&first.schema(), batches)
+        .map_err(DataFusionError::from)?;
+    let date_idx = all
+        .schema()
+        .index_of("trade_date")
+        .map_err(DataFusionError::from)?;
     let dates = all
         .column(date_idx)
         .as_any()
@@ -389,11 +469,16 @@ pub async fn write_partitions(
             fields.push(field);
             columns.push(column);
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(DataFusionError::from)?;
-        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(metrics_properties()))?;
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(DataFusionError::from)?;
+        let mut writer =
+            ArrowWriter::try_new(Vec::new(), batch.schema(), Some(metrics_properties()))?;
         writer.write(&batch)?;
         let bytes = writer.into_inner()?;
-        let relative = format!("{}/part.parquet", metrics_partition(&name, days_to_date(day)));
+        let relative = format!(
+            "{}/part.parquet",
+            metrics_partition(&name, days_to_date(day))
+        );
         publish(&lake.store, &lake.child(&relative), Bytes::from(bytes))
             .await
             .map_err(|source| MetricsError::Store {
@@ -423,11 +508,20 @@ mod tests {
     fn snapshot_is_16_new_york_with_dst() {
         let winter = NaiveDate::from_ymd_opt(2024, 1, 3).unwrap();
         let summer = NaiveDate::from_ymd_opt(2024, 7, 3).unwrap();
-        assert_eq!(snapshot_ts(winter).to_rfc3339(), "2024-01-03T21:00:00+00:00");
-        assert_eq!(snapshot_ts(summer).to_rfc3339(), "2024-07-03T20:00:00+00:00");
+        assert_eq!(
+            snapshot_ts(winter).to_rfc3339(),
+            "2024-01-03T21:00:00+00:00"
+        );
+        assert_eq!(
+            snapshot_ts(summer).to_rfc3339(),
+            "2024-07-03T20:00:00+00:00"
+        );
         // The day after the spring change (2024-03-10) is already EDT.
         let after_change = NaiveDate::from_ymd_opt(2024, 3, 11).unwrap();
-        assert_eq!(snapshot_ts(after_change).to_rfc3339(), "2024-03-11T20:00:00+00:00");
+        assert_eq!(
+            snapshot_ts(after_change).to_rfc3339(),
+            "2024-03-11T20:00:00+00:00"
+        );
     }
 
     #[test]

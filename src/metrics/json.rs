@@ -111,10 +111,26 @@ mod tests {
     fn every_a3_key_is_present_and_nulls_are_written() {
         let v = dealer_metrics_json(&invalid_row());
         let keys = [
-            "status", "failure_reason", "spot_price", "spot_price_source", "eligible_options_count",
-            "total_options_count", "gex_total", "gex_net", "gamma_flip", "call_walls", "put_walls",
-            "gex_slope", "dgpi", "position", "confidence", "metadata", "net_dex", "gex_call",
-            "gex_put", "model_version",
+            "status",
+            "failure_reason",
+            "spot_price",
+            "spot_price_source",
+            "eligible_options_count",
+            "total_options_count",
+            "gex_total",
+            "gex_net",
+            "gamma_flip",
+            "call_walls",
+            "put_walls",
+            "gex_slope",
+            "dgpi",
+            "position",
+            "confidence",
+            "metadata",
+            "net_dex",
+            "gex_call",
+            "gex_put",
+            "model_version",
         ];
         let object = v.as_object().unwrap();
         for key in keys {

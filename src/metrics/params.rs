@@ -101,7 +101,10 @@ pub struct MetricsParams {
 impl MetricsParams {
     /// The spot override that applies to `ticker`, if any.
     pub fn spot_override_for(&self, ticker: &str) -> Option<f64> {
-        self.spot_overrides.get(ticker).copied().or(self.spot_override)
+        self.spot_overrides
+            .get(ticker)
+            .copied()
+            .or(self.spot_override)
     }
 
     /// The parameter values without the profile name, in a fixed key order.

@@ -21,7 +21,12 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .column(idx)
         .as_any()
         .downcast_ref::<T>()
-        .ok_or_else(|| DataFusionError::Internal(format!("metrics column {name} has type {}", batch.column(idx).data_type())))
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "metrics column {name} has type {}",
+                batch.column(idx).data_type()
+            ))
+        })
 }
 
 fn float(a: &Float64Array, i: usize) -> Option<f64> {
@@ -39,11 +44,19 @@ fn walls(list: &ArrayRef, i: usize) -> Result<Vec<Wall>> {
     }
     let items = list.value(i);
     let s = items.as_struct();
-    let strike = s.column_by_name("strike").map(|c| c.as_primitive::<Float64Type>());
-    let oi = s.column_by_name("open_interest").map(|c| c.as_primitive::<Int64Type>());
-    let volume = s.column_by_name("volume").map(|c| c.as_primitive::<Int64Type>());
+    let strike = s
+        .column_by_name("strike")
+        .map(|c| c.as_primitive::<Float64Type>());
+    let oi = s
+        .column_by_name("open_interest")
+        .map(|c| c.as_primitive::<Int64Type>());
+    let volume = s
+        .column_by_name("volume")
+        .map(|c| c.as_primitive::<Int64Type>());
     let (Some(strike), Some(oi), Some(volume)) = (strike, oi, volume) else {
-        return Err(DataFusionError::Internal("walls are not {strike, open_interest, volume}".into()));
+        return Err(DataFusionError::Internal(
+            "walls are not {strike, open_interest, volume}".into(),
+        ));
     };
     Ok((0..s.len())
         .map(|j| Wall {
@@ -71,8 +84,19 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
         let eligible = column::<Int64Array>(b, "eligible_options_count")?;
         let total = column::<Int64Array>(b, "total_options_count")?;
         let f = |name| column::<Float64Array>(b, name);
-        let (gex_total, gex_net, gex_call, gex_put) = (f("gex_total")?, f("gex_net")?, f("gex_call")?, f("gex_put")?);
-        let (net_dex, flip, slope, dgpi, iv_rank) = (f("net_dex")?, f("gamma_flip")?, f("gex_slope")?, f("dgpi")?, f("iv_rank")?);
+        let (gex_total, gex_net, gex_call, gex_put) = (
+            f("gex_total")?,
+            f("gex_net")?,
+            f("gex_call")?,
+            f("gex_put")?,
+        );
+        let (net_dex, flip, slope, dgpi, iv_rank) = (
+            f("net_dex")?,
+            f("gamma_flip")?,
+            f("gex_slope")?,
+            f("dgpi")?,
+            f("iv_rank")?,
+        );
         let position = column::<StringArray>(b, "position")?;
         let confidence = column::<StringArray>(b, "confidence")?;
         let call_walls = b.column(b.schema().index_of("call_walls")?);
@@ -92,7 +116,9 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
             stat("low_open_interest")?,
             stat("low_volume")?,
         );
-        let diagnostics = b.column(b.schema().index_of("diagnostics")?).as_list::<i32>();
+        let diagnostics = b
+            .column(b.schema().index_of("diagnostics")?)
+            .as_list::<i32>();
         for i in 0..b.num_rows() {
             let call_walls = walls(call_walls, i)?;
             let put_walls = walls(put_walls, i)?;
@@ -136,7 +162,9 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
                     low_open_interest: s_oi.value(i),
                     low_volume: s_vol.value(i),
                 },
-                diagnostics: (0..codes.len()).map(|j| codes.value(j).to_string()).collect(),
+                diagnostics: (0..codes.len())
+                    .map(|j| codes.value(j).to_string())
+                    .collect(),
                 model_version: MODEL_VERSION,
             });
         }

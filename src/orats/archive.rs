@@ -31,7 +31,9 @@ pub enum ArchiveError {
     #[error("member uses unsupported compression {0} (expected deflate or stored)")]
     Method(String),
     /// The member claims an absurd inflated size.
-    #[error("member {name} declares {declared} bytes inflated from {compressed}: refused as a decompression bomb (limit {limit} bytes)")]
+    #[error(
+        "member {name} declares {declared} bytes inflated from {compressed}: refused as a decompression bomb (limit {limit} bytes)"
+    )]
     Bomb {
         /// Member name.
         name: String,
@@ -103,16 +105,15 @@ impl Archive {
         let member = names[index].clone();
         let compressed_size = entry.compressed_size();
         let declared_size = entry.size();
-        let data_start = entry
-            .data_start()
-            .ok_or(ZipError::InvalidArchive("member data offset unknown".into()))?;
+        let data_start = entry.data_start().ok_or(ZipError::InvalidArchive(
+            "member data offset unknown".into(),
+        ))?;
         let method = entry.compression();
         let crc32 = entry.crc32();
         drop(entry);
         let limit = compressed_size
             .saturating_mul(MAX_RATIO)
-            .max(MIN_ALLOWANCE)
-            .min(MAX_INFLATED_BYTES);
+            .clamp(MIN_ALLOWANCE, MAX_INFLATED_BYTES);
         if declared_size > limit {
             return Err(ArchiveError::Bomb {
                 name: member,
@@ -123,9 +124,15 @@ impl Archive {
         }
         let end = data_start.saturating_add(compressed_size);
         if end > bytes.len() as u64 {
-            return Err(ZipError::InvalidArchive("member data runs past the end of the archive".into()).into());
+            return Err(ZipError::InvalidArchive(
+                "member data runs past the end of the archive".into(),
+            )
+            .into());
         }
-        if !matches!(method, CompressionMethod::Stored | CompressionMethod::Deflated) {
+        if !matches!(
+            method,
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ) {
             return Err(ArchiveError::Method(format!("{method:?}")));
         }
         Ok(Archive {
@@ -263,8 +270,7 @@ mod tests {
     fn bomb_is_refused() {
         let zeros = vec![0u8; 8 << 20];
         let err = Archive::open(Bytes::from(zip_of(&[("bomb.csv", &zeros)])))
-            .err()
-            .expect("an 8 MiB member of zeros is far past the ratio");
+            .expect_err("an 8 MiB member of zeros is far past the ratio");
         assert!(matches!(err, ArchiveError::Bomb { .. }), "{err}");
         assert!(err.to_string().contains("decompression bomb"));
     }
@@ -298,7 +304,9 @@ mod tests {
     #[test]
     fn truncated_archive_is_refused() {
         let z = zip_of(&[("a.csv", b"ticker\n")]);
-        let err = Archive::open(Bytes::from(z[..z.len() / 2].to_vec())).err().unwrap();
+        let err = Archive::open(Bytes::from(z[..z.len() / 2].to_vec()))
+            .err()
+            .unwrap();
         assert!(matches!(err, ArchiveError::Zip(_)), "{err}");
     }
 }

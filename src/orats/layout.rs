@@ -274,7 +274,10 @@ mod tests {
             s.field_with_name("expir_date").unwrap().data_type(),
             &DataType::Date32
         );
-        assert_eq!(s.field_with_name("c_oi").unwrap().data_type(), &DataType::Int64);
+        assert_eq!(
+            s.field_with_name("c_oi").unwrap().data_type(),
+            &DataType::Int64
+        );
         assert_eq!(
             s.field_with_name("smooth_smv_vol").unwrap().data_type(),
             &DataType::Float64

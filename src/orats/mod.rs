@@ -26,8 +26,14 @@ mod tests {
     #[test]
     fn file_name_dates() {
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-        assert_eq!(date_from_file_name("ORATS_SMV_Strikes_20260205.zip"), d("2026-02-05"));
-        assert_eq!(date_from_file_name("2019/ORATS_SMV_Strikes_20190102.zip"), d("2019-01-02"));
+        assert_eq!(
+            date_from_file_name("ORATS_SMV_Strikes_20260205.zip"),
+            d("2026-02-05")
+        );
+        assert_eq!(
+            date_from_file_name("2019/ORATS_SMV_Strikes_20190102.zip"),
+            d("2019-01-02")
+        );
         assert_eq!(date_from_file_name("ORATS_SMV_Strikes_20261345.zip"), None);
         assert_eq!(date_from_file_name("notes.zip"), None);
     }

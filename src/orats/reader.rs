@@ -12,10 +12,12 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayBuilder, ArrayRef, Date32Builder, Float64Builder, Int64Builder, StringArray, StringBuilder,
-    UInt64Array, UInt64Builder,
+    Array, ArrayBuilder, ArrayRef, Date32Builder, Float64Builder, Int64Builder, StringArray,
+    StringBuilder, UInt64Array, UInt64Builder,
 };
-use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -147,10 +149,13 @@ where
         Err(PassError::OutOfOrder) => {
             drop(sink);
             let mut sink = new_sink();
-            let mut summary = read_pass(open()?, options, true, &mut sink).map_err(|e| match e {
-                PassError::Read(e) => e,
-                PassError::OutOfOrder => unreachable!("whole-date buffering never checks order"),
-            })?;
+            let mut summary =
+                read_pass(open()?, options, true, &mut sink).map_err(|e| match e {
+                    PassError::Read(e) => e,
+                    PassError::OutOfOrder => {
+                        unreachable!("whole-date buffering never checks order")
+                    }
+                })?;
             summary.buffered_whole = true;
             Ok((summary, sink))
         }
@@ -192,6 +197,9 @@ fn read_pass<R: Read>(
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        // ORATS never quotes; a stray `"` must stay in its cell (and be rejected there), not
+        // open a quoted field that swallows the following lines.
+        .quoting(false)
         .buffer_capacity(1 << 20)
         .from_reader(input);
     let mut record = csv::ByteRecord::new();
@@ -204,7 +212,9 @@ fn read_pass<R: Read>(
         };
         PassError::Read(ReadError::Io { line, source })
     };
-    let has_header = csv.read_byte_record(&mut record).map_err(|e| io_error(&csv, e))?;
+    let has_header = csv
+        .read_byte_record(&mut record)
+        .map_err(|e| io_error(&csv, e))?;
     if !has_header {
         return Ok(summary);
     }
@@ -212,7 +222,8 @@ fn read_pass<R: Read>(
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
-    let header = HeaderMap::from_names(names.iter().map(String::as_str)).map_err(ReadError::from)?;
+    let header =
+        HeaderMap::from_names(names.iter().map(String::as_str)).map_err(ReadError::from)?;
     summary.layout = Some(header.layout);
     summary.unknown_columns = header.unknown.clone();
 
@@ -389,7 +400,9 @@ impl Builders {
         let columns = COLUMNS[..FILE_COLUMNS]
             .iter()
             .map(|c| match c.kind {
-                Kind::Text => ColumnBuilder::Text(StringBuilder::with_capacity(CHUNK_ROWS, CHUNK_ROWS * 8)),
+                Kind::Text => {
+                    ColumnBuilder::Text(StringBuilder::with_capacity(CHUNK_ROWS, CHUNK_ROWS * 8))
+                }
                 Kind::Date => ColumnBuilder::Date(Date32Builder::with_capacity(CHUNK_ROWS)),
                 Kind::Count => ColumnBuilder::Count(Int64Builder::with_capacity(CHUNK_ROWS)),
                 Kind::Float => ColumnBuilder::Float(Float64Builder::with_capacity(CHUNK_ROWS)),
@@ -447,7 +460,11 @@ fn buffer_schema() -> SchemaRef {
     static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let mut fields: Vec<Field> = file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            let mut fields: Vec<Field> = file_schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
             fields.push(Field::new("_line", DataType::UInt64, false));
             Arc::new(Schema::new(fields))
         })
@@ -498,11 +515,7 @@ impl DateBuffer {
     }
 
     /// Finishes the current chunk and releases every complete ticker run in it.
-    fn finish_chunk(
-        &mut self,
-        date: i32,
-        sink: &mut dyn BatchSink,
-    ) -> Result<(), PassError> {
+    fn finish_chunk(&mut self, date: i32, sink: &mut dyn BatchSink) -> Result<(), PassError> {
         let chunk = self.builders.finish()?;
         self.pending.push(chunk);
         if self.buffer_whole {
@@ -526,7 +539,8 @@ impl DateBuffer {
         let mut complete = std::mem::take(&mut self.pending);
         let last = complete.pop().expect("just pushed");
         complete.push(last.slice(0, split));
-        self.pending.push(last.slice(split, last.num_rows() - split));
+        self.pending
+            .push(last.slice(split, last.num_rows() - split));
         self.release(date, &complete, sink)
     }
 
@@ -541,11 +555,7 @@ impl DateBuffer {
         Ok(())
     }
 
-    fn finish(
-        mut self,
-        date: i32,
-        sink: &mut dyn BatchSink,
-    ) -> Result<(), PassError> {
+    fn finish(mut self, date: i32, sink: &mut dyn BatchSink) -> Result<(), PassError> {
         if self.builders.len() > 0 {
             let chunk = self.builders.finish()?;
             self.pending.push(chunk);
@@ -589,7 +599,10 @@ fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
 }
 
 fn is_sorted_by_line(lines: &ArrayRef) -> bool {
-    let lines = lines.as_any().downcast_ref::<UInt64Array>().expect("_line is UInt64");
+    let lines = lines
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .expect("_line is UInt64");
     lines.values().windows(2).all(|w| w[0] < w[1])
 }
 
@@ -602,7 +615,10 @@ fn keys_sorted(batch: &RecordBatch) -> Result<bool, ArrowError> {
         .iter()
         .map(|n| Ok(batch.column(buffer_schema().index_of(n)?).clone()))
         .collect::<Result<_, ArrowError>>()?;
-    let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+    let fields = columns
+        .iter()
+        .map(|c| SortField::new(c.data_type().clone()))
+        .collect();
     let converter = RowConverter::new(fields)?;
     let rows = converter.convert_columns(&columns)?;
     Ok((1..rows.num_rows()).all(|i| rows.row(i - 1) <= rows.row(i)))
@@ -636,7 +652,10 @@ impl Rechunker {
         Ok(())
     }
 
-    fn emit(&mut self, out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>) -> Result<(), PassError> {
+    fn emit(
+        &mut self,
+        out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>,
+    ) -> Result<(), PassError> {
         if self.held_rows == 0 {
             return Ok(());
         }
@@ -647,7 +666,10 @@ impl Rechunker {
         Ok(())
     }
 
-    fn flush(&mut self, out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>) -> Result<(), PassError> {
+    fn flush(
+        &mut self,
+        out: &mut dyn FnMut(RecordBatch) -> Result<(), ReadError>,
+    ) -> Result<(), PassError> {
         self.emit(out)
     }
 }
@@ -662,7 +684,14 @@ mod tests {
     const HEADER: &str = "ticker,cOpra,pOpra,stkPx,expirDate,yte,strike,cVolu,cOi,pVolu,pOi,cBidPx,cValue,cAskPx,pBidPx,pValue,pAskPx,cBidIv,cMidIv,cAskIv,smoothSmvVol,pBidIv,pMidIv,pAskIv,iRate,divRate,residualRateData,delta,gamma,theta,vega,rho,phi,driftlessTheta,extVol,extCTheo,extPTheo,spot_px,trade_date";
 
     /// A v1 row with the given key cells and fixed values elsewhere.
-    fn row(ticker: &str, expiry: &str, strike: &str, c_oi: &str, gamma: &str, trade: &str) -> String {
+    fn row(
+        ticker: &str,
+        expiry: &str,
+        strike: &str,
+        c_oi: &str,
+        gamma: &str,
+        trade: &str,
+    ) -> String {
         format!(
             "{ticker},{ticker}C{strike},{ticker}P{strike},100.5,{expiry},0.04110,{strike},1,{c_oi},2,3,1.1,1.2,1.3,0.5,0.6,0.7,0.2,0.21,0.22,0.2101,,0.23,0.24,0.05,0.01,0,0.5,{gamma},-0.1,0.2,0.03,-0.02,-0.09,0.2,1.2,2.3E+15,,{trade}"
         )
@@ -734,7 +763,10 @@ mod tests {
         let b = &out[&day("2024-01-03")][0];
         let strikes = column::<Float64Array>(b, "strike");
         let oi = column::<Int64Array>(b, "c_oi");
-        assert_eq!(strikes.values().to_vec(), vec![4700.0, 4700.0, 4800.0, 4700.0]);
+        assert_eq!(
+            strikes.values().to_vec(),
+            vec![4700.0, 4700.0, 4800.0, 4700.0]
+        );
         // Same (ticker, expiry, strike) rows are both kept, in file order (same c_opra).
         assert_eq!(oi.values().to_vec(), vec![3, 4, 2, 1]);
     }
@@ -759,7 +791,10 @@ mod tests {
         assert_eq!((r[1].line, r[1].column), (4, None));
         assert_eq!(r[1].reason, "expected 39 fields, found 3");
         assert_eq!((r[2].line, r[2].column), (5, Some("expirDate")));
-        assert!(r[0].to_string().starts_with("line 3, column cOi: not an integer"));
+        assert!(
+            r[0].to_string()
+                .starts_with("line 3, column cOi: not an integer")
+        );
         assert_eq!(out[&day("2024-01-03")][0].num_rows(), 2);
     }
 
@@ -771,7 +806,11 @@ mod tests {
         ]);
         let err = read_to_batches(&data, ReadOptions { strict: true }).unwrap_err();
         assert!(matches!(err, ReadError::Strict(_)));
-        assert!(err.to_string().contains("line 3, column cOi: negative count"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("line 3, column cOi: negative count"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -809,8 +848,13 @@ mod tests {
     #[test]
     fn missing_required_column_is_a_header_error() {
         let header = HEADER.replace(",gamma,", ",gammaX,");
-        let err = read_to_batches(format!("{header}\n").as_bytes(), ReadOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("line 1: header lacks required column(s): gamma"), "{err}");
+        let err =
+            read_to_batches(format!("{header}\n").as_bytes(), ReadOptions::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 1: header lacks required column(s): gamma"),
+            "{err}"
+        );
     }
 
     /// Many tickers across several chunks, out of ticker order in one place:
@@ -821,7 +865,14 @@ mod tests {
         for t in 0..300 {
             for k in (0..300).rev() {
                 let ticker = format!("T{t:03}");
-                rows.push(row(&ticker, "1/19/2024", &format!("{}", 10 + k), &k.to_string(), "0.01", "1/3/2024"));
+                rows.push(row(
+                    &ticker,
+                    "1/19/2024",
+                    &format!("{}", 10 + k),
+                    &k.to_string(),
+                    "0.01",
+                    "1/3/2024",
+                ));
             }
         }
         let sorted = csv(&rows);
@@ -833,7 +884,11 @@ mod tests {
         assert!(s2.buffered_whole);
         let d = day("2024-01-03");
         let sizes: Vec<usize> = out1[&d].iter().map(|b| b.num_rows()).collect();
-        assert!(sizes[..sizes.len() - 1].iter().all(|n| *n == OUTPUT_BATCH_ROWS));
+        assert!(
+            sizes[..sizes.len() - 1]
+                .iter()
+                .all(|n| *n == OUTPUT_BATCH_ROWS)
+        );
         let one = concat_batches(&file_schema(), &out1[&d]).unwrap();
         let two = concat_batches(&file_schema(), &out2[&d]).unwrap();
         assert_eq!(one.num_rows(), 90_000);
@@ -843,7 +898,10 @@ mod tests {
         for i in 1..one.num_rows() {
             let a = (tickers.value(i - 1), strikes.value(i - 1));
             let b = (tickers.value(i), strikes.value(i));
-            assert!(a.0 < b.0 || (a.0 == b.0 && a.1 < b.1), "row {i}: {a:?} then {b:?}");
+            assert!(
+                a.0 < b.0 || (a.0 == b.0 && a.1 < b.1),
+                "row {i}: {a:?} then {b:?}"
+            );
         }
     }
 }

@@ -94,7 +94,10 @@ pub fn write_zip(dir: &Path, yyyymmdd: &str, csv: &str) -> PathBuf {
 pub fn assert_close(actual: Option<f64>, expected: f64) {
     let a = actual.expect("a value, not null");
     let tolerance = 1e-12 * expected.abs().max(1.0);
-    assert!((a - expected).abs() <= tolerance, "got {a}, expected {expected}");
+    assert!(
+        (a - expected).abs() <= tolerance,
+        "got {a}, expected {expected}"
+    );
 }
 
 /// The path of the built `gexlake` binary.
@@ -107,8 +110,11 @@ pub fn write_zip_named(dir: &Path, name: &str, csv: &str) -> PathBuf {
     let path = dir.join(format!("{name}.zip"));
     let file = std::fs::File::create(&path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
-    zip.start_file(format!("{name}.csv"), zip::write::SimpleFileOptions::default())
-        .unwrap();
+    zip.start_file(
+        format!("{name}.csv"),
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
     zip.write_all(csv.as_bytes()).unwrap();
     zip.finish().unwrap();
     path
@@ -258,7 +264,10 @@ pub fn zip_csv_member(zip_bytes: &[u8]) -> Vec<u8> {
         .collect();
     assert_eq!(names.len(), 1, "one csv member expected: {names:?}");
     let mut out = Vec::new();
-    zip.by_name(&names[0]).unwrap().read_to_end(&mut out).unwrap();
+    zip.by_name(&names[0])
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -278,21 +287,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Decodes a Parquet file into record batches.
 pub fn parquet_batches(bytes: &[u8]) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
-    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
-        .expect("a readable Parquet file")
-        .build()
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(bytes),
+    )
+    .expect("a readable Parquet file")
+    .build()
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap()
 }
 
 /// Rows of a Parquet file according to its footer.
 pub fn parquet_rows(bytes: &[u8]) -> u64 {
-    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
-        .expect("a readable Parquet file")
-        .metadata()
-        .file_metadata()
-        .num_rows() as u64
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(bytes),
+    )
+    .expect("a readable Parquet file")
+    .metadata()
+    .file_metadata()
+    .num_rows() as u64
 }
 
 /// The executable `name` on PATH; fails the test (never skips) when the tool is missing.
