@@ -2,7 +2,8 @@
 //!
 //! 1. throughput: a full day of both profiles through the sink, batched (the default) vs one
 //!    statement per row (`batch_size = 1`), for a first day (tickers registered), the next
-//!    day, and the same day again (nothing changes);
+//!    day, and the same day again (nothing changes); beside them, the server alone storing
+//!    the same A3 documents, the bound on the daily_snapshots rate;
 //! 2. lookup latency: the V2 handoff's shadow-scoring query on five years of
 //!    `gex_metrics_snapshot` (5,800 symbols × 1,260 days ≈ 7.3M rows, loaded on the server).
 //!
@@ -115,7 +116,43 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
             total.1.as_secs_f64(),
             total.0 as f64 / total.1.as_secs_f64()
         );
+        if batch_size > 1 {
+            let (rows, elapsed) = server_only_documents(&url).await;
+            println!(
+                "{:<8} {:<24} {:<22} {rows:>6} {rows:>8} {:>9.3} {:>10.0}",
+                "server",
+                "daily_snapshots (copy)",
+                "next day, no client",
+                elapsed.as_secs_f64(),
+                rows as f64 / elapsed.as_secs_f64()
+            );
+        }
     }
+}
+
+/// The baseline under the daily_snapshots rate: the server alone parsing and storing the same
+/// documents (from text, into a copy of the table with its compression and key, temporary so
+/// without WAL, and without conflict checks). No client can write them faster.
+async fn server_only_documents(url: &str) -> (usize, Duration) {
+    let mut conn = PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);
+         CREATE TEMP TABLE docs AS
+             SELECT time, ticker_id, dealer_metrics_json::text AS doc FROM daily_snapshots
+             WHERE time = (SELECT max(time) FROM daily_snapshots)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("copy of daily_snapshots");
+    let started = Instant::now();
+    let done = sqlx::query(
+        "INSERT INTO copy (time, ticker_id, dealer_metrics_json, model_version)
+         SELECT time, ticker_id, doc::jsonb, 1 FROM docs",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("server-only insert");
+    (done.rows_affected() as usize, started.elapsed())
 }
 
 fn print_row(mode: &str, report: &SinkReport, day: &str, rows: usize, elapsed: Duration) {

@@ -592,7 +592,7 @@ async fn run_backfill(args: BackfillArgs) -> Result<u8> {
 #[derive(Debug, Args)]
 pub struct NightlyArgs {
     /// Where new archives appear: a directory, a gs:// or s3:// prefix, or ftp://host[:port]/dir/ (ftps:// for explicit TLS; user and password from ORATS_FTP_USER / ORATS_FTP_PASSWORD).
-    #[arg(long, env = "GEXLAKE_SOURCE")]
+    #[arg(long, env = "GEXLAKE_SOURCE", hide_env_values = true)]
     source: String,
     /// Where archives downloaded from FTP are kept (any location); required with FTP sources.
     #[arg(long, env = "GEXLAKE_RAW")]

@@ -89,7 +89,9 @@ impl PullError {
     pub fn is_transient(&self) -> bool {
         match self {
             PullError::Ftp(FtpError::ConnectionError(_) | FtpError::BadResponse) => true,
-            PullError::Ftp(FtpError::UnexpectedResponse(r)) => (400..500).contains(&r.status.code()),
+            PullError::Ftp(FtpError::UnexpectedResponse(r)) => {
+                (400..500).contains(&r.status.code())
+            }
             PullError::Stalled(_) | PullError::Size { .. } => true,
             _ => false,
         }
@@ -198,7 +200,11 @@ impl FtpSource {
         Self::parse_with(text, env(USER_ENV), env(PASSWORD_ENV))
     }
 
-    fn parse_with(text: &str, user: Option<String>, password: Option<String>) -> Result<Self, PullError> {
+    fn parse_with(
+        text: &str,
+        user: Option<String>,
+        password: Option<String>,
+    ) -> Result<Self, PullError> {
         // Never echo `text`: it may hold a password.
         let url = Url::parse(text).map_err(|_| PullError::Url(redact(text)))?;
         let secure = match url.scheme() {
@@ -221,9 +227,17 @@ impl FtpSource {
         let url_user = (!url.username().is_empty()).then(|| decode(url.username()));
         let url_password = url.password().map(decode);
         let (user, password, credentials_from) = match (user, url_user) {
-            (Some(u), _) => (u, password.or(url_password).unwrap_or_default(), "environment"),
+            (Some(u), _) => (
+                u,
+                password.or(url_password).unwrap_or_default(),
+                "environment",
+            ),
             (None, Some(u)) => (u, password.or(url_password).unwrap_or_default(), "url"),
-            (None, None) => ("anonymous".to_string(), password.unwrap_or_else(|| "anonymous@".to_string()), "anonymous"),
+            (None, None) => (
+                "anonymous".to_string(),
+                password.unwrap_or_else(|| "anonymous@".to_string()),
+                "anonymous",
+            ),
         };
         Ok(FtpSource {
             secure,
@@ -278,7 +292,12 @@ impl FtpSource {
     /// Downloads `names` that `raw` lacks (or holds with another size), each
     /// verified by size and published to `raw` atomically. A file that fails
     /// is reported and the others go on.
-    pub async fn pull(&self, names: &[String], raw: &Location, options: &PullOptions) -> Result<PullReport, PullError> {
+    pub async fn pull(
+        &self,
+        names: &[String],
+        raw: &Location,
+        options: &PullOptions,
+    ) -> Result<PullReport, PullError> {
         let started = Instant::now();
         let mut report = PullReport::default();
         if names.is_empty() {
@@ -320,7 +339,11 @@ impl FtpSource {
     }
 
     /// The sizes of `names`; a name the server does not know is left out with a warning.
-    async fn sizes(&self, names: &[String], options: &PullOptions) -> Result<Vec<RemoteFile>, PullError> {
+    async fn sizes(
+        &self,
+        names: &[String],
+        options: &PullOptions,
+    ) -> Result<Vec<RemoteFile>, PullError> {
         let mut session = self.connect(options).await?;
         let mut files = Vec::new();
         with_session!(&mut session, s => {
@@ -342,12 +365,21 @@ impl FtpSource {
     }
 
     /// Downloads one file (with retries) and publishes it; returns the bytes transferred.
-    async fn fetch(&self, file: &RemoteFile, raw: &Location, options: &PullOptions) -> Result<u64, PullError> {
-        let dir = options.work_dir.join(format!("{}-{}", self.host, self.port));
-        tokio::fs::create_dir_all(&dir).await.map_err(|source| PullError::Local {
-            path: dir.display().to_string(),
-            source,
-        })?;
+    async fn fetch(
+        &self,
+        file: &RemoteFile,
+        raw: &Location,
+        options: &PullOptions,
+    ) -> Result<u64, PullError> {
+        let dir = options
+            .work_dir
+            .join(format!("{}-{}", self.host, self.port));
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| PullError::Local {
+                path: dir.display().to_string(),
+                source,
+            })?;
         let part = dir.join(format!("{}.part", file.name));
         let transferred = (|| self.download(file, &part, options))
             .retry(backoff(options))
@@ -361,7 +393,12 @@ impl FtpSource {
     }
 
     /// One attempt: continue `part` from its length (`REST`) up to the server's size.
-    async fn download(&self, file: &RemoteFile, part: &FsPath, options: &PullOptions) -> Result<u64, PullError> {
+    async fn download(
+        &self,
+        file: &RemoteFile,
+        part: &FsPath,
+        options: &PullOptions,
+    ) -> Result<u64, PullError> {
         let local = |source| PullError::Local {
             path: part.display().to_string(),
             source,
@@ -434,17 +471,37 @@ impl FtpSource {
     /// Connects, logs in, switches to binary and enters the directory.
     async fn connect(&self, options: &PullOptions) -> Result<Session, PullError> {
         let address = format!("{}:{}", self.host, self.port);
-        let tcp = match tokio::time::timeout(options.timeout, tokio::net::TcpStream::connect(&address)).await {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(PullError::Ftp(FtpError::ConnectionError(e))),
-            Err(_) => return Err(PullError::Stalled(format!("connecting to {address}"))),
-        };
+        let tcp =
+            match tokio::time::timeout(options.timeout, tokio::net::TcpStream::connect(&address))
+                .await
+            {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => return Err(PullError::Ftp(FtpError::ConnectionError(e))),
+                Err(_) => return Err(PullError::Stalled(format!("connecting to {address}"))),
+            };
         let mut session = if self.secure {
-            let plain = timed(options.timeout, "greeting", AsyncRustlsFtpStream::connect_with_stream(tcp)).await?;
-            let secured = timed(options.timeout, "TLS", plain.into_secure(tls_connector()?, &self.host)).await?;
+            let plain = timed(
+                options.timeout,
+                "greeting",
+                AsyncRustlsFtpStream::connect_with_stream(tcp),
+            )
+            .await?;
+            let secured = timed(
+                options.timeout,
+                "TLS",
+                plain.into_secure(tls_connector()?, &self.host),
+            )
+            .await?;
             Session::Tls(Box::new(secured))
         } else {
-            Session::Plain(timed(options.timeout, "greeting", AsyncFtpStream::connect_with_stream(tcp)).await?)
+            Session::Plain(
+                timed(
+                    options.timeout,
+                    "greeting",
+                    AsyncFtpStream::connect_with_stream(tcp),
+                )
+                .await?,
+            )
         };
         with_session!(&mut session, s => {
             // Servers behind NAT announce private addresses in PASV: use the control peer's.
@@ -492,10 +549,15 @@ async fn raw_sizes(raw: &Location) -> Result<HashMap<String, u64>, PullError> {
         return Ok(HashMap::new());
     }
     let prefix = (!raw.prefix.as_ref().is_empty()).then_some(&raw.prefix);
-    let metas: Vec<object_store::ObjectMeta> = raw.store.list(prefix).try_collect().await.map_err(|source| PullError::Raw {
-        raw: raw.url(),
-        source,
-    })?;
+    let metas: Vec<object_store::ObjectMeta> =
+        raw.store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(|source| PullError::Raw {
+                raw: raw.url(),
+                source,
+            })?;
     Ok(metas
         .into_iter()
         .filter_map(|m| Some((m.location.filename()?.to_string(), m.size)))
@@ -510,10 +572,12 @@ async fn publish(raw: &Location, name: &str, part: &FsPath) -> Result<(), PullEr
         raw: raw.url(),
         source,
     };
-    let mut file = tokio::fs::File::open(part).await.map_err(|source| PullError::Local {
-        path: part.display().to_string(),
-        source,
-    })?;
+    let mut file = tokio::fs::File::open(part)
+        .await
+        .map_err(|source| PullError::Local {
+            path: part.display().to_string(),
+            source,
+        })?;
     let mut writer = BufWriter::with_capacity(raw.store.clone(), raw.child(name), 16 << 20);
     let copied = async {
         tokio::io::copy(&mut file, &mut writer).await?;
@@ -541,18 +605,24 @@ fn tls_connector() -> Result<AsyncRustlsConnector, PullError> {
             loaded.errors
         )));
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PullError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(AsyncRustlsConnector::from(TlsConnector::from(Arc::new(config))))
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| PullError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(AsyncRustlsConnector::from(TlsConnector::from(Arc::new(
+        config,
+    ))))
 }
 
 /// `text` with any `user:password@` removed (for messages about a URL that did not parse).
 fn redact(text: &str) -> String {
     match (text.find("://"), text.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &text[..scheme], &text[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &text[..scheme], &text[at + 1..])
+        }
         _ => text.to_string(),
     }
 }
@@ -563,14 +633,29 @@ mod tests {
 
     #[test]
     fn credentials_prefer_the_environment_and_never_show() {
-        let s = FtpSource::parse_with("ftp://bob:s3cret@example.com:2121/smv/strikes/", None, None).unwrap();
-        assert_eq!((s.user.as_str(), s.password.as_str(), s.credentials_from()), ("bob", "s3cret", "url"));
+        let s = FtpSource::parse_with("ftp://bob:s3cret@example.com:2121/smv/strikes/", None, None)
+            .unwrap();
+        assert_eq!(
+            (s.user.as_str(), s.password.as_str(), s.credentials_from()),
+            ("bob", "s3cret", "url")
+        );
         assert_eq!(s.redacted(), "ftp://example.com:2121/smv/strikes/");
         assert!(!format!("{s:?} {s}").contains("s3cret") && !format!("{s:?}").contains("bob"));
-        let s = FtpSource::parse_with("ftps://example.com/x", Some("env".into()), Some("pw".into())).unwrap();
-        assert_eq!((s.user.as_str(), s.password.as_str(), s.port, s.secure), ("env", "pw", 21, true));
+        let s = FtpSource::parse_with(
+            "ftps://example.com/x",
+            Some("env".into()),
+            Some("pw".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.user.as_str(), s.password.as_str(), s.port, s.secure),
+            ("env", "pw", 21, true)
+        );
         let s = FtpSource::parse_with("ftp://example.com/", None, None).unwrap();
-        assert_eq!((s.user.as_str(), s.credentials_from()), ("anonymous", "anonymous"));
+        assert_eq!(
+            (s.user.as_str(), s.credentials_from()),
+            ("anonymous", "anonymous")
+        );
         assert_eq!(s.dir, "");
         let s = FtpSource::parse_with("ftp://u:p%40ss@example.com/d", None, None).unwrap();
         assert_eq!(s.password, "p@ss");
@@ -580,6 +665,10 @@ mod tests {
     fn bad_urls_are_reported_without_the_password() {
         let e = FtpSource::parse_with("http://u:hunter2@example.com/", None, None).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        assert!(FtpSource::is_ftp("FTP://x/") && FtpSource::is_ftp("ftps://x/") && !FtpSource::is_ftp("gs://x/"));
+        assert!(
+            FtpSource::is_ftp("FTP://x/")
+                && FtpSource::is_ftp("ftps://x/")
+                && !FtpSource::is_ftp("gs://x/")
+        );
     }
 }

@@ -78,7 +78,10 @@ impl LockInfo {
         let started_at = Utc::now();
         let pid = std::process::id();
         LockInfo {
-            run_id: format!("{pid:x}-{:x}", started_at.timestamp_nanos_opt().unwrap_or_default()),
+            run_id: format!(
+                "{pid:x}-{:x}",
+                started_at.timestamp_nanos_opt().unwrap_or_default()
+            ),
             host: hostname(),
             pid,
             started_at,
@@ -89,12 +92,16 @@ impl LockInfo {
     /// Whether the holder is presumed dead: the lock is older than `timeout`,
     /// or the holder ran on this host and its process is gone.
     pub fn is_stale(&self, now: DateTime<Utc>, timeout: Duration) -> bool {
-        let age = now.signed_duration_since(self.started_at).to_std().unwrap_or_default();
+        let age = now
+            .signed_duration_since(self.started_at)
+            .to_std()
+            .unwrap_or_default();
         if age > timeout {
             return true;
         }
         self.host == hostname()
-            && (self.pid == std::process::id() || !std::path::Path::new(&format!("/proc/{}", self.pid)).exists())
+            && (self.pid == std::process::id()
+                || !std::path::Path::new(&format!("/proc/{}", self.pid)).exists())
     }
 }
 
@@ -125,7 +132,11 @@ impl LakeLock {
         // A few rounds: each lost race re-reads the lock someone else just wrote.
         for _ in 0..5 {
             let create = PutOptions::from(PutMode::Create);
-            match lake.store.put_opts(&path, body.clone().into(), create).await {
+            match lake
+                .store
+                .put_opts(&path, body.clone().into(), create)
+                .await
+            {
                 Ok(_) => return Ok(Acquire::Acquired(LakeLock::new(lake, path, info))),
                 Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(object_store::Error::NotImplemented { .. }) => bail!(
@@ -144,7 +155,10 @@ impl LakeLock {
                 version: existing.meta.version.clone(),
             };
             let modified = existing.meta.last_modified;
-            let bytes = existing.bytes().await.with_context(|| format!("reading the lock {}", where_()))?;
+            let bytes = existing
+                .bytes()
+                .await
+                .with_context(|| format!("reading the lock {}", where_()))?;
             // An unreadable lock is judged by the object's own time.
             let holder = serde_json::from_slice::<LockInfo>(&bytes).unwrap_or_else(|_| LockInfo {
                 host: "unknown".into(),
@@ -164,21 +178,36 @@ impl LakeLock {
                 "taking over a stale lock: its holder died or overran --lock-timeout"
             );
             let update = PutOptions::from(PutMode::Update(version));
-            match lake.store.put_opts(&path, body.clone().into(), update).await {
+            match lake
+                .store
+                .put_opts(&path, body.clone().into(), update)
+                .await
+            {
                 Ok(_) => return Ok(Acquire::Acquired(LakeLock::new(lake, path, info))),
                 // Someone else took it over first: look again.
-                Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => continue,
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => continue,
                 // No compare-and-swap here (local disks): delete, then race on Create again.
                 Err(object_store::Error::NotImplemented { .. }) => {
                     match lake.store.delete(&path).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => continue,
-                        Err(e) => return Err(e).with_context(|| format!("removing the stale lock {}", where_())),
+                        Err(e) => {
+                            return Err(e)
+                                .with_context(|| format!("removing the stale lock {}", where_()));
+                        }
                     }
                 }
-                Err(e) => return Err(e).with_context(|| format!("taking over the lock {}", where_())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("taking over the lock {}", where_()));
+                }
             }
         }
-        bail!("{}: the lock keeps changing hands; try again later", where_())
+        bail!(
+            "{}: the lock keeps changing hands; try again later",
+            where_()
+        )
     }
 
     fn new(lake: &Location, path: Path, info: LockInfo) -> Self {
@@ -203,10 +232,12 @@ impl LakeLock {
             Err(e) => return Err(e.into()),
         };
         match serde_json::from_slice::<LockInfo>(&current) {
-            Ok(holder) if holder.run_id == self.info.run_id => match self.lake.store.delete(&self.path).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(e.into()),
-            },
+            Ok(holder) if holder.run_id == self.info.run_id => {
+                match self.lake.store.delete(&self.path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
             _ => {
                 warn!(lock = %self.path, "the lock was taken over by another run while this one ran: left in place");
                 Ok(())
@@ -231,7 +262,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 45m, 6h or 1d"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 45m, 6h or 1d"))?;
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
@@ -245,12 +278,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The newest file-name date among the lake's ledger entries: the last archive done.
 pub async fn last_done(lake: &Location) -> Result<Option<NaiveDate>> {
     let prefix = lake.child(LEDGER_DIR);
-    let metas: Vec<object_store::ObjectMeta> = lake
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .with_context(|| format!("listing {}", lake.child_url(LEDGER_DIR, true)))?;
+    let metas: Vec<object_store::ObjectMeta> =
+        lake.store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .with_context(|| format!("listing {}", lake.child_url(LEDGER_DIR, true)))?;
     Ok(metas
         .iter()
         .filter_map(|m| date_from_file_name(m.location.filename()?))
@@ -305,7 +338,9 @@ pub async fn run(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> 
         signal = shutdown_signal() => Err(anyhow::anyhow!("stopped by {signal}; the next run finishes the job")),
     };
     if let Err(e) = lock.release().await {
-        warn!("nightly: could not release the lock (the next run takes it over after --lock-timeout): {e:#}");
+        warn!(
+            "nightly: could not release the lock (the next run takes it over after --lock-timeout): {e:#}"
+        );
     }
     result
 }
@@ -380,7 +415,11 @@ async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
         if options.raw.is_some() {
             warn!("--raw is only used with FTP sources: ignored");
         }
-        let all = discover(std::slice::from_ref(&options.source), &selection(&options.pattern, None)).await?;
+        let all = discover(
+            std::slice::from_ref(&options.source),
+            &selection(&options.pattern, None),
+        )
+        .await?;
         let newest = all.iter().filter_map(|s| s.date).max();
         let window = window(options.date, done, newest, options.lookback_days);
         let sources = all
@@ -408,17 +447,24 @@ async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
     );
     if sources.is_empty() {
         if let Some(d) = options.date {
-            bail!("no archive for {d} in {input} (pattern {})", options.pattern);
+            bail!(
+                "no archive for {d} in {input} (pattern {})",
+                options.pattern
+            );
         }
         info!("nightly: no archive to process");
-        return Ok(if pull_failed > 0 { EXIT_FILES_FAILED } else { EXIT_OK });
+        return Ok(if pull_failed > 0 {
+            EXIT_FILES_FAILED
+        } else {
+            EXIT_OK
+        });
     }
     let report = chain.run(sources, sink).await?;
-    let code = report.exit_code();
-    Ok(if pull_failed > 0 && code == EXIT_OK {
+    // Files that could not be downloaded count as failed files, which outrank soft failures.
+    Ok(if pull_failed > 0 {
         EXIT_FILES_FAILED
     } else {
-        code
+        report.exit_code()
     })
 }
 
@@ -453,12 +499,27 @@ mod tests {
 
     #[test]
     fn window_looks_back_from_the_last_date_done() {
-        assert_eq!(window(Some(d("2026-02-05")), Some(d("2026-02-01")), None, 7), Some((d("2026-02-05"), d("2026-02-05"))));
-        assert_eq!(window(None, Some(d("2026-02-05")), Some(d("2026-02-09")), 7), Some((d("2026-01-29"), NaiveDate::MAX)));
-        assert_eq!(window(None, None, Some(d("2026-02-09")), 0), Some((d("2026-02-09"), NaiveDate::MAX)));
+        assert_eq!(
+            window(Some(d("2026-02-05")), Some(d("2026-02-01")), None, 7),
+            Some((d("2026-02-05"), d("2026-02-05")))
+        );
+        assert_eq!(
+            window(None, Some(d("2026-02-05")), Some(d("2026-02-09")), 7),
+            Some((d("2026-01-29"), NaiveDate::MAX))
+        );
+        assert_eq!(
+            window(None, None, Some(d("2026-02-09")), 0),
+            Some((d("2026-02-09"), NaiveDate::MAX))
+        );
         assert_eq!(window(None, None, None, 7), None);
-        assert!(in_window("ORATS_SMV_Strikes_20260205.zip", (d("2026-02-05"), NaiveDate::MAX)));
-        assert!(!in_window("ORATS_SMV_Strikes_20260204.zip", (d("2026-02-05"), NaiveDate::MAX)));
+        assert!(in_window(
+            "ORATS_SMV_Strikes_20260205.zip",
+            (d("2026-02-05"), NaiveDate::MAX)
+        ));
+        assert!(!in_window(
+            "ORATS_SMV_Strikes_20260204.zip",
+            (d("2026-02-05"), NaiveDate::MAX)
+        ));
         assert!(!in_window("notes.zip", (d("2026-02-05"), NaiveDate::MAX)));
     }
 
@@ -494,7 +555,8 @@ mod tests {
     async fn one_contender_wins_and_a_stale_lock_is_taken_over() {
         let lake = Location::parse("memory://nightly-lock-test").unwrap();
         let hour = Duration::from_secs(3600);
-        let Acquire::Acquired(first) = LakeLock::acquire(&lake, LOCK_FILE, hour).await.unwrap() else {
+        let Acquire::Acquired(first) = LakeLock::acquire(&lake, LOCK_FILE, hour).await.unwrap()
+        else {
             panic!("an empty lake is free");
         };
         // This process holds it: only a lock from another host counts as live.
@@ -503,15 +565,26 @@ mod tests {
             ..first.info().clone()
         };
         let path = lake.child(LOCK_FILE);
-        lake.store.put(&path, serde_json::to_vec(&live).unwrap().into()).await.unwrap();
-        assert!(matches!(LakeLock::acquire(&lake, LOCK_FILE, hour).await.unwrap(), Acquire::Held(h) if h == live));
-        let Acquire::Acquired(second) = LakeLock::acquire(&lake, LOCK_FILE, Duration::ZERO).await.unwrap() else {
+        lake.store
+            .put(&path, serde_json::to_vec(&live).unwrap().into())
+            .await
+            .unwrap();
+        assert!(
+            matches!(LakeLock::acquire(&lake, LOCK_FILE, hour).await.unwrap(), Acquire::Held(h) if h == live)
+        );
+        let Acquire::Acquired(second) = LakeLock::acquire(&lake, LOCK_FILE, Duration::ZERO)
+            .await
+            .unwrap()
+        else {
             panic!("a lock older than the timeout is taken over");
         };
         // The first holder lost it: releasing leaves the new holder's lock alone.
         first.release().await.unwrap();
         assert!(lake.store.head(&path).await.is_ok());
         second.release().await.unwrap();
-        assert!(matches!(lake.store.head(&path).await, Err(object_store::Error::NotFound { .. })));
+        assert!(matches!(
+            lake.store.head(&path).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
     }
 }

@@ -102,6 +102,9 @@ impl MetricsRun {
             let written = write_partitions(&self.lake, &self.params, &batches).await?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             count_status(&batches, &mut summary.by_status);
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                log_tickers(&batches, &self.params)?;
+            }
             summary.rows += rows;
             summary.written.extend(written);
             debug!(
@@ -134,6 +137,39 @@ impl MetricsRun {
         );
         Ok(summary)
     }
+}
+
+/// DEBUG: each ticker's filter stats and intermediate metrics (A3's debug level).
+fn log_tickers(batches: &[RecordBatch], params: &MetricsParams) -> Result<()> {
+    for m in from_batches(batches, params)? {
+        let f = &m.filter_stats;
+        debug!(
+            ticker = %m.ticker,
+            trade_date = %m.trade_date,
+            params = %m.params_name,
+            status = %m.status,
+            status_reason = %m.status_reason,
+            spot = ?m.spot_price,
+            spot_source = ?m.spot_price_source,
+            legs = f.total,
+            eligible = m.eligible_options_count,
+            expired = f.expired,
+            dte_exceeded = f.dte_exceeded,
+            missing_gamma = f.missing_gamma,
+            low_open_interest = f.low_open_interest,
+            low_volume = f.low_volume,
+            gex_net = ?m.gex_net,
+            gex_call = ?m.gex_call,
+            gex_put = ?m.gex_put,
+            gamma_flip = ?m.gamma_flip,
+            call_wall = ?m.call_wall_strike,
+            put_wall = ?m.put_wall_strike,
+            gex_slope = ?m.gex_slope,
+            dgpi = ?m.dgpi,
+            "metrics: ticker"
+        );
+    }
+    Ok(())
 }
 
 fn count_status(batches: &[RecordBatch], counts: &mut BTreeMap<String, usize>) {

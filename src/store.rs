@@ -101,7 +101,11 @@ impl Location {
             }
             "memory" => {
                 // memory://lake and memory:///lake both mean the prefix "lake".
-                let joined = format!("{}/{}", url.host_str().unwrap_or(""), url.path());
+                let joined = format!(
+                    "{}/{}",
+                    url.host_str().unwrap_or(""),
+                    url.path().trim_start_matches('/')
+                );
                 let prefix = Path::parse(joined.trim_matches('/'))
                     .map_err(|_| LocationError::Unsupported(text.to_string()))?;
                 return Ok(Location {
@@ -275,6 +279,8 @@ mod tests {
         assert_eq!(b.child("x").as_ref(), "lake/x");
         assert_eq!(a.url(), "memory:///lake");
         assert_eq!(a.child_url("x", true), "memory:///lake/x/");
+        let c = Location::parse("memory://lake/raw/2024").unwrap();
+        assert_eq!(c.child("x").as_ref(), "lake/raw/2024/x");
     }
 
     #[test]

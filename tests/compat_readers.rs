@@ -34,13 +34,13 @@ def iso(v):
 con = duckdb.connect()
 strikes = f"read_parquet('{S}/**/*.parquet', hive_partitioning=true)"
 metrics = f"read_parquet('{M}/**/*.parquet', hive_partitioning=true)"
-n, oi, t, d, k, opra = con.sql(f"select count(*), sum(c_oi), count(distinct ticker), count(distinct trade_date), sum(strike), count(c_opra) from {strikes}").fetchone()
+n, oi, t, d, k, opra = con.execute(f"select count(*), sum(c_oi), count(distinct ticker), count(distinct trade_date), sum(strike), count(c_opra) from {strikes}").fetchone()
 out["duckdb"] = {
     "strikes": [n, oi, t, d, k, opra],
-    "per_date": [[iso(a), b] for a, b in con.sql(f"select trade_date, count(*) from {strikes} group by 1 order by 1").fetchall()],
-    "date_type": con.sql(f"select typeof(trade_date) from {strikes} limit 1").fetchone()[0],
-    "metrics": [[p, c, g, dd] for p, c, g, dd in con.sql(f"select params, count(*), sum(gex_net), count(distinct trade_date) from {metrics} group by 1 order by 1").fetchall()],
-    "metrics_date_type": con.sql(f"select typeof(trade_date) from {metrics} limit 1").fetchone()[0],
+    "per_date": [[iso(a), b] for a, b in con.execute(f"select trade_date, count(*) from {strikes} group by 1 order by 1").fetchall()],
+    "date_type": con.execute(f"select typeof(trade_date) from {strikes} limit 1").fetchone()[0],
+    "metrics": [[p, c, g, dd] for p, c, g, dd in con.execute(f"select params, count(*), sum(gex_net), count(distinct trade_date) from {metrics} group by 1 order by 1").fetchall()],
+    "metrics_date_type": con.execute(f"select typeof(trade_date) from {metrics} limit 1").fetchone()[0],
 }
 
 # pyarrow
@@ -99,7 +99,12 @@ fn table(run: &CliRun) -> Vec<Vec<String>> {
         .stdout
         .lines()
         .filter(|l| l.starts_with('|'))
-        .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect())
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
         .collect();
     assert!(!rows.is_empty(), "no table in {run}");
     rows[1..].to_vec()
@@ -113,9 +118,14 @@ fn sql(lake: &Path, query: &str) -> Vec<Vec<String>> {
 
 #[track_caller]
 fn assert_float(reader: &str, what: &str, got: &Value, want: f64) {
-    let got = got.as_f64().unwrap_or_else(|| panic!("{reader} {what}: {got} is not a number"));
+    let got = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{reader} {what}: {got} is not a number"));
     let tolerance = 1e-9 * want.abs().max(1.0);
-    assert!((got - want).abs() <= tolerance, "{reader} {what}: {got} vs gexlake sql {want}");
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{reader} {what}: {got} vs gexlake sql {want}"
+    );
 }
 
 /// DuckDB, pyarrow and polars read `orats_strikes` and `dealer_metrics` with hive partitioning
@@ -128,13 +138,62 @@ fn duckdb_pyarrow_and_polars_read_the_lake_like_gexlake() {
     let tmp = tempfile::tempdir().unwrap();
     let raw = tmp.path().join("raw");
     let lake = tmp.path().join("lake");
-    run_gexlake(&["sample", "--date", "2024-01-03", "--days", "3", "--tickers", "20", "--out", s(&raw)]).expect_code(0);
+    run_gexlake(&[
+        "sample",
+        "--date",
+        "2024-01-03",
+        "--days",
+        "3",
+        "--tickers",
+        "20",
+        "--out",
+        s(&raw),
+    ])
+    .expect_code(0);
     // A v2 day too, so null OPRA symbols are part of the comparison.
-    run_gexlake(&["sample", "--date", "2024-01-08", "--tickers", "20", "--layout", "v2", "--out", s(&raw)]).expect_code(0);
+    run_gexlake(&[
+        "sample",
+        "--date",
+        "2024-01-08",
+        "--tickers",
+        "20",
+        "--layout",
+        "v2",
+        "--out",
+        s(&raw),
+    ])
+    .expect_code(0);
     run_gexlake(&["ingest", s(&raw), "--lake", s(&lake)]).expect_code(0);
-    run_gexlake(&["metrics", "--lake", s(&lake), "--from", "2024-01-03", "--to", "2024-01-08"]).expect_code(0);
-    run_gexlake(&["metrics", "--lake", s(&lake), "--date", "2024-01-04", "--profile", "v2"]).expect_code(0);
-    run_gexlake(&["metrics", "--lake", s(&lake), "--date", "2024-01-05", "--min-open-interest", "500"]).expect_code(0);
+    run_gexlake(&[
+        "metrics",
+        "--lake",
+        s(&lake),
+        "--from",
+        "2024-01-03",
+        "--to",
+        "2024-01-08",
+    ])
+    .expect_code(0);
+    run_gexlake(&[
+        "metrics",
+        "--lake",
+        s(&lake),
+        "--date",
+        "2024-01-04",
+        "--profile",
+        "v2",
+    ])
+    .expect_code(0);
+    run_gexlake(&[
+        "metrics",
+        "--lake",
+        s(&lake),
+        "--date",
+        "2024-01-05",
+        "--min-open-interest",
+        "500",
+    ])
+    .expect_code(0);
 
     // What gexlake itself (DataFusion) says.
     let totals = sql(
@@ -144,7 +203,10 @@ fn duckdb_pyarrow_and_polars_read_the_lake_like_gexlake() {
     );
     let totals = &totals[0];
     assert_eq!(totals[6], "Date32");
-    let per_date = sql(&lake, "SELECT trade_date, count(*) AS n FROM strikes GROUP BY trade_date ORDER BY trade_date");
+    let per_date = sql(
+        &lake,
+        "SELECT trade_date, count(*) AS n FROM strikes GROUP BY trade_date ORDER BY trade_date",
+    );
     assert_eq!(per_date.len(), 4);
     let metrics = sql(
         &lake,
@@ -158,7 +220,12 @@ fn duckdb_pyarrow_and_polars_read_the_lake_like_gexlake() {
         .arg(SCRIPT)
         .arg(s(&lake))
         .output()
-        .unwrap_or_else(|e| panic!("running {}: {e} (run tests/run, or set GEXLAKE_TEST_PYTHON)", python.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {}: {e} (run tests/run, or set GEXLAKE_TEST_PYTHON)",
+                python.display()
+            )
+        });
     assert!(
         output.status.success(),
         "{} failed (run tests/run to install duckdb, pyarrow and polars):\n{}",
@@ -173,26 +240,56 @@ fn duckdb_pyarrow_and_polars_read_the_lake_like_gexlake() {
         let st = r["strikes"].as_array().unwrap();
         assert_eq!(st[0].as_i64(), Some(int(&totals[0])), "{reader}: rows");
         assert_eq!(st[1].as_i64(), Some(int(&totals[1])), "{reader}: sum(c_oi)");
-        assert_eq!(st[2].as_i64(), Some(int(&totals[2])), "{reader}: distinct tickers");
-        assert_eq!(st[3].as_i64(), Some(int(&totals[3])), "{reader}: distinct trade dates");
+        assert_eq!(
+            st[2].as_i64(),
+            Some(int(&totals[2])),
+            "{reader}: distinct tickers"
+        );
+        assert_eq!(
+            st[3].as_i64(),
+            Some(int(&totals[3])),
+            "{reader}: distinct trade dates"
+        );
         assert_float(reader, "sum(strike)", &st[4], totals[4].parse().unwrap());
-        assert_eq!(st[5].as_i64(), Some(int(&totals[5])), "{reader}: non-null c_opra");
+        assert_eq!(
+            st[5].as_i64(),
+            Some(int(&totals[5])),
+            "{reader}: non-null c_opra"
+        );
         let dates: Vec<(String, i64)> = r["per_date"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_i64().unwrap()))
             .collect();
-        let want: Vec<(String, i64)> = per_date.iter().map(|r| (r[0].clone(), int(&r[1]))).collect();
+        let want: Vec<(String, i64)> = per_date
+            .iter()
+            .map(|r| (r[0].clone(), int(&r[1])))
+            .collect();
         assert_eq!(dates, want, "{reader}: rows per trade_date");
 
         let m = r["metrics"].as_array().unwrap();
         assert_eq!(m.len(), metrics.len(), "{reader}: parameter sets {m:?}");
         for (got, want) in m.iter().zip(&metrics) {
             assert_eq!(got[0].as_str(), Some(want[0].as_str()), "{reader}: params");
-            assert_eq!(got[1].as_i64(), Some(int(&want[1])), "{reader}: rows of {}", want[0]);
-            assert_float(reader, &format!("sum(gex_net) of {}", want[0]), &got[2], want[2].parse().unwrap());
-            assert_eq!(got[3].as_i64(), Some(int(&want[3])), "{reader}: dates of {}", want[0]);
+            assert_eq!(
+                got[1].as_i64(),
+                Some(int(&want[1])),
+                "{reader}: rows of {}",
+                want[0]
+            );
+            assert_float(
+                reader,
+                &format!("sum(gex_net) of {}", want[0]),
+                &got[2],
+                want[2].parse().unwrap(),
+            );
+            assert_eq!(
+                got[3].as_i64(),
+                Some(int(&want[3])),
+                "{reader}: dates of {}",
+                want[0]
+            );
         }
     }
     // trade_date comes back as a date from the hive path alone.
@@ -205,8 +302,14 @@ fn duckdb_pyarrow_and_polars_read_the_lake_like_gexlake() {
     // is a date32.
     for key in ["date_type", "metrics_date_type"] {
         let ty = readers["pyarrow"][key].as_str().unwrap();
-        assert!(ty == "string" || ty.starts_with("date32"), "pyarrow {key}: {ty}");
+        assert!(
+            ty == "string" || ty.starts_with("date32"),
+            "pyarrow {key}: {ty}"
+        );
     }
     assert_eq!(readers["pyarrow_typed"]["date_type"], "date32[day]");
-    assert_eq!(readers["pyarrow_typed"]["rows"].as_i64(), Some(int(&totals[0])));
+    assert_eq!(
+        readers["pyarrow_typed"]["rows"].as_i64(),
+        Some(int(&totals[0]))
+    );
 }

@@ -57,10 +57,15 @@ impl Run {
     fn events(&self) -> Vec<serde_json::Value> {
         self.stderr
             .lines()
-            .map(|line| match serde_json::from_str::<serde_json::Value>(line) {
-                Ok(v) if v.is_object() => v,
-                _ => panic!("a stderr line is not a JSON object: {line:?}\n{}", self.stderr),
-            })
+            .map(
+                |line| match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(v) if v.is_object() => v,
+                    _ => panic!(
+                        "a stderr line is not a JSON object: {line:?}\n{}",
+                        self.stderr
+                    ),
+                },
+            )
             .collect()
     }
 
@@ -87,11 +92,17 @@ fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (key, _) in std::env::vars() {
-        if key.starts_with("GEXLAKE_") || key.starts_with("ORATS_FTP_") || key == "RUST_LOG" || key == "DATABASE_URL" {
+        if key.starts_with("GEXLAKE_")
+            || key.starts_with("ORATS_FTP_")
+            || key == "RUST_LOG"
+            || key == "DATABASE_URL"
+        {
             cmd.env_remove(key);
         }
     }
-    cmd.envs(envs.iter().copied()).spawn().expect("start gexlake")
+    cmd.envs(envs.iter().copied())
+        .spawn()
+        .expect("start gexlake")
 }
 
 fn wait(mut child: Child) -> Run {
@@ -133,8 +144,15 @@ impl Server {
     /// Starts `program args…` (`{port}` in an argument becomes a free port) and waits until
     /// the port accepts connections.
     fn start(name: &'static str, program: &Path, args: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &port.to_string())).collect();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
         let child = Command::new(program)
             .args(&args)
             .stdin(Stdio::null())
@@ -148,7 +166,10 @@ impl Server {
             if let Some(status) = server.child.try_wait().unwrap() {
                 panic!("{name} exited before accepting connections: {status}");
             }
-            assert!(Instant::now() < deadline, "{name} did not listen on port {port} within {SERVER_START:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen on port {port} within {SERVER_START:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -179,15 +200,26 @@ fn tool(name: &str) -> PathBuf {
 fn python() -> PathBuf {
     match std::env::var_os("GEXLAKE_TEST_PYTHON") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!("GEXLAKE_TEST_PYTHON is not set: run the tests with tests/run, which installs pyftpdlib"),
+        _ => panic!(
+            "GEXLAKE_TEST_PYTHON is not set: run the tests with tests/run, which installs pyftpdlib"
+        ),
     }
 }
 
 /// Runs a Python snippet (with `sys.argv[1:]` = `args`) and asserts it succeeds.
 #[track_caller]
 fn python_run(code: &str, args: &[&str]) {
-    let out = Command::new(python()).arg("-c").arg(code).args(args).output().expect("run python");
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn files_under(dir: &Path) -> Vec<String> {
@@ -199,7 +231,12 @@ fn files_under(dir: &Path) -> Vec<String> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.push(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                out.push(
+                    path.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
@@ -213,9 +250,13 @@ fn expected_lake(dates: &[&str]) -> Vec<String> {
     for d in dates {
         let iso = format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]);
         out.push(format!("_ingest/ORATS_SMV_Strikes_{d}.json"));
-        out.push(format!("orats_strikes/trade_date={iso}/ORATS_SMV_Strikes_{d}.parquet"));
+        out.push(format!(
+            "orats_strikes/trade_date={iso}/ORATS_SMV_Strikes_{d}.parquet"
+        ));
         for p in ["a3", "v2"] {
-            out.push(format!("dealer_metrics/params={p}/trade_date={iso}/part.parquet"));
+            out.push(format!(
+                "dealer_metrics/params={p}/trade_date={iso}/part.parquet"
+            ));
         }
     }
     out.sort();
@@ -228,7 +269,15 @@ fn overlapping_runs_do_the_work_once() {
     let input = dir.path().join("incoming");
     archives(&input, "2026-02-04", 3);
     let lake = dir.path().join("lake");
-    let args = ["nightly", "--source", input.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--jobs", "1"];
+    let args = [
+        "nightly",
+        "--source",
+        input.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--jobs",
+        "1",
+    ];
     let (a, b) = (spawn(&args, &[]), spawn(&args, &[]));
     let runs = [wait(a), wait(b)];
     for run in &runs {
@@ -239,11 +288,22 @@ fn overlapping_runs_do_the_work_once() {
         .iter()
         .filter(|r| r.has("nightly: another run holds the lock; leaving the work to it"))
         .collect();
-    assert_eq!((worked.len(), waited.len()), (1, 1), "exactly one run works, the other sees the lock");
+    assert_eq!(
+        (worked.len(), waited.len()),
+        (1, 1),
+        "exactly one run works, the other sees the lock"
+    );
     let held = waited[0].event("nightly: another run holds the lock; leaving the work to it");
-    assert!(held["holder_pid"].as_u64().is_some() && held["holder_host"].is_string(), "{held}");
+    assert!(
+        held["holder_pid"].as_u64().is_some() && held["holder_host"].is_string(),
+        "{held}"
+    );
     assert_eq!(worked[0].event("ingest: summary")["converted"], 3);
-    assert_eq!(files_under(&lake), expected_lake(&["20260204", "20260205", "20260206"]), "the lock is released");
+    assert_eq!(
+        files_under(&lake),
+        expected_lake(&["20260204", "20260205", "20260206"]),
+        "the lock is released"
+    );
 
     // Safe to run twice: nothing is converted or computed again.
     let again = gexlake(&args, &[]);
@@ -264,7 +324,11 @@ fn overlapping_runs_do_the_work_once() {
     assert_eq!(one.event("nightly: run header")["files"], 1);
     let mut missing = args.to_vec();
     missing.extend(["--date", "2026-02-07"]);
-    assert_eq!(gexlake(&missing, &[]).code, Some(1), "no archive for an explicit date cannot run");
+    assert_eq!(
+        gexlake(&missing, &[]).code,
+        Some(1),
+        "no archive for an explicit date cannot run"
+    );
 }
 
 #[test]
@@ -279,7 +343,13 @@ fn a_stale_lock_is_taken_over() {
         "run_id": "dead", "version": "0.0.0"
     });
     std::fs::write(lake.join("_locks/nightly.json"), lock.to_string()).unwrap();
-    let args = ["nightly", "--source", input.to_str().unwrap(), "--lake", lake.to_str().unwrap()];
+    let args = [
+        "nightly",
+        "--source",
+        input.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ];
     let run = gexlake(&args, &[]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let warning = run.event("taking over a stale lock: its holder died or overran --lock-timeout");
@@ -300,21 +370,46 @@ impl Clouds {
         let gcs = Server::start(
             "fake-gcs-server",
             &tool("fake-gcs-server"),
-            &["-scheme", "http", "-host", "127.0.0.1", "-port", "{port}", "-backend", "memory", "-log-level", "error"],
+            // -public-host: serve the path-style XML requests object_store lists and reads with.
+            &[
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                "{port}",
+                "-public-host",
+                "127.0.0.1:{port}",
+                "-backend",
+                "memory",
+                "-log-level",
+                "error",
+            ],
         );
-        let s3 = Server::start("moto_server", &tool("moto_server"), &["-H", "127.0.0.1", "-p", "{port}"]);
+        let s3 = Server::start(
+            "moto_server",
+            &tool("moto_server"),
+            &["-H", "127.0.0.1", "-p", "{port}"],
+        );
         let service_account = dir.join("service-account.json");
         let key = serde_json::json!({
             "gcs_base_url": gcs.url(), "disable_oauth": true,
             "client_email": "", "private_key": "", "private_key_id": ""
         });
         std::fs::write(&service_account, key.to_string()).unwrap();
-        Clouds { gcs, s3, service_account }
+        Clouds {
+            gcs,
+            s3,
+            service_account,
+        }
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("GOOGLE_SERVICE_ACCOUNT", self.service_account.to_string_lossy().into_owned()),
+            (
+                "GOOGLE_SERVICE_ACCOUNT",
+                self.service_account.to_string_lossy().into_owned(),
+            ),
             ("AWS_ENDPOINT", self.s3.url()),
             ("AWS_ALLOW_HTTP", "true".into()),
             ("AWS_ACCESS_KEY_ID", "x".into()),
@@ -358,26 +453,57 @@ fn raw_archives_on_gcs_into_a_lake_on_s3() {
     let clouds = Clouds::start(dir.path());
     let local = dir.path().join("archives");
     let paths = archives(&local, "2026-02-05", 2);
-    let mut seed_args = vec![clouds.gcs.url(), clouds.s3.url(), "raw".into(), "lake".into(), "incoming".into()];
+    let mut seed_args = vec![
+        clouds.gcs.url(),
+        clouds.s3.url(),
+        "raw".into(),
+        "lake".into(),
+        "incoming".into(),
+    ];
     seed_args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
-    python_run(SEED_CLOUDS, &seed_args.iter().map(String::as_str).collect::<Vec<_>>());
+    python_run(
+        SEED_CLOUDS,
+        &seed_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 
     let env = clouds.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let args = ["nightly", "--source", "gs://raw/incoming/", "--lake", "s3://lake/lake/", "--jobs", "2"];
+    let args = [
+        "nightly",
+        "--source",
+        "gs://raw/incoming/",
+        "--lake",
+        "s3://lake/lake/",
+        "--jobs",
+        "2",
+    ];
     let run = gexlake(&args, &env);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.event("nightly: run header")["files"], 2);
 
     let store = clouds.s3_bucket("lake");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let listed: Vec<String> = runtime.block_on(async {
-        let metas: Vec<_> = store.list(Some(&ObjectPath::from("lake"))).try_collect().await.unwrap();
-        let mut names: Vec<String> = metas.iter().map(|m| m.location.as_ref().trim_start_matches("lake/").to_string()).collect();
+        let metas: Vec<_> = store
+            .list(Some(&ObjectPath::from("lake")))
+            .try_collect()
+            .await
+            .unwrap();
+        let mut names: Vec<String> = metas
+            .iter()
+            .map(|m| m.location.as_ref().trim_start_matches("lake/").to_string())
+            .collect();
         names.sort();
         names
     });
-    assert_eq!(listed, expected_lake(&["20260205", "20260206"]), "the lake on S3, lock released");
+    assert_eq!(
+        listed,
+        expected_lake(&["20260205", "20260206"]),
+        "the lake on S3, lock released"
+    );
 
     // The lock's conditional create holds on this S3: a second create of one key fails.
     runtime.block_on(async {
@@ -385,7 +511,10 @@ fn raw_archives_on_gcs_into_a_lake_on_s3() {
         let create = || PutOptions::from(PutMode::Create);
         store.put_opts(&key, "a".into(), create()).await.unwrap();
         let second = store.put_opts(&key, "b".into(), create()).await;
-        assert!(matches!(second, Err(object_store::Error::AlreadyExists { .. })), "{second:?}");
+        assert!(
+            matches!(second, Err(object_store::Error::AlreadyExists { .. })),
+            "{second:?}"
+        );
         store.delete(&key).await.unwrap();
     });
 
@@ -405,58 +534,124 @@ fn archives_pulled_from_ftp_resume_and_keep_credentials_out_of_the_logs() {
     let ftp = Server::start(
         "pyftpdlib",
         &python,
-        &["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", "{port}", "-d", remote.to_str().unwrap(), "-u", user, "-P", password],
+        &[
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "{port}",
+            "-d",
+            remote.to_str().unwrap(),
+            "-u",
+            user,
+            "-P",
+            password,
+        ],
     );
     let raw = dir.path().join("raw");
     let work = dir.path().join("work");
     let lake = dir.path().join("lake");
     // A partial download of the second archive, left by an earlier run that died.
     let second = std::fs::read(&paths[1]).unwrap();
-    let partial = work.join(format!("127.0.0.1-{}", ftp.port)).join(format!("{}.part", archive_name(date("2026-02-06"))));
+    let partial = work
+        .join(format!("127.0.0.1-{}", ftp.port))
+        .join(format!("{}.part", archive_name(date("2026-02-06"))));
     std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
-    std::fs::File::create(&partial).unwrap().write_all(&second[..second.len() / 3]).unwrap();
+    std::fs::File::create(&partial)
+        .unwrap()
+        .write_all(&second[..second.len() / 3])
+        .unwrap();
 
     let source = format!("ftp://127.0.0.1:{}/", ftp.port);
     let args = [
-        "nightly", "--source", &source, "--raw", raw.to_str().unwrap(), "--lake", lake.to_str().unwrap(),
-        "--work-dir", work.to_str().unwrap(), "--jobs", "2", "--log-level", "debug",
+        "nightly",
+        "--source",
+        &source,
+        "--raw",
+        raw.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--log-level",
+        "debug",
     ];
     let env = [("ORATS_FTP_USER", user), ("ORATS_FTP_PASSWORD", password)];
     let run = gexlake(&args, &env);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     for secret in [user, password] {
-        assert!(!run.stderr.contains(secret), "a credential leaked into the log:\n{}", run.stderr);
+        assert!(
+            !run.stderr.contains(secret),
+            "a credential leaked into the log:\n{}",
+            run.stderr
+        );
     }
     let resumed = run.event("ftp: resuming a partial download");
     assert_eq!(resumed["offset"], second.len() as u64 / 3);
     let summary = run.event("nightly: FTP summary");
-    assert_eq!((summary["downloaded"].as_u64(), summary["failed"].as_u64()), (Some(2), Some(0)), "{summary}");
+    assert_eq!(
+        (summary["downloaded"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{summary}"
+    );
     let transferred: u64 = run
         .events()
         .iter()
         .filter(|e| e["message"] == "ftp: downloaded")
         .map(|e| e["transferred"].as_u64().unwrap())
         .sum();
-    let total: u64 = paths.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
-    assert_eq!(transferred, total - second.len() as u64 / 3, "the partial file was continued, not fetched again");
+    let total: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(
+        transferred,
+        total - second.len() as u64 / 3,
+        "the partial file was continued, not fetched again"
+    );
     for path in &paths {
         let name = path.file_name().unwrap();
-        assert_eq!(std::fs::read(raw.join(name)).unwrap(), std::fs::read(path).unwrap(), "{name:?} arrived intact");
+        assert_eq!(
+            std::fs::read(raw.join(name)).unwrap(),
+            std::fs::read(path).unwrap(),
+            "{name:?} arrived intact"
+        );
     }
-    assert_eq!(files_under(&raw).len(), 2, "only archives, no partial files, in the raw prefix");
+    assert_eq!(
+        files_under(&raw).len(),
+        2,
+        "only archives, no partial files, in the raw prefix"
+    );
     assert_eq!(files_under(&lake), expected_lake(&["20260205", "20260206"]));
 
     // The second run finds everything in the raw prefix and downloads nothing.
     let again = gexlake(&args, &env);
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     let summary = again.event("nightly: FTP summary");
-    assert_eq!((summary["downloaded"].as_u64(), summary["already_in_raw"].as_u64()), (Some(0), Some(2)), "{summary}");
+    assert_eq!(
+        (
+            summary["downloaded"].as_u64(),
+            summary["already_in_raw"].as_u64()
+        ),
+        (Some(0), Some(2)),
+        "{summary}"
+    );
     assert_eq!(again.event("ingest: summary")["converted"], 0);
 
     // A wrong password cannot run (exit 1), and is not echoed either.
-    let wrong = [("ORATS_FTP_USER", user), ("ORATS_FTP_PASSWORD", "wrong-Pw-77")];
+    let wrong = [
+        ("ORATS_FTP_USER", user),
+        ("ORATS_FTP_PASSWORD", "wrong-Pw-77"),
+    ];
     let denied = gexlake(&args, &wrong);
     assert_eq!(denied.code, Some(1), "{}", denied.stderr);
-    assert!(!denied.stderr.contains("wrong-Pw-77") && !denied.stderr.contains(user), "{}", denied.stderr);
+    assert!(
+        !denied.stderr.contains("wrong-Pw-77") && !denied.stderr.contains(user),
+        "{}",
+        denied.stderr
+    );
     denied.events();
 }

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::NaiveDate;
-use common::{CliRun, Leg, csv, csv_data_lines, free_port, parquet_rows, run_gexlake_env, sha256_hex, tool_on_path, zip_csv_member};
+use common::{
+    CliRun, Leg, csv, csv_data_lines, free_port, parquet_rows, run_gexlake_env, sha256_hex,
+    tool_on_path, zip_csv_member,
+};
 use datafusion::arrow::array::{Array, Int64Array};
 use futures::TryStreamExt;
 use gexlake::ingest::{IngestOptions, Outcome, Selection, Source, discover, ingest};
@@ -77,7 +80,10 @@ impl Server {
                     return server;
                 }
                 if Instant::now() > deadline {
-                    panic!("{program} did not answer on 127.0.0.1:{port} within 30 s:\n{}", server.log_text());
+                    panic!(
+                        "{program} did not answer on 127.0.0.1:{port} within 30 s:\n{}",
+                        server.log_text()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -102,8 +108,15 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request to 127.0.0.1:port; returns the status and the raw body.
-fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+fn http(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.set_write_timeout(Some(Duration::from_secs(20)))?;
     let mut request = format!(
@@ -122,7 +135,11 @@ fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no HTTP header"))?;
-    let status_line = String::from_utf8_lossy(&response[..head_end]).lines().next().unwrap_or_default().to_string();
+    let status_line = String::from_utf8_lossy(&response[..head_end])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let status = status_line
         .split_whitespace()
         .nth(1)
@@ -134,7 +151,11 @@ fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &
 #[track_caller]
 fn http_ok(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) {
     let (status, reply) = http(port, method, target, headers, body).unwrap();
-    assert!((200..300).contains(&status), "{method} {target}: {status} {}", String::from_utf8_lossy(&reply));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {target}: {status} {}",
+        String::from_utf8_lossy(&reply)
+    );
 }
 
 /// moto's S3 with one bucket.
@@ -147,7 +168,14 @@ impl S3 {
     fn start(bucket: &str) -> S3 {
         let server = Server::start(
             "moto_server",
-            |port| vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+            |port| {
+                vec![
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port.to_string(),
+                ]
+            },
             "/",
         );
         http_ok(server.port, "PUT", &format!("/{bucket}"), &[], b"");
@@ -203,17 +231,30 @@ impl Gcs {
         let server = Server::start(
             "fake-gcs-server",
             |port| {
-                ["-scheme", "http", "-host", "127.0.0.1", "-port", &port.to_string()]
-                    .into_iter()
-                    .map(String::from)
-                    .chain(["-public-host".to_string(), format!("127.0.0.1:{port}")])
-                    .chain(["-backend".to_string(), "memory".to_string()])
-                    .collect()
+                [
+                    "-scheme",
+                    "http",
+                    "-host",
+                    "127.0.0.1",
+                    "-port",
+                    &port.to_string(),
+                ]
+                .into_iter()
+                .map(String::from)
+                .chain(["-public-host".to_string(), format!("127.0.0.1:{port}")])
+                .chain(["-backend".to_string(), "memory".to_string()])
+                .collect()
             },
             "/storage/v1/b",
         );
         let body = format!("{{\"name\":\"{bucket}\"}}");
-        http_ok(server.port, "POST", "/storage/v1/b", &[("Content-Type", "application/json")], body.as_bytes());
+        http_ok(
+            server.port,
+            "POST",
+            "/storage/v1/b",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
         let dir = tempfile::tempdir().unwrap();
         let credentials = dir.path().join("service-account.json");
         std::fs::write(
@@ -237,7 +278,10 @@ impl Gcs {
         http_ok(
             self.server.port,
             "POST",
-            &format!("/upload/storage/v1/b/{}/o?uploadType=media&name={name}", self.bucket),
+            &format!(
+                "/upload/storage/v1/b/{}/o?uploadType=media&name={name}",
+                self.bucket
+            ),
             &[("Content-Type", "application/zip")],
             bytes,
         );
@@ -258,7 +302,10 @@ impl Gcs {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        vec![("GOOGLE_SERVICE_ACCOUNT".into(), self.credentials.to_str().unwrap().to_string())]
+        vec![(
+            "GOOGLE_SERVICE_ACCOUNT".into(),
+            self.credentials.to_str().unwrap().to_string(),
+        )]
     }
 }
 
@@ -277,7 +324,10 @@ fn sample_archives(seed: u64, dates: &[&str]) -> Vec<(String, Vec<u8>)> {
         .iter()
         .map(|d| {
             let path = common::small_sample(dir.path(), d, seed);
-            (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap())
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
         })
         .collect()
 }
@@ -301,7 +351,10 @@ impl Archives {
         match self {
             Archives::Store(l) => {
                 l.store
-                    .put(&l.child(relative), PutPayload::from(Bytes::copy_from_slice(bytes)))
+                    .put(
+                        &l.child(relative),
+                        PutPayload::from(Bytes::copy_from_slice(bytes)),
+                    )
                     .await
                     .unwrap();
             }
@@ -314,7 +367,12 @@ impl Archives {
 /// `discover` takes URLs and reads credentials from the environment, which a test process must
 /// not change; the CLI tests below cover `discover` on s3:// and gs://).
 async fn list_sources(location: &Location) -> Vec<Source> {
-    let metas: Vec<object_store::ObjectMeta> = location.store.list(Some(&location.prefix)).try_collect().await.unwrap();
+    let metas: Vec<object_store::ObjectMeta> = location
+        .store
+        .list(Some(&location.prefix))
+        .try_collect()
+        .await
+        .unwrap();
     let mut sources: Vec<Source> = metas
         .into_iter()
         .filter(|m| m.location.as_ref().ends_with(".zip"))
@@ -347,11 +405,22 @@ async fn get(location: &Location, relative: &str) -> Option<Vec<u8>> {
 /// Every object under `relative`, lake-relative, sorted.
 async fn list(location: &Location, relative: &str) -> Vec<String> {
     let prefix = location.child(relative);
-    let metas: Vec<object_store::ObjectMeta> = location.store.list(Some(&prefix)).try_collect().await.unwrap();
+    let metas: Vec<object_store::ObjectMeta> = location
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .unwrap();
     let base = format!("{}/", location.prefix);
     let mut names: Vec<String> = metas
         .into_iter()
-        .map(|m| m.location.as_ref().strip_prefix(base.as_str()).unwrap_or(m.location.as_ref()).to_string())
+        .map(|m| {
+            m.location
+                .as_ref()
+                .strip_prefix(base.as_str())
+                .unwrap_or(m.location.as_ref())
+                .to_string()
+        })
         .collect();
     names.sort();
     names
@@ -379,7 +448,9 @@ async fn reference(archives: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
         std::fs::write(raw.join(name), bytes).unwrap();
     }
     let lake = Location::parse(tmp.path().join("lake").to_str().unwrap()).unwrap();
-    let sources = discover(&[raw.to_str().unwrap().to_string()], &Selection::default()).await.unwrap();
+    let sources = discover(&[raw.to_str().unwrap().to_string()], &Selection::default())
+        .await
+        .unwrap();
     let report = ingest(sources, &options(&lake)).await;
     assert_eq!(report.failed(), 0, "{report:?}");
     let mut out = Vec::new();
@@ -407,9 +478,16 @@ async fn contract(archives: &Archives, lake: &Location) {
     archives.put("readme.txt", b"not an archive").await;
 
     let sources = list_sources(archives.location()).await;
-    assert_eq!(sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), seeded.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>());
+    assert_eq!(
+        sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        seeded.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+    );
     let report = ingest(sources, &options(lake)).await;
-    assert_eq!((report.failed(), report.converted().count()), (0, 3), "{report:?}");
+    assert_eq!(
+        (report.failed(), report.converted().count()),
+        (0, 3),
+        "{report:?}"
+    );
 
     let expected = reference(&seeded).await;
     let mut total = 0;
@@ -418,23 +496,44 @@ async fn contract(archives: &Archives, lake: &Location) {
         let d = gexlake::orats::date_from_file_name(name).unwrap();
         let lines = csv_data_lines(&zip_csv_member(zip));
         total += lines;
-        let stored = get(lake, &strikes_file(d, stem)).await.unwrap_or_else(|| panic!("{stem}: no partition in {lake}"));
-        assert!(stored == *parquet, "{stem}: the Parquet in {lake} differs from a local conversion");
+        let stored = get(lake, &strikes_file(d, stem))
+            .await
+            .unwrap_or_else(|| panic!("{stem}: no partition in {lake}"));
+        assert!(
+            stored == *parquet,
+            "{stem}: the Parquet in {lake} differs from a local conversion"
+        );
         assert_eq!(parquet_rows(&stored), lines);
-        let entry = ledger::read(&lake.store, &lake.child(&ledger_file(stem))).await.unwrap().expect("a ledger entry");
+        let entry = ledger::read(&lake.store, &lake.child(&ledger_file(stem)))
+            .await
+            .unwrap()
+            .expect("a ledger entry");
         assert_eq!(entry.sha256, sha256_hex(zip));
         assert_eq!(entry.size, zip.len() as u64);
         assert_eq!(entry.rows_out, lines);
-        assert!(entry.source.ends_with(&format!("/{name}")), "{}", entry.source);
+        assert!(
+            entry.source.ends_with(&format!("/{name}")),
+            "{}",
+            entry.source
+        );
         assert_eq!(entry.partitions.len(), 1);
         assert_eq!(entry.partitions[0].bytes, stored.len() as u64);
     }
     let mut want: Vec<String> = seeded
         .iter()
-        .map(|(n, _)| strikes_file(gexlake::orats::date_from_file_name(n).unwrap(), n.trim_end_matches(".zip")))
+        .map(|(n, _)| {
+            strikes_file(
+                gexlake::orats::date_from_file_name(n).unwrap(),
+                n.trim_end_matches(".zip"),
+            )
+        })
         .collect();
     want.sort();
-    assert_eq!(list(lake, "orats_strikes").await, want, "exactly the partition files, no staging leftovers");
+    assert_eq!(
+        list(lake, "orats_strikes").await,
+        want,
+        "exactly the partition files, no staging leftovers"
+    );
 
     // DataFusion reads the lake through the same store.
     let ctx = gexlake::analyst::session(lake, 2).await.unwrap();
@@ -445,14 +544,27 @@ async fn contract(archives: &Archives, lake: &Location) {
         .collect()
         .await
         .unwrap();
-    let n = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
-    let d = batches[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+    let n = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0);
+    let d = batches[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0);
     assert_eq!((n as u64, d), (total, 3), "DataFusion over {lake}");
 
     // Re-run: all skipped on the listing.
     let report = ingest(list_sources(archives.location()).await, &options(lake)).await;
     assert!(
-        report.files.iter().all(|f| matches!(f.outcome, Outcome::Skipped("already converted"))),
+        report
+            .files
+            .iter()
+            .all(|f| matches!(f.outcome, Outcome::Skipped("already converted"))),
         "{report:?}"
     );
 
@@ -460,27 +572,72 @@ async fn contract(archives: &Archives, lake: &Location) {
     let replaced = sample_archives(2, &["2024-01-04"]);
     archives.put(&replaced[0].0, &replaced[0].1).await;
     let report = ingest(list_sources(archives.location()).await, &options(lake)).await;
-    assert_eq!((report.converted().count(), report.skipped(), report.failed()), (1, 2, 0), "{report:?}");
-    let stored = get(lake, &strikes_file(date("2024-01-04"), "ORATS_SMV_Strikes_20240104")).await.unwrap();
-    assert!(stored == reference(&replaced).await[0], "the replaced partition is the new archive's");
+    assert_eq!(
+        (
+            report.converted().count(),
+            report.skipped(),
+            report.failed()
+        ),
+        (1, 2, 0),
+        "{report:?}"
+    );
+    let stored = get(
+        lake,
+        &strikes_file(date("2024-01-04"), "ORATS_SMV_Strikes_20240104"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        stored == reference(&replaced).await[0],
+        "the replaced partition is the new archive's"
+    );
 
     // A new version with another trade date: the old object is deleted.
-    let moved = csv(&[Leg { trade_date: "1/8/2024", ..Leg::new("AAA", 100.0) }]);
+    let moved = csv(&[Leg {
+        trade_date: "1/8/2024",
+        ..Leg::new("AAA", 100.0)
+    }]);
     let tmp = tempfile::tempdir().unwrap();
     let zip = std::fs::read(common::write_zip(tmp.path(), "20240105", &moved)).unwrap();
     archives.put("ORATS_SMV_Strikes_20240105.zip", &zip).await;
     let report = ingest(list_sources(archives.location()).await, &options(lake)).await;
-    assert_eq!((report.converted().count(), report.failed()), (1, 0), "{report:?}");
-    assert!(get(lake, &strikes_file(date("2024-01-05"), "ORATS_SMV_Strikes_20240105")).await.is_none(), "old partition deleted");
-    assert!(get(lake, &strikes_file(date("2024-01-08"), "ORATS_SMV_Strikes_20240105")).await.is_some());
-    let entry = ledger::read(&lake.store, &lake.child(&ledger_file("ORATS_SMV_Strikes_20240105"))).await.unwrap().unwrap();
+    assert_eq!(
+        (report.converted().count(), report.failed()),
+        (1, 0),
+        "{report:?}"
+    );
+    assert!(
+        get(
+            lake,
+            &strikes_file(date("2024-01-05"), "ORATS_SMV_Strikes_20240105")
+        )
+        .await
+        .is_none(),
+        "old partition deleted"
+    );
+    assert!(
+        get(
+            lake,
+            &strikes_file(date("2024-01-08"), "ORATS_SMV_Strikes_20240105")
+        )
+        .await
+        .is_some()
+    );
+    let entry = ledger::read(
+        &lake.store,
+        &lake.child(&ledger_file("ORATS_SMV_Strikes_20240105")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(entry.sha256, sha256_hex(&zip));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_local_file_system() {
     let tmp = tempfile::tempdir().unwrap();
-    let archives = Archives::Store(Location::parse(tmp.path().join("raw").to_str().unwrap()).unwrap());
+    let archives =
+        Archives::Store(Location::parse(tmp.path().join("raw").to_str().unwrap()).unwrap());
     let lake = Location::parse(tmp.path().join("lake").to_str().unwrap()).unwrap();
     contract(&archives, &lake).await;
 }
@@ -517,24 +674,40 @@ async fn discover_memory_urls() {
     for (name, bytes) in sample_archives(1, &["2024-01-03", "2024-01-04"]) {
         archives.put(&name, &bytes).await;
     }
-    archives.put("2023/ORATS_SMV_Strikes_20231229.zip", b"x").await;
+    archives
+        .put("2023/ORATS_SMV_Strikes_20231229.zip", b"x")
+        .await;
     archives.put("notes.txt", b"x").await;
     let names = |s: Vec<Source>| s.into_iter().map(|s| s.name).collect::<Vec<_>>();
-    let all = discover(&["memory://discover/raw/".to_string()], &Selection::default()).await.unwrap();
+    let all = discover(
+        &["memory://discover/raw/".to_string()],
+        &Selection::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         names(all),
-        ["ORATS_SMV_Strikes_20231229.zip", "ORATS_SMV_Strikes_20240103.zip", "ORATS_SMV_Strikes_20240104.zip"]
+        [
+            "ORATS_SMV_Strikes_20231229.zip",
+            "ORATS_SMV_Strikes_20240103.zip",
+            "ORATS_SMV_Strikes_20240104.zip"
+        ]
     );
     let selection = Selection {
         pattern: "*_2024*.zip".into(),
         from: Some(date("2024-01-04")),
         to: None,
     };
-    let some = discover(&["memory://discover/raw".to_string()], &selection).await.unwrap();
-    assert_eq!(names(some), ["ORATS_SMV_Strikes_20240104.zip"]);
-    let one = discover(&["memory://discover/raw/ORATS_SMV_Strikes_20240103.zip".to_string()], &Selection::default())
+    let some = discover(&["memory://discover/raw".to_string()], &selection)
         .await
         .unwrap();
+    assert_eq!(names(some), ["ORATS_SMV_Strikes_20240104.zip"]);
+    let one = discover(
+        &["memory://discover/raw/ORATS_SMV_Strikes_20240103.zip".to_string()],
+        &Selection::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(names(one), ["ORATS_SMV_Strikes_20240103.zip"]);
 }
 
@@ -565,11 +738,26 @@ async fn cli_on_s3_urls() {
     let env = s3.env();
 
     let run = run_with(
-        &["ingest", "s3://cli/raw/", "--lake", "s3://cli/lake", "--pattern", "ORATS_SMV_Strikes_2024*.zip", "--from", "2024-01-04", "--to", "2024-01-05"],
+        &[
+            "ingest",
+            "s3://cli/raw/",
+            "--lake",
+            "s3://cli/lake",
+            "--pattern",
+            "ORATS_SMV_Strikes_2024*.zip",
+            "--from",
+            "2024-01-04",
+            "--to",
+            "2024-01-05",
+        ],
         &env,
     );
     run.expect_code(0);
-    assert_eq!((run.summary("files"), run.summary("converted")), (2, 2), "{run}");
+    assert_eq!(
+        (run.summary("files"), run.summary("converted")),
+        (2, 2),
+        "{run}"
+    );
     let lake = s3.location("lake");
     assert_eq!(
         list(&lake, "orats_strikes").await,
@@ -578,31 +766,87 @@ async fn cli_on_s3_urls() {
             "orats_strikes/trade_date=2024-01-05/ORATS_SMV_Strikes_20240105.parquet",
         ]
     );
-    let entry = ledger::read(&lake.store, &lake.child(&ledger_file("ORATS_SMV_Strikes_20240104"))).await.unwrap().unwrap();
+    let entry = ledger::read(
+        &lake.store,
+        &lake.child(&ledger_file("ORATS_SMV_Strikes_20240104")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(entry.source, "s3://cli/raw/ORATS_SMV_Strikes_20240104.zip");
     assert_eq!(entry.sha256, sha256_hex(&seeded[1].1));
 
     // The year folder is searched; the pattern picks it alone.
-    let run = run_with(&["ingest", "s3://cli/raw", "--lake", "s3://cli/lake", "--pattern", "*_2023*.zip"], &env);
-    run.expect_code(0);
-    assert_eq!(run.summary("converted"), 1, "{run}");
-
-    let run = run_with(&["ingest", "s3://cli/raw/", "--lake", "s3://cli/lake", "--from", "2024-01-04", "--to", "2024-01-05"], &env);
-    run.expect_code(0);
-    assert_eq!((run.summary("skipped"), run.summary("converted")), (2, 0), "a re-run skips: {run}");
-
-    let run = run_with(&["metrics", "--lake", "s3://cli/lake", "--date", "2024-01-04"], &env);
-    run.expect_code(0);
-    let written = list(&lake, "dealer_metrics").await;
-    assert_eq!(written, ["dealer_metrics/params=a3/trade_date=2024-01-04/part.parquet"], "{run}");
     let run = run_with(
-        &["sql", "--lake", "s3://cli/lake", "SELECT count(*) AS n, count(DISTINCT ticker) AS t FROM dealer_metrics WHERE trade_date = DATE '2024-01-04'"],
+        &[
+            "ingest",
+            "s3://cli/raw",
+            "--lake",
+            "s3://cli/lake",
+            "--pattern",
+            "*_2023*.zip",
+        ],
         &env,
     );
     run.expect_code(0);
-    let row = run.stdout.lines().find(|l| l.starts_with("| ") && !l.contains(" n ")).unwrap_or_else(|| panic!("{run}"));
-    let cells: Vec<&str> = row.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
-    assert_eq!(cells, ["20", "20"], "one metrics row per ticker of the sample: {run}");
+    assert_eq!(run.summary("converted"), 1, "{run}");
+
+    let run = run_with(
+        &[
+            "ingest",
+            "s3://cli/raw/",
+            "--lake",
+            "s3://cli/lake",
+            "--from",
+            "2024-01-04",
+            "--to",
+            "2024-01-05",
+        ],
+        &env,
+    );
+    run.expect_code(0);
+    assert_eq!(
+        (run.summary("skipped"), run.summary("converted")),
+        (2, 0),
+        "a re-run skips: {run}"
+    );
+
+    let run = run_with(
+        &["metrics", "--lake", "s3://cli/lake", "--date", "2024-01-04"],
+        &env,
+    );
+    run.expect_code(0);
+    let written = list(&lake, "dealer_metrics").await;
+    assert_eq!(
+        written,
+        ["dealer_metrics/params=a3/trade_date=2024-01-04/part.parquet"],
+        "{run}"
+    );
+    let run = run_with(
+        &[
+            "sql",
+            "--lake",
+            "s3://cli/lake",
+            "SELECT count(*) AS n, count(DISTINCT ticker) AS t FROM dealer_metrics WHERE trade_date = DATE '2024-01-04'",
+        ],
+        &env,
+    );
+    run.expect_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("| ") && !l.contains(" n "))
+        .unwrap_or_else(|| panic!("{run}"));
+    let cells: Vec<&str> = row
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        cells,
+        ["20", "20"],
+        "one metrics row per ticker of the sample: {run}"
+    );
 }
 
 /// `gexlake ingest gs://…/raw/ --lake LOCAL` with credentials from GOOGLE_SERVICE_ACCOUNT:
@@ -613,38 +857,101 @@ async fn cli_reads_gs_urls() {
     let raw = gcs.location("raw");
     let archives = Archives::Gcs(gcs, raw);
     let seeded = seed_cli_archives(&archives).await;
-    let Archives::Gcs(gcs, _) = &archives else { unreachable!() };
+    let Archives::Gcs(gcs, _) = &archives else {
+        unreachable!()
+    };
     let env = gcs.env();
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
     let lake_s = lake.to_str().unwrap();
-    let parquet = |d: &str, stem: &str| lake.join(format!("orats_strikes/trade_date={d}/{stem}.parquet"));
+    let parquet =
+        |d: &str, stem: &str| lake.join(format!("orats_strikes/trade_date={d}/{stem}.parquet"));
 
     let run = run_with(
-        &["ingest", "gs://cli/raw/", "--lake", lake_s, "--pattern", "ORATS_SMV_Strikes_2024*.zip", "--from", "2024-01-04", "--to", "2024-01-05"],
+        &[
+            "ingest",
+            "gs://cli/raw/",
+            "--lake",
+            lake_s,
+            "--pattern",
+            "ORATS_SMV_Strikes_2024*.zip",
+            "--from",
+            "2024-01-04",
+            "--to",
+            "2024-01-05",
+        ],
         &env,
     );
     run.expect_code(0);
-    assert_eq!((run.summary("files"), run.summary("converted")), (2, 2), "{run}");
+    assert_eq!(
+        (run.summary("files"), run.summary("converted")),
+        (2, 2),
+        "{run}"
+    );
     assert!(parquet("2024-01-04", "ORATS_SMV_Strikes_20240104").is_file());
     assert!(parquet("2024-01-05", "ORATS_SMV_Strikes_20240105").is_file());
     assert!(!parquet("2024-01-03", "ORATS_SMV_Strikes_20240103").exists());
-    let entry: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(lake.join("_ingest/ORATS_SMV_Strikes_20240105.json")).unwrap()).unwrap();
-    assert_eq!(entry["source"], "gs://cli/raw/ORATS_SMV_Strikes_20240105.zip");
+    let entry: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lake.join("_ingest/ORATS_SMV_Strikes_20240105.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        entry["source"],
+        "gs://cli/raw/ORATS_SMV_Strikes_20240105.zip"
+    );
     assert_eq!(entry["sha256"], sha256_hex(&seeded[2].1));
     assert!(entry["e_tag"].is_string(), "GCS gives an ETag: {entry}");
 
-    let run = run_with(&["ingest", "gs://cli/raw", "--lake", lake_s, "--pattern", "*_2023*.zip"], &env);
+    let run = run_with(
+        &[
+            "ingest",
+            "gs://cli/raw",
+            "--lake",
+            lake_s,
+            "--pattern",
+            "*_2023*.zip",
+        ],
+        &env,
+    );
     run.expect_code(0);
-    assert_eq!(run.summary("converted"), 1, "the year folder is listed: {run}");
+    assert_eq!(
+        run.summary("converted"),
+        1,
+        "the year folder is listed: {run}"
+    );
     assert!(parquet("2023-12-29", "ORATS_SMV_Strikes_20231229").is_file());
 
-    let run = run_with(&["ingest", "gs://cli/raw/ORATS_SMV_Strikes_20240108.zip", "--lake", lake_s], &env);
+    let run = run_with(
+        &[
+            "ingest",
+            "gs://cli/raw/ORATS_SMV_Strikes_20240108.zip",
+            "--lake",
+            lake_s,
+        ],
+        &env,
+    );
     run.expect_code(0);
     assert_eq!(run.summary("converted"), 1, "a single object: {run}");
 
-    let run = run_with(&["ingest", "gs://cli/raw/", "--lake", lake_s, "--from", "2024-01-04"], &env);
+    let run = run_with(
+        &[
+            "ingest",
+            "gs://cli/raw/",
+            "--lake",
+            lake_s,
+            "--from",
+            "2024-01-04",
+        ],
+        &env,
+    );
     run.expect_code(0);
-    assert_eq!((run.summary("converted"), run.summary("skipped"), run.summary("failed")), (0, 3, 0), "a re-run skips: {run}");
+    assert_eq!(
+        (
+            run.summary("converted"),
+            run.summary("skipped"),
+            run.summary("failed")
+        ),
+        (0, 3, 0),
+        "a re-run skips: {run}"
+    );
 }

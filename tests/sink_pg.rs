@@ -91,7 +91,8 @@ async fn production_database(pg: &TestPostgres, name: &str) -> String {
 async fn stored_daily(
     pool: &PgPool,
 ) -> HashMap<(String, DateTime<Utc>), (String, i32, DateTime<Utc>)> {
-    let rows: Vec<(String, DateTime<Utc>, String, i32, DateTime<Utc>)> = sqlx::query_as(
+    type Stored = (String, DateTime<Utc>, String, i32, DateTime<Utc>);
+    let rows: Vec<Stored> = sqlx::query_as(
         "SELECT t.symbol::text, d.time, d.dealer_metrics_json::text, d.model_version, d.updated_at
          FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
          WHERE d.dealer_metrics_json IS NOT NULL AND NOT d.dealer_metrics_json ? 'legacy'",
@@ -602,7 +603,8 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
     assert_daily_holds(&db, &a3).await;
 
     // The other pipeline's columns and rows survive; known tickers keep their ids.
-    let others: Vec<(String, DateTime<Utc>, Option<String>, Option<Value>, bool)> = sqlx::query_as(
+    type Other = (String, DateTime<Utc>, Option<String>, Option<Value>, bool);
+    let others: Vec<Other> = sqlx::query_as(
         "SELECT t.symbol::text, d.time, d.close::text, d.wyckoff_json, d.dealer_metrics_json ? 'legacy'
          FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
          WHERE d.close IS NOT NULL ORDER BY d.time, t.id",

@@ -29,6 +29,7 @@ use super::{EXIT_CHECK_FAILED, jobs, open};
 use crate::cli::{EXIT_OK, LakeArgs};
 use crate::lake::{METRICS_DIR, partition_date};
 use crate::metrics::Profile;
+use crate::metrics::engine::metrics_param_sets;
 use crate::orats::values::date_to_days;
 use crate::store::Location;
 
@@ -57,20 +58,21 @@ pub struct CheckArgs {
     lake: LakeArgs,
 }
 
-/// Where a check turns into a warning or a failure (fractions: 0.2 = 20 %).
+/// Where a check turns into a warning or a failure (fractions: 0.2 = 20 %);
+/// the defaults are the table in this module's documentation.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Thresholds {
     /// Fail when the ticker count drops by more than this vs the previous date.
-    #[arg(long, default_value_t = 0.20)]
+    #[arg(long, default_value_t = Thresholds::default().max_count_drop)]
     pub max_count_drop: f64,
     /// Fail when fewer than this share of tickers have a non-zero net GEX.
-    #[arg(long, default_value_t = 0.50)]
+    #[arg(long, default_value_t = Thresholds::default().min_nonzero_share)]
     pub min_nonzero_share: f64,
     /// Warn when fewer than this share of tickers have a gamma flip.
-    #[arg(long, default_value_t = 0.10)]
+    #[arg(long, default_value_t = Thresholds::default().min_flip_share)]
     pub min_flip_share: f64,
     /// Warn when the average contracts analyzed moves by more than this vs the previous date.
-    #[arg(long, default_value_t = 0.30)]
+    #[arg(long, default_value_t = Thresholds::default().max_contracts_change)]
     pub max_contracts_change: f64,
 }
 
@@ -171,18 +173,31 @@ fn pct(x: f64) -> String {
 }
 
 fn share(part: i64, whole: i64) -> f64 {
-    if whole > 0 { part as f64 / whole as f64 } else { 0.0 }
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        0.0
+    }
 }
 
 /// The verdict on `window` (ascending dates; the last is the checked date).
 /// `strikes_tickers` is the number of tickers in `strikes` that day.
-pub fn evaluate(window: &[DateStats], strikes_tickers: i64, spot: &[SpotCheck], t: &Thresholds) -> Vec<Finding> {
+pub fn evaluate(
+    window: &[DateStats],
+    strikes_tickers: i64,
+    spot: &[SpotCheck],
+    t: &Thresholds,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(today) = window.last() else {
         return out;
     };
     if today.tickers == 0 {
-        out.push(finding(Level::Fail, "rows", format!("{} has no rows", today.date)));
+        out.push(finding(
+            Level::Fail,
+            "rows",
+            format!("{} has no rows", today.date),
+        ));
         return out;
     }
     if today.tickers < strikes_tickers {
@@ -269,19 +284,35 @@ pub fn evaluate(window: &[DateStats], strikes_tickers: i64, spot: &[SpotCheck], 
             out.push(finding(
                 Level::Pass,
                 "nonzero_gex",
-                format!("{} non-zero (fails below {})", pct(nonzero), pct(t.min_nonzero_share)),
+                format!(
+                    "{} non-zero (fails below {})",
+                    pct(nonzero),
+                    pct(t.min_nonzero_share)
+                ),
             ));
         }
     }
     if today.avg_contracts <= 0.0 {
-        out.push(finding(Level::Fail, "contracts", "no contract analyzed at all".to_string()));
+        out.push(finding(
+            Level::Fail,
+            "contracts",
+            "no contract analyzed at all".to_string(),
+        ));
     }
     let flips = share(today.has_flip, today.tickers);
-    let level = if flips < t.min_flip_share { Level::Warn } else { Level::Pass };
+    let level = if flips < t.min_flip_share {
+        Level::Warn
+    } else {
+        Level::Pass
+    };
     out.push(finding(
         level,
         "flip_share",
-        format!("{} have a gamma flip (warns below {})", pct(flips), pct(t.min_flip_share)),
+        format!(
+            "{} have a gamma flip (warns below {})",
+            pct(flips),
+            pct(t.min_flip_share)
+        ),
     ));
     for check in spot {
         out.extend(spot_findings(check));
@@ -292,7 +323,11 @@ pub fn evaluate(window: &[DateStats], strikes_tickers: i64, spot: &[SpotCheck], 
 fn spot_findings(check: &SpotCheck) -> Vec<Finding> {
     let name = format!("spot_check {}", check.ticker);
     let Some(row) = &check.row else {
-        return vec![finding(Level::Fail, &name, "in strikes but no dealer_metrics row".into())];
+        return vec![finding(
+            Level::Fail,
+            &name,
+            "in strikes but no dealer_metrics row".into(),
+        )];
     };
     let mut out = Vec::new();
     let mut fail = Vec::new();
@@ -301,7 +336,7 @@ fn spot_findings(check: &SpotCheck) -> Vec<Finding> {
     }
     match row.gex_net {
         None => fail.push("net GEX is null".into()),
-        Some(g) if g == 0.0 => fail.push("net GEX is 0".into()),
+        Some(0.0) => fail.push("net GEX is 0".into()),
         Some(_) => {}
     }
     let Some(spot) = row.spot.filter(|s| *s > 0.0) else {
@@ -316,17 +351,23 @@ fn spot_findings(check: &SpotCheck) -> Vec<Finding> {
     if row.call_wall.is_none() || row.put_wall.is_none() {
         warn.push("no call or put wall".to_string());
     }
-    for (label, level) in [("call wall", row.call_wall), ("put wall", row.put_wall), ("flip", row.flip)] {
+    for (label, level) in [
+        ("call wall", row.call_wall),
+        ("put wall", row.put_wall),
+        ("flip", row.flip),
+    ] {
         if let Some(k) = level
             && (k / spot - 1.0).abs() > 0.5
         {
-            warn.push(format!("{label} {k} is more than 50 % from spot {spot}"));
+            warn.push(format!("{label} {k:.2} is more than 50 % from spot {spot}"));
         }
     }
     if let Some(previous) = check.previous_spot.filter(|p| *p > 0.0)
         && (spot / previous - 1.0).abs() > 0.25
     {
-        warn.push(format!("spot moved from {previous} to {spot} (> 25 %: split or bad price?)"));
+        warn.push(format!(
+            "spot moved from {previous} to {spot} (> 25 %: split or bad price?)"
+        ));
     }
     if !warn.is_empty() {
         out.push(finding(Level::Warn, &name, warn.join("; ")));
@@ -362,7 +403,12 @@ fn date_value(date: NaiveDate) -> ScalarValue {
     ScalarValue::Date32(Some(date_to_days(date)))
 }
 
-async fn date_stats(ctx: &SessionContext, params: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<DateStats>> {
+async fn date_stats(
+    ctx: &SessionContext,
+    params: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DateStats>> {
     let table = Table::query(
         ctx,
         "SELECT trade_date, count(*) AS tickers,
@@ -381,7 +427,11 @@ async fn date_stats(ctx: &SessionContext, params: &str, from: NaiveDate, to: Nai
         ],
     )
     .await?;
-    let (dates, tickers, nonzero) = (table.date("trade_date")?, table.i64("tickers")?, table.i64("nonzero_gex")?);
+    let (dates, tickers, nonzero) = (
+        table.date("trade_date")?,
+        table.i64("tickers")?,
+        table.i64("nonzero_gex")?,
+    );
     let (flips, contracts) = (table.i64("has_flip")?, table.f64("avg_contracts")?);
     let (full, invalid) = (table.i64("full")?, table.i64("invalid")?);
     Ok((0..table.len())
@@ -412,7 +462,12 @@ async fn spot_checks(
         vec![("date", date_value(date))],
     )
     .await?;
-    let strikes_tickers = present.i64("tickers")?.first().copied().flatten().unwrap_or(0);
+    let strikes_tickers = present
+        .i64("tickers")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0);
     let present: Vec<String> = present.text("ticker")?.into_iter().flatten().collect();
     let rows = Table::query(
         ctx,
@@ -425,22 +480,35 @@ async fn spot_checks(
         vec![
             ("params", ScalarValue::Utf8(Some(params.to_string()))),
             ("date", date_value(date)),
-            ("previous", previous.map_or(ScalarValue::Date32(None), date_value)),
+            (
+                "previous",
+                previous.map_or(ScalarValue::Date32(None), date_value),
+            ),
         ],
     )
     .await?;
-    let (tickers, dates, status) = (rows.text("ticker")?, rows.date("trade_date")?, rows.text("status")?);
+    let (tickers, dates, status) = (
+        rows.text("ticker")?,
+        rows.date("trade_date")?,
+        rows.text("status")?,
+    );
     let (spots, gex, dex, flips) = (
         rows.f64("spot_price")?,
         rows.f64("gex_net")?,
         rows.f64("net_dex")?,
         rows.f64("gamma_flip")?,
     );
-    let (calls, puts, contracts) = (rows.walls("call_walls")?, rows.walls("put_walls")?, rows.i64("contracts_analyzed")?);
+    let (calls, puts, contracts) = (
+        rows.walls("call_walls")?,
+        rows.walls("put_walls")?,
+        rows.i64("contracts_analyzed")?,
+    );
     let mut today: BTreeMap<String, SpotRow> = BTreeMap::new();
     let mut before: BTreeMap<String, f64> = BTreeMap::new();
     for i in 0..rows.len() {
-        let Some(ticker) = tickers[i].clone() else { continue };
+        let Some(ticker) = tickers[i].clone() else {
+            continue;
+        };
         if dates[i] == Some(date) {
             today.insert(
                 ticker,
@@ -472,6 +540,10 @@ async fn spot_checks(
 }
 
 fn money(x: Option<f64>) -> String {
+    x.map_or("—".into(), super::plot::dollars)
+}
+
+fn shares(x: Option<f64>) -> String {
     x.map_or("—".into(), super::plot::short_number)
 }
 
@@ -492,11 +564,21 @@ pub fn render(
     let _ = writeln!(
         out,
         "  {:<10}  {:>7}  {:>8}  {:>16}  {:>16}  {:>13}  {:>6}  {:>7}",
-        "trade_date", "tickers", "change", "non-zero GEX", "with flip", "avg contracts", "FULL", "INVALID"
+        "trade_date",
+        "tickers",
+        "change",
+        "non-zero GEX",
+        "with flip",
+        "avg contracts",
+        "FULL",
+        "INVALID"
     );
     for (i, day) in window.iter().enumerate() {
         let change = match i.checked_sub(1).map(|j| &window[j]) {
-            Some(p) => format!("{:+.1} %", share(day.tickers - p.tickers, p.tickers) * 100.0),
+            Some(p) => format!(
+                "{:+.1} %",
+                share(day.tickers - p.tickers, p.tickers) * 100.0
+            ),
             None => String::new(),
         };
         let _ = writeln!(
@@ -505,8 +587,16 @@ pub fn render(
             day.date.to_string(),
             day.tickers,
             change,
-            format!("{} ({})", day.nonzero_gex, pct(share(day.nonzero_gex, day.tickers))),
-            format!("{} ({})", day.has_flip, pct(share(day.has_flip, day.tickers))),
+            format!(
+                "{} ({})",
+                day.nonzero_gex,
+                pct(share(day.nonzero_gex, day.tickers))
+            ),
+            format!(
+                "{} ({})",
+                day.has_flip,
+                pct(share(day.has_flip, day.tickers))
+            ),
             day.avg_contracts,
             day.full,
             day.invalid
@@ -514,12 +604,24 @@ pub fn render(
     }
     let _ = writeln!(out, "\nSpot checks ({date})");
     if spot.is_empty() {
-        let _ = writeln!(out, "  none of {} is in strikes that day", SPOT_CHECK_TICKERS.join(", "));
+        let _ = writeln!(
+            out,
+            "  none of {} is in strikes that day",
+            SPOT_CHECK_TICKERS.join(", ")
+        );
     } else {
         let _ = writeln!(
             out,
             "  {:<6}  {:<8}  {:>10}  {:>9}  {:>9}  {:>10}  {:>10}  {:>10}  {:>9}",
-            "ticker", "status", "spot", "net GEX", "net DEX", "call wall", "put wall", "flip", "contracts"
+            "ticker",
+            "status",
+            "spot",
+            "net GEX",
+            "net DEX",
+            "call wall",
+            "put wall",
+            "flip",
+            "contracts"
         );
         for check in spot {
             match &check.row {
@@ -531,7 +633,7 @@ pub fn render(
                         r.status,
                         level(r.spot),
                         money(r.gex_net),
-                        money(r.net_dex),
+                        shares(r.net_dex),
                         level(r.call_wall),
                         level(r.put_wall),
                         level(r.flip),
@@ -556,7 +658,10 @@ pub fn render(
     let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
     let warned = findings.iter().filter(|f| f.level == Level::Warn).count();
     let verdict = if failed > 0 { "FAIL" } else { "PASS" };
-    let _ = write!(out, "\nResult: {verdict} ({failed} failed, {warned} warnings)");
+    let _ = write!(
+        out,
+        "\nResult: {verdict} ({failed} failed, {warned} warnings)"
+    );
     out
 }
 
@@ -564,15 +669,19 @@ pub fn render(
 pub async fn run(args: CheckArgs) -> Result<u8> {
     let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &Profile::A3.params()).await?;
     let dates = metric_dates(&lake, &args.params).await?;
-    let date = match args.date {
-        Some(d) => d,
-        None => *dates.last().with_context(|| {
-            format!(
-                "the lake {lake} has no dealer_metrics for params={}: run `gexlake metrics` first",
-                args.params
-            )
-        })?,
-    };
+    if dates.is_empty() {
+        let sets = metrics_param_sets(&lake).await?;
+        anyhow::bail!(
+            "the lake {lake} has no dealer_metrics for params={} (it has: {}); run `gexlake metrics` or pick --params",
+            args.params,
+            if sets.is_empty() {
+                "none".to_string()
+            } else {
+                sets.join(", ")
+            }
+        );
+    }
+    let date = args.date.unwrap_or(dates[dates.len() - 1]);
     let upto: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d <= date).collect();
     let shown = &upto[upto.len().saturating_sub(args.last as usize)..];
     let header = format!(
@@ -631,7 +740,11 @@ mod tests {
     }
 
     fn levels(findings: &[Finding], check: &str) -> Vec<Level> {
-        findings.iter().filter(|f| f.check == check).map(|f| f.level).collect()
+        findings
+            .iter()
+            .filter(|f| f.check == check)
+            .map(|f| f.level)
+            .collect()
     }
 
     #[test]
@@ -650,12 +763,26 @@ mod tests {
     #[test]
     fn a_drop_beyond_20_percent_fails_today_and_warns_before() {
         let t = Thresholds::default();
-        let today = evaluate(&[day(4, 100, 90, 40, 50.0), day(5, 79, 70, 30, 50.0)], 79, &[], &t);
+        let today = evaluate(
+            &[day(4, 100, 90, 40, 50.0), day(5, 79, 70, 30, 50.0)],
+            79,
+            &[],
+            &t,
+        );
         assert_eq!(levels(&today, "ticker_count"), [Level::Fail]);
-        let exactly = evaluate(&[day(4, 100, 90, 40, 50.0), day(5, 80, 70, 30, 50.0)], 80, &[], &t);
+        let exactly = evaluate(
+            &[day(4, 100, 90, 40, 50.0), day(5, 80, 70, 30, 50.0)],
+            80,
+            &[],
+            &t,
+        );
         assert_eq!(levels(&exactly, "ticker_count"), [Level::Pass]);
         let earlier = evaluate(
-            &[day(3, 100, 90, 40, 50.0), day(4, 70, 60, 30, 50.0), day(5, 70, 60, 30, 50.0)],
+            &[
+                day(3, 100, 90, 40, 50.0),
+                day(4, 70, 60, 30, 50.0),
+                day(5, 70, 60, 30, 50.0),
+            ],
             70,
             &[],
             &t,
@@ -666,7 +793,12 @@ mod tests {
     #[test]
     fn shares_and_contracts_have_thresholds() {
         let t = Thresholds::default();
-        let f = evaluate(&[day(4, 100, 90, 40, 50.0), day(5, 100, 49, 9, 20.0)], 120, &[], &t);
+        let f = evaluate(
+            &[day(4, 100, 90, 40, 50.0), day(5, 100, 49, 9, 20.0)],
+            120,
+            &[],
+            &t,
+        );
         assert_eq!(levels(&f, "nonzero_gex"), [Level::Fail]);
         assert_eq!(levels(&f, "flip_share"), [Level::Warn]);
         assert_eq!(levels(&f, "contracts"), [Level::Warn]);
@@ -694,7 +826,12 @@ mod tests {
         });
         assert_eq!(invalid.len(), 1);
         assert_eq!(invalid[0].level, Level::Fail);
-        assert!(invalid[0].detail.contains("status INVALID; net GEX is null"), "{invalid:?}");
+        assert!(
+            invalid[0]
+                .detail
+                .contains("status INVALID; net GEX is null"),
+            "{invalid:?}"
+        );
         let odd = spot_findings(&SpotCheck {
             ticker: "TSLA".into(),
             row: Some(SpotRow {

@@ -36,12 +36,19 @@ pub async fn session(lake: &Location, jobs: usize) -> Result<SessionContext> {
 
 /// A DataFusion session with `strikes`, `dealer_metrics` (when present) and
 /// `strike_gex` under `params`.
-pub async fn session_with(lake: &Location, jobs: usize, params: &MetricsParams) -> Result<SessionContext> {
+pub async fn session_with(
+    lake: &Location,
+    jobs: usize,
+    params: &MetricsParams,
+) -> Result<SessionContext> {
     let ctx = lake_session(lake, jobs).await?;
     register_dealer_metrics(&ctx, lake).await?;
     views::register_strike_gex(&ctx, params).await?;
     // Planning errors then carry the position of the offending name.
-    ctx.sql("SET datafusion.sql_parser.collect_spans = true").await?.collect().await?;
+    ctx.sql("SET datafusion.sql_parser.collect_spans = true")
+        .await?
+        .collect()
+        .await?;
     Ok(ctx)
 }
 
@@ -86,7 +93,10 @@ pub struct SqlArgs {
     jobs: Option<usize>,
     #[command(flatten)]
     lake: LakeArgs,
-    #[command(flatten, next_help_heading = "strike_gex parameters (as for `gexlake metrics`)")]
+    #[command(
+        flatten,
+        next_help_heading = "strike_gex parameters (as for `gexlake metrics`)"
+    )]
     strike_params: ParamArgs,
 }
 
@@ -110,10 +120,16 @@ fn jobs(flag: Option<usize>) -> Result<usize> {
 
 /// Opens the session of `--lake`, warning when the lake has no ORATS rows
 /// (a mistyped path would otherwise just give empty results).
-async fn open(lake: &LakeArgs, jobs: usize, params: &MetricsParams) -> Result<(Location, SessionContext)> {
+async fn open(
+    lake: &LakeArgs,
+    jobs: usize,
+    params: &MetricsParams,
+) -> Result<(Location, SessionContext)> {
     let location = Location::parse(&lake.lake).context("--lake")?;
     if lake_dates(&location).await?.is_empty() {
-        tracing::warn!("the lake {location} has no orats_strikes partitions (check --lake or GEXLAKE_LAKE)");
+        tracing::warn!(
+            "the lake {location} has no orats_strikes partitions (check --lake or GEXLAKE_LAKE)"
+        );
     }
     let ctx = session_with(&location, jobs, params).await?;
     Ok((location, ctx))
@@ -124,11 +140,13 @@ async fn run_sql(args: SqlArgs) -> Result<u8> {
     let output = Output::new(args.format, args.output.as_ref(), args.timing)?;
     let script = match (&args.query, &args.file) {
         (Some(q), _) => Some(q.clone()),
-        (None, Some(path)) => {
-            Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
-        }
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
         (None, None) if std::io::stdin().is_terminal() => None,
-        (None, None) => Some(std::io::read_to_string(std::io::stdin()).context("reading SQL from stdin")?),
+        (None, None) => {
+            Some(std::io::read_to_string(std::io::stdin()).context("reading SQL from stdin")?)
+        }
     };
     let (location, ctx) = open(&args.lake, jobs(args.jobs)?, &params).await?;
     let Some(script) = script else {

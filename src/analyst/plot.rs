@@ -47,10 +47,11 @@ pub struct PlotArgs {
     /// Last date of the history (default: the latest with results).
     #[arg(long, requires = "history")]
     to: Option<NaiveDate>,
-    /// Strikes shown: within this fraction of spot (0.15 = ±15 %); the flip and
-    /// the largest walls are always shown when within ±50 %.
-    #[arg(long, default_value_t = 0.15)]
-    window: f64,
+    /// Strikes shown: within this fraction of spot (0.1 = ±10 %). Default: the
+    /// narrowest window holding 98 % of the gross GEX, between ±2 % and ±25 %.
+    /// The flip and the largest walls are shown too when within ±50 %.
+    #[arg(long)]
+    window: Option<f64>,
     /// Image size in pixels.
     #[arg(long, default_value = "1200x700", value_parser = parse_size)]
     size: (u32, u32),
@@ -67,10 +68,17 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))?;
-    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (200..=8000).contains(n));
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (200..=8000).contains(n))
+    };
     match (parse(w), parse(h)) {
         (Some(w), Some(h)) => Ok((w, h)),
-        _ => Err(format!("{text:?}: width and height must be 200 to 8000 pixels")),
+        _ => Err(format!(
+            "{text:?}: width and height must be 200 to 8000 pixels"
+        )),
     }
 }
 
@@ -93,6 +101,32 @@ pub fn short_number(x: f64) -> String {
         2
     };
     format!("{scaled:.decimals$}{suffix}")
+}
+
+/// Dollars in short form: -$2.64B, $350K.
+pub fn dollars(x: f64) -> String {
+    let text = short_number(x);
+    match text.strip_prefix('-') {
+        Some(abs) => format!("-${abs}"),
+        None => format!("${text}"),
+    }
+}
+
+/// An axis tick in short form without padding zeros: $1.5B, -$2B.
+fn dollar_tick(x: f64) -> String {
+    let text = dollars(x);
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    if number.contains('.') {
+        format!(
+            "{}{suffix}",
+            number.trim_end_matches('0').trim_end_matches('.')
+        )
+    } else {
+        text
+    }
 }
 
 /// A strike price without trailing zeros: 237.5, 600.
@@ -170,7 +204,9 @@ pub async fn strike_chart(
         ticker: ticker.to_string(),
         date,
         params: params.name(),
-        spot: bars.f64("spot")?[0].context("strike_gex has no spot")?,
+        spot: bars.f64("spot")?[0].with_context(|| {
+            format!("{ticker} has no spot on {date} (no stkPx or spot_px above 0): no GEX to chart")
+        })?,
         flip: levels.f64("flip")?[0],
         gex_net: levels.f64("gex_net")?[0].unwrap_or(0.0),
         call_walls: levels.walls("call_walls")?.swap_remove(0),
@@ -222,7 +258,9 @@ pub async fn history(
         ],
     )
     .await
-    .with_context(|| format!("reading dealer_metrics (has `gexlake metrics` run for params={params}?)"))?;
+    .with_context(|| {
+        format!("reading dealer_metrics (has `gexlake metrics` run for params={params}?)")
+    })?;
     let (dates, gex, spot, flip) = (
         table.date("trade_date")?,
         table.f64("gex_net")?,
@@ -256,9 +294,18 @@ const FAMILY: &str = "sans-serif";
 fn register_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FAMILY, FontStyle::Normal, include_bytes!("fonts/Roboto-Regular.ttf")).is_ok()
+        plotters::style::register_font(
+            FAMILY,
+            FontStyle::Normal,
+            include_bytes!("fonts/Roboto-Regular.ttf"),
+        )
+        .is_ok()
     });
-    if ok { Ok(()) } else { Err(anyhow!("the bundled chart font cannot be read")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the bundled chart font cannot be read"))
+    }
 }
 
 fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
@@ -273,7 +320,12 @@ enum Image {
 }
 
 fn image_kind(path: &Path) -> Result<Image> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("svg") => Ok(Image::Svg),
         Some("png") => Ok(Image::Png),
         _ => bail!("{}: the output must end in .svg or .png", path.display()),
@@ -281,11 +333,24 @@ fn image_kind(path: &Path) -> Result<Image> {
 }
 
 /// Draws the strike chart into `path` (.svg or .png).
-pub fn render_strike_chart(chart: &StrikeChart, window: f64, size: (u32, u32), path: &Path) -> Result<()> {
+pub fn render_strike_chart(
+    chart: &StrikeChart,
+    window: Option<f64>,
+    size: (u32, u32),
+    path: &Path,
+) -> Result<()> {
     register_font()?;
     match image_kind(path)? {
-        Image::Svg => draw_strikes(SVGBackend::new(path, size).into_drawing_area(), chart, window),
-        Image::Png => draw_strikes(BitMapBackend::new(path, size).into_drawing_area(), chart, window),
+        Image::Svg => draw_strikes(
+            SVGBackend::new(path, size).into_drawing_area(),
+            chart,
+            window,
+        ),
+        Image::Png => draw_strikes(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            chart,
+            window,
+        ),
     }
     .with_context(|| format!("writing {}", path.display()))
 }
@@ -300,25 +365,67 @@ pub fn render_history_chart(
 ) -> Result<()> {
     register_font()?;
     match image_kind(path)? {
-        Image::Svg => draw_history(SVGBackend::new(path, size).into_drawing_area(), ticker, params, points),
-        Image::Png => draw_history(BitMapBackend::new(path, size).into_drawing_area(), ticker, params, points),
+        Image::Svg => draw_history(
+            SVGBackend::new(path, size).into_drawing_area(),
+            ticker,
+            params,
+            points,
+        ),
+        Image::Png => draw_history(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            ticker,
+            params,
+            points,
+        ),
     }
     .with_context(|| format!("writing {}", path.display()))
 }
 
+/// The narrowest ±window around spot (2 % to 25 %) that holds 98 % of the
+/// gross GEX: wide chains have far strikes that carry next to nothing.
+fn auto_window(chart: &StrikeChart) -> f64 {
+    let total: f64 = chart.bars.iter().map(|b| b.1.abs()).sum();
+    let mut by_distance: Vec<(f64, f64)> = chart
+        .bars
+        .iter()
+        .map(|&(k, g)| ((k / chart.spot - 1.0).abs(), g.abs()))
+        .collect();
+    by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut held = 0.0;
+    let mut window = 0.0;
+    for (distance, g) in by_distance {
+        if held >= 0.98 * total {
+            break;
+        }
+        held += g;
+        window = distance;
+    }
+    (window * 1.1).clamp(0.02, 0.25)
+}
+
 /// The strike range shown: ±`window` around spot, widened to the flip and
 /// the largest wall on each side when they lie within ±50 % of spot.
-fn strike_range(chart: &StrikeChart, window: f64) -> Range<f64> {
+fn strike_range(chart: &StrikeChart, window: Option<f64>) -> Range<f64> {
+    let window = window.unwrap_or_else(|| auto_window(chart));
     let (mut lo, mut hi) = (chart.spot * (1.0 - window), chart.spot * (1.0 + window));
-    let markers = [chart.flip, chart.call_walls.first().map(|w| w.0), chart.put_walls.first().map(|w| w.0)];
+    let markers = [
+        chart.flip,
+        chart.call_walls.first().map(|w| w.0),
+        chart.put_walls.first().map(|w| w.0),
+    ];
     for k in markers.into_iter().flatten() {
         if (k / chart.spot - 1.0).abs() <= 0.5 {
             lo = lo.min(k);
             hi = hi.max(k);
         }
     }
-    let shown: Vec<f64> = chart.bars.iter().map(|b| b.0).filter(|k| (lo..=hi).contains(k)).collect();
-    let pad = bar_width(&shown, hi - lo);
+    let shown: Vec<f64> = chart
+        .bars
+        .iter()
+        .map(|b| b.0)
+        .filter(|k| (lo..=hi).contains(k))
+        .collect();
+    let pad = bar_width(&shown, hi - lo) + (hi - lo) * 0.015;
     (lo - pad)..(hi + pad)
 }
 
@@ -329,7 +436,11 @@ fn bar_width(strikes: &[f64], span: f64) -> f64 {
         .map(|w| w[1] - w[0])
         .filter(|d| *d > 0.0)
         .fold(f64::INFINITY, f64::min);
-    if spacing.is_finite() { spacing * 0.8 } else { span / 60.0 }
+    if spacing.is_finite() {
+        spacing * 0.8
+    } else {
+        span / 60.0
+    }
 }
 
 /// A vertical marker line with its label.
@@ -340,28 +451,41 @@ struct Marker {
     dashed: bool,
 }
 
-fn draw_strikes<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &StrikeChart, window: f64) -> Result<()>
+fn draw_strikes<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    chart: &StrikeChart,
+    window: Option<f64>,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(draw_error)?;
-    let (header, body) = root.split_vertically(78);
+    let (header, body) = root.split_vertically(100);
     let title = format!(
         "{} · net GEX by strike · {} · params {}",
         chart.ticker, chart.date, chart.params
     );
     header
-        .draw(&Text::new(title, (24, 14), (FAMILY, 26).into_font().color(&BLACK)))
+        .draw(&Text::new(
+            title,
+            (24, 14),
+            (FAMILY, 26).into_font().color(&BLACK),
+        ))
         .map_err(draw_error)?;
     let range = strike_range(chart, window);
     let inside: Vec<&(f64, f64)> = chart.bars.iter().filter(|b| range.contains(&b.0)).collect();
     let total: f64 = chart.bars.iter().map(|b| b.1.abs()).sum();
-    let outside: f64 = chart.bars.iter().filter(|b| !range.contains(&b.0)).map(|b| b.1.abs()).sum();
+    let outside: f64 = chart
+        .bars
+        .iter()
+        .filter(|b| !range.contains(&b.0))
+        .map(|b| b.1.abs())
+        .sum();
     let mut subtitle = format!(
-        "spot {}   gamma flip {}   net GEX {} $ per 1 % move   {} strikes",
+        "spot {} · gamma flip {} · net GEX {} per 1 % move · {} strikes",
         strike_text(chart.spot),
         chart.flip.map_or("none".to_string(), |f| format!("{f:.2}")),
-        short_number(chart.gex_net),
+        dollars(chart.gex_net),
         chart.bars.len()
     );
     if inside.len() < chart.bars.len() && total > 0.0 {
@@ -374,7 +498,11 @@ where
         ));
     }
     header
-        .draw(&Text::new(subtitle, (24, 50), (FAMILY, 16).into_font().color(&RGBColor(70, 70, 70))))
+        .draw(&Text::new(
+            subtitle,
+            (24, 50),
+            (FAMILY, 16).into_font().color(&RGBColor(70, 70, 70)),
+        ))
         .map_err(draw_error)?;
 
     let (min_g, max_g) = inside
@@ -391,11 +519,11 @@ where
         .y_label_area_size(84)
         .build_cartesian_2d(range.clone(), y.clone())
         .map_err(draw_error)?;
-    let money = |v: &f64| short_number(*v);
+    let money = |v: &f64| dollar_tick(*v);
     let strike = |v: &f64| strike_text(*v);
     plot.configure_mesh()
         .x_desc("strike")
-        .y_desc("net GEX ($ per 1 % move)")
+        .y_desc("net GEX per 1 % move")
         .x_label_formatter(&strike)
         .y_label_formatter(&money)
         .x_labels(12)
@@ -406,29 +534,6 @@ where
         .axis_desc_style((FAMILY, 15))
         .draw()
         .map_err(draw_error)?;
-
-    let strikes: Vec<f64> = inside.iter().map(|b| b.0).collect();
-    let width = bar_width(&strikes, range.end - range.start);
-    let bars = |positive: bool| {
-        let color = if positive { POSITIVE } else { NEGATIVE };
-        inside
-            .iter()
-            .filter(move |b| (b.1 >= 0.0) == positive)
-            .map(move |&&(k, g)| Rectangle::new([(k - width / 2.0, 0.0), (k + width / 2.0, g)], color.mix(0.75).filled()))
-    };
-    plot.draw_series(bars(true))
-        .map_err(draw_error)?
-        .label("net GEX > 0 (dealers long gamma)")
-        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], POSITIVE.mix(0.75).filled()));
-    plot.draw_series(bars(false))
-        .map_err(draw_error)?
-        .label("net GEX < 0 (dealers short gamma)")
-        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], NEGATIVE.mix(0.75).filled()));
-    plot.draw_series(std::iter::once(PathElement::new(
-        vec![(range.start, 0.0), (range.end, 0.0)],
-        BLACK.stroke_width(1),
-    )))
-    .map_err(draw_error)?;
 
     let mut markers = vec![Marker {
         x: chart.spot,
@@ -447,7 +552,12 @@ where
     for (i, (k, oi)) in chart.call_walls.iter().enumerate() {
         markers.push(Marker {
             x: *k,
-            label: format!("call wall {} {} (OI {})", i + 1, strike_text(*k), short_number(*oi as f64)),
+            label: format!(
+                "call wall {} {} (OI {})",
+                i + 1,
+                strike_text(*k),
+                short_number(*oi as f64)
+            ),
             color: CALL_WALL,
             dashed: true,
         });
@@ -455,7 +565,12 @@ where
     for (i, (k, oi)) in chart.put_walls.iter().enumerate() {
         markers.push(Marker {
             x: *k,
-            label: format!("put wall {} {} (OI {})", i + 1, strike_text(*k), short_number(*oi as f64)),
+            label: format!(
+                "put wall {} {} (OI {})",
+                i + 1,
+                strike_text(*k),
+                short_number(*oi as f64)
+            ),
             color: PUT_WALL,
             dashed: true,
         });
@@ -463,7 +578,11 @@ where
     markers.retain(|m| range.contains(&m.x));
     for m in &markers {
         let points = vec![(m.x, y.start), (m.x, y.end)];
-        let style = m.color.stroke_width(2);
+        let style = m.color.stroke_width(if m.color == SPOT || m.color == FLIP {
+            2
+        } else {
+            1
+        });
         if m.dashed {
             plot.draw_series(std::iter::once(DashedPathElement::new(points, 6, 4, style)))
                 .map_err(draw_error)?;
@@ -472,41 +591,145 @@ where
                 .map_err(draw_error)?;
         }
     }
+    let strikes: Vec<f64> = inside.iter().map(|b| b.0).collect();
+    // At least 3 pixels wide, so a lone strike next to a close one stays visible.
+    let pixels = plot.plotting_area().dim_in_pixel().0.max(1) as f64;
+    let width =
+        bar_width(&strikes, range.end - range.start).max(3.0 * (range.end - range.start) / pixels);
+    let bars = |positive: bool| {
+        let color = if positive { POSITIVE } else { NEGATIVE };
+        inside
+            .iter()
+            .filter(move |b| (b.1 >= 0.0) == positive)
+            .map(move |&&(k, g)| {
+                Rectangle::new(
+                    [(k - width / 2.0, 0.0), (k + width / 2.0, g)],
+                    color.mix(0.8).filled(),
+                )
+            })
+    };
+    plot.draw_series(bars(true)).map_err(draw_error)?;
+    plot.draw_series(bars(false)).map_err(draw_error)?;
+    plot.draw_series(std::iter::once(PathElement::new(
+        vec![(range.start, 0.0), (range.end, 0.0)],
+        BLACK.stroke_width(1),
+    )))
+    .map_err(draw_error)?;
     // Labels in rows under the top edge, each in the first row where it
-    // does not overlap the previous label, so close levels stay readable.
+    // overlaps no other label, so close levels stay readable; a label that
+    // would run past the right edge goes to the left of its line.
     markers.sort_by(|a, b| a.x.total_cmp(&b.x));
     let font = TextStyle::from((FAMILY, 13).into_font());
-    let mut row_ends: Vec<i32> = Vec::new();
+    let right_edge = plot.backend_coord(&(range.end, y.end)).0;
+    let mut rows: Vec<Vec<(i32, i32)>> = Vec::new();
     for m in &markers {
         let (px, top) = plot.backend_coord(&(m.x, y.end));
-        let (w, h) = root.estimate_text_size(&m.label, &font).map_err(draw_error)?;
-        let (w, h) = (w as i32, h as i32);
-        let x0 = px + 4;
-        let row = row_ends.iter().position(|end| *end < x0).unwrap_or(row_ends.len());
-        if row == row_ends.len() {
-            row_ends.push(x0 + w);
-        } else {
-            row_ends[row] = x0 + w;
-        }
-        let y0 = top + 6 + row as i32 * (h + 6);
-        root.draw(&Rectangle::new([(x0 - 2, y0 - 2), (x0 + w + 2, y0 + h + 2)], WHITE.mix(0.85).filled()))
+        let (w, h) = root
+            .estimate_text_size(&m.label, &font)
             .map_err(draw_error)?;
+        let (w, h) = (w as i32, h as i32);
+        let x0 = if px + 4 + w > right_edge {
+            px - 4 - w
+        } else {
+            px + 4
+        };
+        let span = (x0 - 3, x0 + w + 3);
+        let free = |row: &Vec<(i32, i32)>| row.iter().all(|&(a, b)| span.1 < a || b < span.0);
+        let row = match rows.iter().position(free) {
+            Some(r) => r,
+            None => {
+                rows.push(Vec::new());
+                rows.len() - 1
+            }
+        };
+        rows[row].push(span);
+        let y0 = top + 6 + row as i32 * (h + 6);
+        root.draw(&Rectangle::new(
+            [(x0 - 2, y0 - 2), (x0 + w + 2, y0 + h + 2)],
+            WHITE.mix(0.85).filled(),
+        ))
+        .map_err(draw_error)?;
         root.draw(&Text::new(m.label.clone(), (x0, y0), font.color(&m.color)))
             .map_err(draw_error)?;
     }
-    plot.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FAMILY, 14))
-        .draw()
-        .map_err(draw_error)?;
+    let mut legend = vec![
+        (
+            "net GEX > 0 (dealers long gamma)".to_string(),
+            POSITIVE,
+            Swatch::Bar,
+        ),
+        (
+            "net GEX < 0 (dealers short gamma)".to_string(),
+            NEGATIVE,
+            Swatch::Bar,
+        ),
+        ("spot".to_string(), SPOT, Swatch::Line),
+    ];
+    if chart.flip.is_some() {
+        legend.push(("gamma flip".to_string(), FLIP, Swatch::Dashed));
+    }
+    legend.push(("call walls".to_string(), CALL_WALL, Swatch::Dashed));
+    legend.push(("put walls".to_string(), PUT_WALL, Swatch::Dashed));
+    draw_legend(&header, &legend, 76)?;
     root.present().map_err(draw_error)?;
     Ok(())
 }
 
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Bar,
+    Line,
+    Dashed,
+}
+
+/// A row of legend entries in the header, above the plot, where it can
+/// never hide data.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor, Swatch)],
+    y: i32,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let style = TextStyle::from((FAMILY, 14).into_font());
+    let mut x = 24;
+    for (label, color, swatch) in entries {
+        match swatch {
+            Swatch::Bar => area.draw(&Rectangle::new(
+                [(x, y + 1), (x + 14, y + 13)],
+                color.mix(0.8).filled(),
+            )),
+            Swatch::Line => area.draw(&PathElement::new(
+                vec![(x, y + 7), (x + 22, y + 7)],
+                color.stroke_width(3),
+            )),
+            Swatch::Dashed => area.draw(&DashedPathElement::new(
+                vec![(x, y + 7), (x + 22, y + 7)],
+                5,
+                3,
+                color.stroke_width(2),
+            )),
+        }
+        .map_err(draw_error)?;
+        let (w, _) = area.estimate_text_size(label, &style).map_err(draw_error)?;
+        area.draw(&Text::new(
+            label.clone(),
+            (x + 28, y),
+            style.color(&RGBColor(60, 60, 60)),
+        ))
+        .map_err(draw_error)?;
+        x += 28 + w as i32 + 24;
+    }
+    Ok(())
+}
+
 /// Splits a series at its missing values, so a line never bridges a gap.
-fn segments(points: &[HistoryPoint], value: impl Fn(&HistoryPoint) -> Option<f64>) -> Vec<Vec<(f64, f64)>> {
+fn segments(
+    points: &[HistoryPoint],
+    value: impl Fn(&HistoryPoint) -> Option<f64>,
+) -> Vec<Vec<(f64, f64)>> {
     let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for (i, p) in points.iter().enumerate() {
         match value(p) {
@@ -529,7 +752,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(draw_error)?;
-    let (header, body) = root.split_vertically(60);
+    let (header, body) = root.split_vertically(84);
     let (first, last) = (points[0].date, points[points.len() - 1].date);
     header
         .draw(&Text::new(
@@ -542,7 +765,7 @@ where
     let (upper, lower) = body.split_vertically((height as f64 * 0.58) as u32);
     let n = points.len() as f64;
     let x = -0.6..(n - 0.4);
-    let labels = ((n as usize).min(10)).max(2);
+    let labels = (n as usize).clamp(2, 10);
     let date_label = |v: &f64| {
         let i = v.round();
         if (v - i).abs() < 0.01 && i >= 0.0 && (i as usize) < points.len() {
@@ -559,8 +782,14 @@ where
         .collect();
     let (lo, hi) = prices
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
     let pad = (hi - lo) * 0.08;
     let mut price = ChartBuilder::on(&upper)
         .margin_left(16)
@@ -574,6 +803,7 @@ where
         .configure_mesh()
         .y_desc("price")
         .x_labels(labels)
+        .y_labels(8)
         .x_label_formatter(&|_| String::new())
         .y_label_formatter(&plain)
         .light_line_style(RGBColor(235, 235, 235))
@@ -589,31 +819,35 @@ where
         ("call wall", CALL_WALL, |p| p.call_wall),
         ("put wall", PUT_WALL, |p| p.put_wall),
     ];
+    let mut legend = Vec::new();
     for (name, color, pick) in lines {
         let parts = segments(points, pick);
-        for (i, part) in parts.iter().enumerate() {
+        // Said in the legend, so a missing line is not mistaken for a drawing fault.
+        let label = if parts.is_empty() {
+            format!("{name}: none in this range")
+        } else {
+            name.to_string()
+        };
+        legend.push((label, color, Swatch::Line));
+        for part in &parts {
             let width = if name == "spot" { 3 } else { 2 };
-            let drawn = price
-                .draw_series(std::iter::once(PathElement::new(part.clone(), color.stroke_width(width))))
-                .map_err(draw_error)?;
-            if i == 0 {
-                drawn
-                    .label(name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
-            }
             price
-                .draw_series(part.iter().map(|&(x, y)| Circle::new((x, y), 3, color.filled())))
+                .draw_series(std::iter::once(PathElement::new(
+                    part.clone(),
+                    color.stroke_width(width),
+                )))
+                .map_err(draw_error)?;
+            price
+                .draw_series(
+                    part.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+                )
                 .map_err(draw_error)?;
         }
     }
-    price
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FAMILY, 14))
-        .draw()
-        .map_err(draw_error)?;
+    legend.push(("net GEX > 0".to_string(), POSITIVE, Swatch::Bar));
+    legend.push(("net GEX < 0".to_string(), NEGATIVE, Swatch::Bar));
+    draw_legend(&header, &legend, 58)?;
 
     let (gmin, gmax) = points
         .iter()
@@ -628,10 +862,11 @@ where
         .y_label_area_size(84)
         .build_cartesian_2d(x.clone(), (gmin - span * 0.05)..(gmax + span * 0.05))
         .map_err(draw_error)?;
-    let money = |v: &f64| short_number(*v);
+    let money = |v: &f64| dollar_tick(*v);
     gex.configure_mesh()
-        .y_desc("net GEX ($ per 1 %)")
+        .y_desc("net GEX per 1 % move")
         .x_labels(labels)
+        .y_labels(6)
         .x_label_formatter(&date_label)
         .y_label_formatter(&money)
         .light_line_style(RGBColor(235, 235, 235))
@@ -645,7 +880,10 @@ where
         let g = p.gex_net?;
         let color = if g >= 0.0 { POSITIVE } else { NEGATIVE };
         let i = i as f64;
-        Some(Rectangle::new([(i - width, 0.0), (i + width, g)], color.mix(0.75).filled()))
+        Some(Rectangle::new(
+            [(i - width, 0.0), (i + width, g)],
+            color.mix(0.75).filled(),
+        ))
     }))
     .map_err(draw_error)?;
     gex.draw_series(std::iter::once(PathElement::new(
@@ -659,8 +897,8 @@ where
 
 /// Runs `gexlake plot`.
 pub async fn run(args: PlotArgs) -> Result<u8> {
-    if !(args.window > 0.0 && args.window < 1.0) {
-        bail!("--window must be between 0 and 1 (0.15 = ±15 % of spot)");
+    if args.window.is_some_and(|w| !(w > 0.0 && w < 1.0)) {
+        bail!("--window must be between 0 and 1 (0.1 = ±10 % of spot)");
     }
     let params = args.params.params()?;
     let ticker = args.ticker.trim().to_ascii_uppercase();
@@ -676,8 +914,11 @@ pub async fn run(args: PlotArgs) -> Result<u8> {
                     vec![("params", ScalarValue::Utf8(Some(name.clone())))],
                 )
                 .await
-                .with_context(|| format!("the lake {lake} has no dealer_metrics: run `gexlake metrics` first"))?;
-                latest.date("d")?[0].with_context(|| format!("no dealer_metrics for params={name}"))?
+                .with_context(|| {
+                    format!("the lake {lake} has no dealer_metrics: run `gexlake metrics` first")
+                })?;
+                latest.date("d")?[0]
+                    .with_context(|| format!("no dealer_metrics for params={name}"))?
             }
         };
         let from = args.from.unwrap_or(to - chrono::Months::new(12));
@@ -703,7 +944,9 @@ pub async fn run(args: PlotArgs) -> Result<u8> {
             .with_context(|| format!("the lake {lake} has no orats_strikes partitions"))?,
     };
     let chart = strike_chart(&ctx, &ticker, date, &params).await?;
-    let path = args.output.unwrap_or_else(|| PathBuf::from(format!("{ticker}_{date}.svg")));
+    let path = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{ticker}_{date}.svg")));
     render_strike_chart(&chart, args.window, args.size, &path)?;
     eprintln!("wrote {} ({} strikes)", path.display(), chart.bars.len());
     Ok(EXIT_OK)
@@ -721,6 +964,12 @@ mod tests {
         assert_eq!(short_number(950.0), "950");
         assert_eq!(short_number(0.5), "0.50");
         assert_eq!(short_number(0.0), "0");
+        assert_eq!(dollars(-2_640_000_000.0), "-$2.64B");
+        assert_eq!(dollars(350_000.0), "$350K");
+        assert_eq!(dollar_tick(-2_000_000_000.0), "-$2B");
+        assert_eq!(dollar_tick(1_500_000_000.0), "$1.5B");
+        assert_eq!(dollar_tick(500_000_000.0), "$500M");
+        assert_eq!(dollar_tick(0.0), "$0");
         assert_eq!(strike_text(237.5), "237.5");
         assert_eq!(strike_text(600.0), "600");
     }
@@ -742,21 +991,39 @@ mod tests {
             gex_net: 410_000.0,
             call_walls: vec![(100.0, 1000), (105.0, 400)],
             put_walls: vec![(140.0, 500)],
-            bars: vec![(95.0, -60_000.0), (100.0, 350_000.0), (105.0, 120_000.0), (200.0, 1.0)],
+            bars: vec![
+                (95.0, -60_000.0),
+                (100.0, 350_000.0),
+                (105.0, 120_000.0),
+                (200.0, 1.0),
+            ],
         }
     }
 
     #[test]
     fn the_range_is_the_window_widened_to_near_levels() {
-        let r = strike_range(&chart(), 0.02);
-        // The flip (95.9) and the put wall (140, within 50 %) widen ±2 %; bars pad by 80 % of 5.
-        assert!((r.start - (95.857 - 4.0)).abs() < 1e-9, "{r:?}");
-        assert!((r.end - 144.0).abs() < 1e-9, "{r:?}");
+        let r = strike_range(&chart(), Some(0.02));
+        // The flip (95.9) and the put wall (140, within 50 %) widen ±2 %; the
+        // edges pad by 80 % of the 5 spacing and 1.5 % of the span.
+        let pad = 4.0 + (140.0 - 95.857) * 0.015;
+        assert!((r.start - (95.857 - pad)).abs() < 1e-9, "{r:?}");
+        assert!((r.end - (140.0 + pad)).abs() < 1e-9, "{r:?}");
         let far = StrikeChart {
             put_walls: vec![(200.0, 500)],
             ..chart()
         };
-        assert!(strike_range(&far, 0.02).end < 110.0);
+        assert!(strike_range(&far, Some(0.02)).end < 110.0);
+    }
+
+    #[test]
+    fn the_auto_window_holds_98_percent_of_gross_gex() {
+        // 100 and 95/105 hold all but 1 of 530,001; the far 200 strike is left out.
+        assert!((auto_window(&chart()) - 0.055).abs() < 1e-12);
+        let tight = StrikeChart {
+            bars: vec![(100.0, 5.0)],
+            ..chart()
+        };
+        assert_eq!(auto_window(&tight), 0.02);
     }
 
     #[test]
@@ -769,7 +1036,10 @@ mod tests {
             call_wall: None,
             put_wall: None,
         };
-        let s = segments(&[p(Some(1.0)), p(None), p(None), p(Some(2.0)), p(Some(3.0))], |h| h.spot);
+        let s = segments(
+            &[p(Some(1.0)), p(None), p(None), p(Some(2.0)), p(Some(3.0))],
+            |h| h.spot,
+        );
         assert_eq!(s, vec![vec![(0.0, 1.0)], vec![(3.0, 2.0), (4.0, 3.0)]]);
         assert!(segments(&[p(None)], |h| h.spot).is_empty());
     }

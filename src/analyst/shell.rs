@@ -30,8 +30,16 @@ fn history_path() -> Option<PathBuf> {
 
 /// Runs the shell until `\q` or end of input; SQL errors are printed and the
 /// shell goes on.
-pub async fn run_shell(ctx: &SessionContext, banner: &str, mut params: Vec<Param>, mut output: Output) -> Result<()> {
-    let config = Config::builder().max_history_size(10_000)?.auto_add_history(false).build();
+pub async fn run_shell(
+    ctx: &SessionContext,
+    banner: &str,
+    mut params: Vec<Param>,
+    mut output: Output,
+) -> Result<()> {
+    let config = Config::builder()
+        .max_history_size(10_000)?
+        .auto_add_history(false)
+        .build();
     let mut editor: Editor<(), DefaultHistory> = Editor::with_config(config)?;
     let history = history_path();
     if let Some(path) = &history {
@@ -42,7 +50,11 @@ pub async fn run_shell(ctx: &SessionContext, banner: &str, mut params: Vec<Param
     output.timing = true;
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "gexlake> " } else { "     ..> " };
+        let prompt = if buffer.is_empty() {
+            "gexlake> "
+        } else {
+            "     ..> "
+        };
         let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
@@ -138,7 +150,12 @@ fn meta_command(command: &str, params: &mut Vec<Param>, output: &mut Output) -> 
     }
 }
 
-async fn run_and_report(ctx: &SessionContext, sql: &str, params: &[Param], output: &mut Output) -> Result<()> {
+async fn run_and_report(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &[Param],
+    output: &mut Output,
+) -> Result<()> {
     match run_script(ctx, sql, params, output).await {
         Ok(()) => Ok(()),
         Err(RunError::Sql(e)) => {

@@ -50,10 +50,15 @@ pub fn parse_param(text: &str) -> Result<Param, String> {
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not name=value"))?;
     let name = name.trim().trim_start_matches('$');
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(format!("{name:?} is not a parameter name (letters, digits and _)"));
+        return Err(format!(
+            "{name:?} is not a parameter name (letters, digits and _)"
+        ));
     }
     Ok((name.to_string(), infer_value(value)))
 }
@@ -69,7 +74,9 @@ fn infer_value(value: &str) -> ScalarValue {
         return ScalarValue::Int64(Some(n));
     }
     // Rust also parses "inf" and "NaN": only plain decimal numbers are numbers here.
-    let numeric = value.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
+    let numeric = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
     if numeric && let Ok(x) = value.parse::<f64>() {
         return ScalarValue::Float64(Some(x));
     }
@@ -186,7 +193,10 @@ pub fn render_error(sql: &str, error: &DataFusionError) -> String {
     let mut out = String::new();
     let position = error_position(error, &message);
     match position {
-        Some(p) => out.push_str(&format!("SQL error at line {}, column {}: {message}", p.line, p.column)),
+        Some(p) => out.push_str(&format!(
+            "SQL error at line {}, column {}: {message}",
+            p.line, p.column
+        )),
         None => out.push_str(&format!("SQL error: {message}")),
     }
     if let Some(p) = position
@@ -282,15 +292,23 @@ impl RunError {
 
 /// Runs every statement of `sql` in order, binding `params`, and writes each
 /// result; stops at the first error.
-pub async fn run_script(ctx: &SessionContext, sql: &str, params: &[Param], output: &mut Output) -> Result<(), RunError> {
+pub async fn run_script(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &[Param],
+    output: &mut Output,
+) -> Result<(), RunError> {
     let fail = |error: DataFusionError| SqlError {
         sql: sql.to_string(),
         error,
     };
     let state = ctx.state();
     let dialect_name = state.config().options().sql_parser.dialect;
-    let dialect = dialect_from_str(dialect_name)
-        .ok_or_else(|| fail(DataFusionError::Plan(format!("unsupported SQL dialect {dialect_name}"))))?;
+    let dialect = dialect_from_str(dialect_name).ok_or_else(|| {
+        fail(DataFusionError::Plan(format!(
+            "unsupported SQL dialect {dialect_name}"
+        )))
+    })?;
     let statements = DFParserBuilder::new(sql)
         .with_dialect(dialect.as_ref())
         .build()
@@ -299,7 +317,11 @@ pub async fn run_script(ctx: &SessionContext, sql: &str, params: &[Param], outpu
     for statement in statements {
         let started = Instant::now();
         // Planned against the current state: an earlier CREATE VIEW or SET counts.
-        let plan = ctx.state().statement_to_plan(statement).await.map_err(fail)?;
+        let plan = ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(fail)?;
         let frame = ctx
             .execute_logical_plan(plan)
             .await
@@ -307,13 +329,17 @@ pub async fn run_script(ctx: &SessionContext, sql: &str, params: &[Param], outpu
             .map_err(fail)?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let stream = frame.execute_stream().await.map_err(fail)?;
-        let rows = write_result(output, schema, stream).await.map_err(|e| match e {
-            WriteError::Sql(error) => RunError::Sql(fail(error)),
-            WriteError::Output(e) => RunError::Write(e),
-        })?;
+        let rows = write_result(output, schema, stream)
+            .await
+            .map_err(|e| match e {
+                WriteError::Sql(error) => RunError::Sql(fail(error)),
+                WriteError::Output(e) => RunError::Write(e),
+            })?;
         if output.timing
             && let Some(rows) = rows
         {
+            // The count goes under its table, not above it.
+            output.flush().map_err(|e| RunError::Write(e.into()))?;
             eprintln!(
                 "{rows} row{} in {:.3} s",
                 if rows == 1 { "" } else { "s" },
@@ -372,10 +398,16 @@ async fn write_result(
                 rows += batch.num_rows();
                 batches.push(batch);
             }
-            writeln!(sink, "{}", pretty_format_batches_with_schema(schema, &batches)?)?;
+            writeln!(
+                sink,
+                "{}",
+                pretty_format_batches_with_schema(schema, &batches)?
+            )?;
         }
         Format::Csv => {
-            let mut writer = arrow_csv::WriterBuilder::new().with_header(true).build(sink);
+            let mut writer = arrow_csv::WriterBuilder::new()
+                .with_header(true)
+                .build(sink);
             let flat_schema = text_schema(&schema);
             let mut wrote = false;
             while let Some(batch) = stream.next().await {
@@ -399,10 +431,6 @@ async fn write_result(
                 writer.write(&batch)?;
             }
             writer.finish()?;
-            if rows == 0 {
-                // arrow writes nothing for no rows; an empty array is still JSON.
-                write!(sink, "[]")?;
-            }
             writeln!(sink)?;
         }
         Format::Ndjson => {
@@ -423,7 +451,9 @@ async fn write_result(
                 )));
             }
             let properties = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+                .set_compression(Compression::ZSTD(
+                    ZstdLevel::try_new(3).expect("valid level"),
+                ))
                 .build();
             let mut writer = ArrowWriter::try_new(sink, schema, Some(properties))?;
             while let Some(batch) = stream.next().await {
@@ -503,16 +533,36 @@ mod tests {
             parse_param("date=2026-02-05").unwrap(),
             (
                 "date".into(),
-                ScalarValue::Date32(Some(date_to_days(NaiveDate::from_ymd_opt(2026, 2, 5).unwrap())))
+                ScalarValue::Date32(Some(date_to_days(
+                    NaiveDate::from_ymd_opt(2026, 2, 5).unwrap()
+                )))
             )
         );
         assert_eq!(parse_param("n=20").unwrap().1, ScalarValue::Int64(Some(20)));
-        assert_eq!(parse_param("$x=-1.5e3").unwrap(), ("x".into(), ScalarValue::Float64(Some(-1500.0))));
-        assert_eq!(parse_param("t=SPY").unwrap().1, ScalarValue::Utf8(Some("SPY".into())));
-        assert_eq!(parse_param("t=inf").unwrap().1, ScalarValue::Utf8(Some("inf".into())));
-        assert_eq!(parse_param("t='2026'").unwrap().1, ScalarValue::Utf8(Some("2026".into())));
-        assert_eq!(parse_param("t=a=b").unwrap().1, ScalarValue::Utf8(Some("a=b".into())));
-        assert_eq!(parse_param("t=").unwrap().1, ScalarValue::Utf8(Some(String::new())));
+        assert_eq!(
+            parse_param("$x=-1.5e3").unwrap(),
+            ("x".into(), ScalarValue::Float64(Some(-1500.0)))
+        );
+        assert_eq!(
+            parse_param("t=SPY").unwrap().1,
+            ScalarValue::Utf8(Some("SPY".into()))
+        );
+        assert_eq!(
+            parse_param("t=inf").unwrap().1,
+            ScalarValue::Utf8(Some("inf".into()))
+        );
+        assert_eq!(
+            parse_param("t='2026'").unwrap().1,
+            ScalarValue::Utf8(Some("2026".into()))
+        );
+        assert_eq!(
+            parse_param("t=a=b").unwrap().1,
+            ScalarValue::Utf8(Some("a=b".into()))
+        );
+        assert_eq!(
+            parse_param("t=").unwrap().1,
+            ScalarValue::Utf8(Some(String::new()))
+        );
         assert!(parse_param("novalue").is_err());
         assert!(parse_param("1x=2").is_err());
         assert!(parse_param("a-b=2").is_err());
@@ -535,10 +585,15 @@ mod tests {
 
     #[test]
     fn parse_error_positions_come_from_the_message() {
-        let error = DataFusionError::Plan("Expected: an expression, found: FROM at Line: 2, Column: 8".into());
+        let error = DataFusionError::Plan(
+            "Expected: an expression, found: FROM at Line: 2, Column: 8".into(),
+        );
         let text = render_error("SELECT a,\n  b,   FROM t", &error);
         assert!(text.starts_with("SQL error at line 2, column 8:"), "{text}");
-        assert!(text.ends_with(" 2 |   b,   FROM t\n   |        ^"), "{text}");
+        assert!(
+            text.ends_with(" 2 |   b,   FROM t\n   |        ^"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ pub struct Table {
 
 impl Table {
     /// Runs `sql` with `params` bound and collects the result.
-    pub async fn query(ctx: &SessionContext, sql: &str, params: Vec<(&str, ScalarValue)>) -> Result<Self> {
+    pub async fn query(
+        ctx: &SessionContext,
+        sql: &str,
+        params: Vec<(&str, ScalarValue)>,
+    ) -> Result<Self> {
         let frame = ctx.sql(sql).await?.with_param_values(params)?;
         let schema = frame.schema().as_arrow().clone();
         let batches = frame.collect().await?;
@@ -59,13 +63,21 @@ impl Table {
     /// A text column.
     pub fn text(&self, name: &str) -> Result<Vec<Option<String>>> {
         let array = self.column(name, &DataType::Utf8)?;
-        Ok(array.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect())
+        Ok(array
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect())
     }
 
     /// A date column.
     pub fn date(&self, name: &str) -> Result<Vec<Option<NaiveDate>>> {
         let array = self.column(name, &DataType::Date32)?;
-        Ok(array.as_primitive::<Date32Type>().iter().map(|d| d.map(days_to_date)).collect())
+        Ok(array
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|d| d.map(days_to_date))
+            .collect())
     }
 
     /// A `list<struct{strike, open_interest, …}>` column (walls) as

@@ -27,7 +27,10 @@ const STAGES: [(&str, &str); 4] = [
     ("rows", include_str!("../../queries/metrics/01_rows.sql")),
     ("spot", include_str!("../../queries/metrics/02_spot.sql")),
     ("legs", include_str!("../../queries/metrics/03_legs.sql")),
-    ("strike_gex", include_str!("../../queries/metrics/04_strike_gex.sql")),
+    (
+        "strike_gex",
+        include_str!("../../queries/metrics/04_strike_gex.sql"),
+    ),
 ];
 
 /// The view's SQL: the stages, then one row per strike with an eligible leg
@@ -68,11 +71,20 @@ fn bindings(params: &MetricsParams) -> Vec<(&'static str, ScalarValue)> {
         ("to_date", ScalarValue::Date32(Some(2_932_896))),
         ("all_tickers", ScalarValue::Boolean(Some(true))),
         ("spot_override", ScalarValue::Float64(params.spot_override)),
-        ("exclude_expired", ScalarValue::Boolean(Some(params.exclude_expired))),
+        (
+            "exclude_expired",
+            ScalarValue::Boolean(Some(params.exclude_expired)),
+        ),
         ("max_dte_days", ScalarValue::Int64(params.max_dte_days)),
-        ("min_open_interest", ScalarValue::Int64(Some(params.min_open_interest))),
+        (
+            "min_open_interest",
+            ScalarValue::Int64(Some(params.min_open_interest)),
+        ),
         ("min_volume", ScalarValue::Int64(Some(params.min_volume))),
-        ("contract_multiplier", ScalarValue::Int64(Some(params.contract_multiplier))),
+        (
+            "contract_multiplier",
+            ScalarValue::Int64(Some(params.contract_multiplier)),
+        ),
     ]
 }
 
@@ -92,7 +104,13 @@ pub async fn register_strike_gex(ctx: &SessionContext, params: &MetricsParams) -
         DataType::Utf8,
         false,
     )])));
-    planner.register_table("watchlist", Arc::new(MemTable::try_new(watchlist.schema(), vec![vec![watchlist]])?))?;
+    planner.register_table(
+        "watchlist",
+        Arc::new(MemTable::try_new(
+            watchlist.schema(),
+            vec![vec![watchlist]],
+        )?),
+    )?;
     let overrides = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("ticker", DataType::Utf8, false),
@@ -100,13 +118,18 @@ pub async fn register_strike_gex(ctx: &SessionContext, params: &MetricsParams) -
         ])),
         vec![
             Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
-            Arc::new(Float64Array::from_iter_values(params.spot_overrides.values().copied())),
+            Arc::new(Float64Array::from_iter_values(
+                params.spot_overrides.values().copied(),
+            )),
         ],
     )
     .map_err(DataFusionError::from)?;
     planner.register_table(
         "spot_overrides",
-        Arc::new(MemTable::try_new(overrides.schema(), vec![vec![overrides]])?),
+        Arc::new(MemTable::try_new(
+            overrides.schema(),
+            vec![vec![overrides]],
+        )?),
     )?;
     let view = planner
         .sql(&view_sql(&params.name()))

@@ -375,3 +375,23 @@ where
         })
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[tokio::test]
+    async fn upserts_can_run_on_spawned_tasks() {
+        let sink = PgSink {
+            pool: PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new()),
+            redactor: Redactor::new("postgres://localhost/gex"),
+            options: SinkOptions::default(),
+            migrated: OnceCell::new(),
+        };
+        assert_send(&sink.migrate());
+        assert_send(&sink.upsert_daily_snapshots(&[]));
+        assert_send(&sink.upsert_gex_metrics(&[]));
+    }
+}

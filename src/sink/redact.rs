@@ -80,7 +80,8 @@ impl fmt::Debug for DatabaseUrl {
 #[derive(Debug, Clone)]
 pub(crate) struct Redactor {
     url: String,
-    /// (secret, replacement), longest secret first so a secret inside another is not split.
+    /// (secret, replacement), longest secret first so that a secret inside another one (the
+    /// password inside the URL) does not break the longer match.
     replacements: Vec<(String, String)>,
 }
 
@@ -108,7 +109,8 @@ impl Redactor {
                     .map(|p| (p, MASK.to_string())),
             );
         }
-        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        // Longest first, equal secrets adjacent for dedup.
+        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         replacements.dedup_by(|a, b| a.0 == b.0);
         Self {
             url: redacted,
