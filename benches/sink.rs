@@ -19,6 +19,7 @@ use gexlake::testing::handoff::SHADOW_LOOKUP;
 use gexlake::testing::pg::TestPostgres;
 use gexlake::testing::synthetic::synthetic_day;
 use rand::Rng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -242,32 +243,41 @@ async fn lookups(pg: &TestPostgres, sizes: &Sizes) {
     println!("plan:\n  {}", plan.join("\n  "));
 
     let mut rng = ChaCha8Rng::seed_from_u64(20_240_308);
-    for _ in 0..100 {
-        lookup(&mut conn, &symbol(rng.random_range(0..sizes.symbols))).await;
-    }
-    let mut times: Vec<Duration> = Vec::with_capacity(sizes.lookups);
-    for _ in 0..sizes.lookups {
-        let symbol = symbol(rng.random_range(0..sizes.symbols));
-        let started = Instant::now();
-        lookup(&mut conn, &symbol).await;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut every_symbol: Vec<String> = (0..sizes.symbols).map(symbol).collect();
+    every_symbol.shuffle(&mut rng);
+    let random: Vec<String> = (0..sizes.lookups)
+        .map(|_| symbol(rng.random_range(0..sizes.symbols)))
+        .collect();
     println!(
-        "{:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "lookups", "p50 ms", "p90 ms", "p99 ms", "max ms", "target"
+        "{:<38} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "lookups", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
-    println!(
-        "{:>8} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
-        times.len(),
-        ms(at(0.50)),
-        ms(at(0.90)),
-        ms(at(0.99)),
-        ms(at(1.0)),
-        "p99 < 2"
-    );
+    // The first pass reads each symbol's pages for the first time since the load; the shadow
+    // scorer runs all day, so the second (warm) pass is its steady state. Target: p99 < 2 ms.
+    for (label, symbols) in [
+        ("first lookup of each symbol (cold)", &every_symbol),
+        ("random symbols, table warm", &random),
+    ] {
+        let mut times = Vec::with_capacity(symbols.len());
+        for symbol in symbols {
+            let started = Instant::now();
+            lookup(&mut conn, symbol).await;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let at = |q: f64| {
+            let rank = (times.len() as f64 * q).ceil() as usize;
+            times[rank.clamp(1, times.len()) - 1].as_secs_f64() * 1e3
+        };
+        println!(
+            "{label:<38} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            times.len(),
+            at(0.50),
+            at(0.90),
+            at(0.99),
+            at(1.0)
+        );
+    }
 }
 
 async fn lookup(conn: &mut PgConnection, symbol: &str) {
