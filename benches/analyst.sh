@@ -41,7 +41,7 @@ if [ ! -f "$work/.done" ]; then
   touch "$work/.done"
 fi
 last=$(ls "$lake/dealer_metrics/params=a3" | sed -n 's/^trade_date=//p' | sort | tail -n 1)
-rows=$("$py" -c "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('$lake/orats_strikes/*/*.parquet')\").fetchone()[0])")
+rows=$("$py" -c "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('$lake/orats_strikes/*/*.parquet')\").fetchall()[0][0])")
 
 # name | gexlake SQL | DuckDB SQL (same columns, same rows)
 dm="read_parquet('$lake/dealer_metrics/*/*/*.parquet', hive_partitioning = true)"

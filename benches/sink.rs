@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use gexlake::metrics::Profile;
-use gexlake::sink::{PgSink, SinkOptions, SinkReport};
+use gexlake::sink::{PgSink, SinkOptions};
 use gexlake::testing::handoff::SHADOW_LOOKUP;
 use gexlake::testing::pg::TestPostgres;
 use gexlake::testing::synthetic::synthetic_day;
@@ -104,28 +104,28 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
                 .expect("gex_metrics_snapshot");
             let gex_time = started.elapsed();
             for (report, elapsed) in [(&daily, daily_time), (&gex, gex_time)] {
-                print_row(mode, report, label, sizes.symbols, elapsed);
+                assert!(
+                    report.soft_failed.is_empty(),
+                    "{mode} {}: {:?}",
+                    report.table,
+                    report.soft_failed.first()
+                );
+                let written = report.written.to_string();
+                print_row(mode, report.table, label, sizes.symbols, &written, elapsed);
                 total = (total.0 + sizes.symbols, total.1 + elapsed);
             }
         }
-        println!(
-            "{mode:<8} {:<24} {:<22} {:>6} {:>8} {:>9.3} {:>10.0}",
-            "both tables",
-            "all three days",
-            total.0,
-            "",
-            total.1.as_secs_f64(),
-            total.0 as f64 / total.1.as_secs_f64()
-        );
+        print_row(mode, "both tables", "all three days", total.0, "", total.1);
         if batch_size > 1 {
             let (rows, elapsed) = server_only_documents(&url).await;
-            println!(
-                "{:<8} {:<24} {:<22} {rows:>6} {rows:>8} {:>9.3} {:>10.0}",
+            let table = "daily_snapshots (copy)";
+            print_row(
                 "server",
-                "daily_snapshots (copy)",
+                table,
                 "next day, no client",
-                elapsed.as_secs_f64(),
-                rows as f64 / elapsed.as_secs_f64()
+                rows,
+                &rows.to_string(),
+                elapsed,
             );
         }
     }
@@ -156,19 +156,11 @@ async fn server_only_documents(url: &str) -> (usize, Duration) {
     (done.rows_affected() as usize, started.elapsed())
 }
 
-fn print_row(mode: &str, report: &SinkReport, day: &str, rows: usize, elapsed: Duration) {
-    assert!(
-        report.soft_failed.is_empty(),
-        "{mode} {}: {:?}",
-        report.table,
-        report.soft_failed.first()
-    );
+fn print_row(mode: &str, table: &str, day: &str, rows: usize, written: &str, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64();
     println!(
-        "{mode:<8} {:<24} {day:<22} {rows:>6} {:>8} {:>9.3} {:>10.0}",
-        report.table,
-        report.written,
-        elapsed.as_secs_f64(),
-        rows as f64 / elapsed.as_secs_f64()
+        "{mode:<8} {table:<24} {day:<22} {rows:>6} {written:>8} {seconds:>9.3} {:>10.0}",
+        rows as f64 / seconds
     );
 }
 

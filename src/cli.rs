@@ -337,11 +337,23 @@ pub enum SinkKind {
 }
 
 /// The metrics database.
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 pub struct DatabaseArgs {
     /// Postgres URL (postgres://user:password@host/db); the password is never logged.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for DatabaseArgs {
+    /// Shows the URL with its password masked: settings are logged, secrets never.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::sink::redact_url),
+            )
+            .finish()
+    }
 }
 
 impl DatabaseArgs {
@@ -688,4 +700,19 @@ pub fn next_weekday(date: NaiveDate) -> NaiveDate {
         d = d.succ_opt().expect("date in range");
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_args_debug_hides_the_password() {
+        let args = DatabaseArgs {
+            database_url: Some("postgres://gex:s3cret@db.example/trading".into()),
+        };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db.example"), "{shown}");
+    }
 }

@@ -27,7 +27,9 @@ pub fn progress_allowed() -> bool {
 /// Installs the global subscriber. Call once, before any work.
 pub fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,gexlake={level},gexlake_udfs={level}")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,gexlake={level},gexlake_udfs={level}")))
+        // suppaftp logs the FTP `PASS` command at trace level: never let a secret through.
+        .add_directive("suppaftp=info".parse().expect("valid directive"));
     let terminal = io::stderr().is_terminal();
     PROGRESS_ALLOWED.store(terminal && format == LogFormat::Text, Ordering::Relaxed);
     let builder = tracing_subscriber::fmt()

@@ -201,9 +201,6 @@ pub async fn sink_results(
         Profile::A3 => sink.upsert_daily_snapshots(&rows).await?,
         Profile::V2 => sink.upsert_gex_metrics(&rows).await?,
     };
-    for fail in &report.soft_failed {
-        tracing::warn!(ticker = %fail.ticker, trade_date = %fail.trade_date, "sink soft-failed: {}", fail.reason);
-    }
     info!(
         table = report.table,
         written = report.written,

@@ -15,7 +15,7 @@ use gexlake::testing::pg::TestPostgres;
 use gexlake::testing::synthetic::{MAJOR_TICKERS, snapshot_ts, synthetic_day};
 use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, Row};
 
 /// About one trading day of ORATS symbols.
 const TICKERS: usize = 6000;
@@ -44,6 +44,19 @@ async fn pool(url: &str) -> PgPool {
         .connect(url)
         .await
         .expect("test pool connects")
+}
+
+/// Migrates through a new sink, as another process would.
+async fn migrate(url: &str) -> Result<(), SinkError> {
+    PgSink::connect(url).await.unwrap().migrate().await
+}
+
+/// The value of a one-row, one-column query.
+async fn scalar<T>(pool: &PgPool, sql: &'static str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + Send + Unpin,
+{
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
 }
 
 /// A database shaped like production before this sink: other pipelines' tickers (VARCHAR(10))
@@ -210,11 +223,12 @@ async fn assert_daily_holds(pool: &PgPool, expected: &[DealerMetrics]) {
     );
 }
 
-async fn assert_gex_holds(pool: &PgPool, expected: &[DealerMetrics]) {
+/// gex_metrics_snapshot holds `expected`, beside `others` rows the sink did not write.
+async fn assert_gex_holds(pool: &PgPool, expected: &[DealerMetrics], others: usize) {
     let stored = stored_gex(pool).await;
     assert_eq!(
         stored.len(),
-        expected.len(),
+        expected.len() + others,
         "gex_metrics_snapshot row count"
     );
     for m in expected {
@@ -236,6 +250,21 @@ fn assert_clean(report: &SinkReport, written: usize, unchanged: usize) {
         (written, unchanged),
         "{report:?}"
     );
+}
+
+/// (ticker, SQLSTATE) of each soft failure.
+fn sqlstates(report: &SinkReport) -> Vec<(&str, &str)> {
+    report
+        .soft_failed
+        .iter()
+        .map(|f| {
+            let code = f
+                .reason
+                .rsplit_once("(SQLSTATE ")
+                .map_or("", |(_, c)| c.trim_end_matches(')'));
+            (f.ticker.as_str(), code)
+        })
+        .collect()
 }
 
 /// Runs a query as psql would (simple protocol, text results): the handoff's SQL verbatim.
@@ -324,7 +353,8 @@ fn assert_no_password(pg: &TestPostgres, text: &str) {
 async fn lock_waiter(pool: &PgPool) -> i32 {
     for _ in 0..3000 {
         let waiting: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
         .fetch_optional(pool)
         .await
@@ -342,19 +372,9 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
     let pg = TestPostgres::start();
 
     let blank = pg.create_database("blank");
-    PgSink::connect(&blank)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap();
+    migrate(&blank).await.unwrap();
     // A second process migrating again finds everything applied.
-    PgSink::connect(&blank)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap();
+    migrate(&blank).await.unwrap();
     let blank_pool = pool(&blank).await;
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT column_name::text, data_type::text FROM information_schema.columns
@@ -384,55 +404,42 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
         .map(|(c, t)| (c.to_string(), t.to_string()))
         .collect();
     assert_eq!(columns, expected);
-    let constraint: String = sqlx::query_scalar(
+    let constraint: String = scalar(
+        &blank_pool,
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'uq_gex_symbol_ts'",
     )
-    .fetch_one(&blank_pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(constraint, "UNIQUE (symbol, snapshot_ts)");
-    let index: String =
-        sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_gex_symbol_ts'")
-            .fetch_one(&blank_pool)
-            .await
-            .unwrap();
+    let index: String = scalar(
+        &blank_pool,
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_gex_symbol_ts'",
+    )
+    .await;
     assert!(
         index.ends_with("USING btree (symbol, snapshot_ts)"),
         "{index}"
     );
-    let daily_key: String = sqlx::query_scalar(
+    let daily_key: String = scalar(
+        &blank_pool,
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint
          WHERE conrelid = 'daily_snapshots'::regclass AND contype = 'p'",
     )
-    .fetch_one(&blank_pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(daily_key, "PRIMARY KEY (\"time\", ticker_id)");
-    let compression: String = sqlx::query_scalar(
+    let compression: String = scalar(
+        &blank_pool,
         "SELECT attcompression::text FROM pg_attribute
          WHERE attrelid = 'daily_snapshots'::regclass AND attname = 'dealer_metrics_json'",
     )
-    .fetch_one(&blank_pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         compression, "l",
         "Debian's server has lz4, so the documents use it"
     );
 
     let production = production_database(&pg, "production").await;
-    PgSink::connect(&production)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap();
-    PgSink::connect(&production)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap();
+    migrate(&production).await.unwrap();
+    migrate(&production).await.unwrap();
     let prod_pool = pool(&production).await;
     let gex: Vec<(String, f64)> =
         sqlx::query_as("SELECT symbol, net_gex::float8 FROM gex_metrics_snapshot ORDER BY symbol")
@@ -444,15 +451,16 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
         [("AAPL".to_string(), 2.0), ("SPY".to_string(), 3.0)],
         "the newest duplicate survives"
     );
-    let uniques: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'gex_metrics_snapshot'::regclass AND contype = 'u'",
+    let uniques: i64 = scalar(
+        &prod_pool,
+        "SELECT count(*) FROM pg_constraint
+         WHERE conrelid = 'gex_metrics_snapshot'::regclass AND contype = 'u'",
     )
-    .fetch_one(&prod_pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(uniques, 1);
     let daily: Vec<(i32, String, Option<Value>, Option<i32>)> = sqlx::query_as(
-        "SELECT ticker_id, close::text, wyckoff_json, model_version FROM daily_snapshots ORDER BY time, ticker_id",
+        "SELECT ticker_id, close::text, wyckoff_json, model_version
+         FROM daily_snapshots ORDER BY time, ticker_id",
     )
     .fetch_all(&prod_pool)
     .await
@@ -466,12 +474,11 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
             (2, "175.34".to_string(), phase("C"), None),
         ]
     );
-    let ticker_unique_constraints: i64 = sqlx::query_scalar(
+    let ticker_unique_constraints: i64 = scalar(
+        &prod_pool,
         "SELECT count(*) FROM pg_constraint WHERE conrelid = 'tickers'::regclass AND contype = 'u'",
     )
-    .fetch_one(&prod_pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         ticker_unique_constraints, 1,
         "the existing UNIQUE (symbol) is reused, not doubled"
@@ -479,16 +486,14 @@ async fn migrations_create_a_blank_schema_and_adopt_a_production_one() {
 
     // Duplicate symbols in someone else's table stop the migration with a clear message.
     let conflicted = pg.create_database("conflicted");
-    sqlx::raw_sql("CREATE TABLE tickers (id SERIAL PRIMARY KEY, symbol TEXT NOT NULL); INSERT INTO tickers (symbol) VALUES ('A'), ('A');")
-        .execute(&pool(&conflicted).await)
-        .await
-        .unwrap();
-    let err = PgSink::connect(&conflicted)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap_err();
+    sqlx::raw_sql(
+        "CREATE TABLE tickers (id SERIAL PRIMARY KEY, symbol TEXT NOT NULL);
+         INSERT INTO tickers (symbol) VALUES ('A'), ('A');",
+    )
+    .execute(&pool(&conflicted).await)
+    .await
+    .unwrap();
+    let err = migrate(&conflicted).await.unwrap_err();
     assert!(matches!(err, SinkError::Migrate { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
@@ -528,7 +533,7 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
     assert_clean(&sink.upsert_daily_snapshots(&a3).await.unwrap(), TICKERS, 0);
     assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), TICKERS, 0);
     assert_daily_holds(&db, &a3).await;
-    assert_gex_holds(&db, &v2).await;
+    assert_gex_holds(&db, &v2, 0).await;
     let first_daily = stored_daily(&db).await;
     let first_gex = stored_gex(&db).await;
 
@@ -559,7 +564,7 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
         TICKERS - 10,
     );
     assert_daily_holds(&db, &a3).await;
-    assert_gex_holds(&db, &v2).await;
+    assert_gex_holds(&db, &v2, 0).await;
     let after = stored_daily(&db).await;
     for (i, m) in a3.iter().enumerate() {
         let key = (m.ticker.clone(), m.snapshot_ts);
@@ -579,10 +584,7 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
         .iter()
         .all(|(key, (_, created))| first_gex[key].1 == *created);
     assert!(created_at_kept, "created_at is the first insert's time");
-    let tickers: i64 = sqlx::query_scalar("SELECT count(*) FROM tickers")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let tickers: i64 = scalar(&db, "SELECT count(*) FROM tickers").await;
     assert_eq!(tickers, TICKERS as i64);
 }
 
@@ -605,7 +607,8 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
     // The other pipeline's columns and rows survive; known tickers keep their ids.
     type Other = (String, DateTime<Utc>, Option<String>, Option<Value>, bool);
     let others: Vec<Other> = sqlx::query_as(
-        "SELECT t.symbol::text, d.time, d.close::text, d.wyckoff_json, d.dealer_metrics_json ? 'legacy'
+        "SELECT t.symbol::text, d.time, d.close::text, d.wyckoff_json,
+                d.dealer_metrics_json ? 'legacy'
          FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
          WHERE d.close IS NOT NULL ORDER BY d.time, t.id",
     )
@@ -649,12 +652,11 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
             .await
             .unwrap();
     assert_eq!(ids, [("AAPL".to_string(), 1), ("TSLA".to_string(), 2)]);
-    let new_rows_without_other_data: i64 = sqlx::query_scalar(
+    let new_rows_without_other_data: i64 = scalar(
+        &db,
         "SELECT count(*) FROM daily_snapshots WHERE close IS NULL AND wyckoff_json IS NULL",
     )
-    .fetch_one(&db)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(new_rows_without_other_data, TICKERS as i64 - 2);
 
     // The handoff's sanity checks, verbatim.
@@ -726,20 +728,8 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
 
     let mut v2_all = v2_before.clone();
     v2_all.extend(v2.iter().cloned());
-    let stored = stored_gex(&db).await;
-    assert_eq!(
-        stored.len(),
-        v2_all.len() + 1,
-        "the fixture's SPY row stays beside the sink's rows"
-    );
-    for m in &v2_all {
-        assert_eq!(
-            stored[&(m.ticker.clone(), m.snapshot_ts)].0,
-            GexRow::expected(m),
-            "{}",
-            m.ticker
-        );
-    }
+    // The fixture's SPY row (another day) stays beside the sink's rows.
+    assert_gex_holds(&db, &v2_all, 1).await;
 }
 
 #[tokio::test]
@@ -750,44 +740,24 @@ async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
     let db = pool(&url).await;
     let mut a3 = synthetic_day(Profile::A3, day(), TICKERS);
     let mut v2 = synthetic_day(Profile::V2, day(), TICKERS);
-    // Text cannot hold NUL; production's tickers.symbol is VARCHAR(10); contracts_analyzed is INTEGER.
+    // Text cannot hold NUL; production's tickers.symbol is VARCHAR(10); contracts_analyzed is
+    // an INTEGER.
     a3[1500].ticker = "BAD\0A".to_string();
     a3[3100].ticker = "TOOLONGTICKER".to_string();
     v2[1500].ticker = "BAD\0V".to_string();
     v2[4200].eligible_options_count = 3_000_000_000;
 
     let daily = sink.upsert_daily_snapshots(&a3).await.unwrap();
-    assert_eq!(daily.soft_failed_tickers(), ["BAD\0A", "TOOLONGTICKER"]);
-    assert!(
-        daily.soft_failed[0].reason.contains("SQLSTATE 22021"),
-        "{:?}",
-        daily.soft_failed[0]
-    );
-    assert!(
-        daily.soft_failed[1].reason.contains("SQLSTATE 22001"),
-        "{:?}",
-        daily.soft_failed[1]
-    );
+    let expected = [("BAD\0A", "22021"), ("TOOLONGTICKER", "22001")];
+    assert_eq!(sqlstates(&daily), expected, "{:?}", daily.soft_failed);
     assert_eq!(
         (daily.written, daily.unchanged, daily.retries),
         (TICKERS - 2, 0, 0)
     );
 
     let gex = sink.upsert_gex_metrics(&v2).await.unwrap();
-    assert_eq!(
-        gex.soft_failed_tickers(),
-        ["BAD\0V", v2[4200].ticker.as_str()]
-    );
-    assert!(
-        gex.soft_failed[0].reason.contains("SQLSTATE 22021"),
-        "{:?}",
-        gex.soft_failed[0]
-    );
-    assert!(
-        gex.soft_failed[1].reason.contains("SQLSTATE 22003"),
-        "{:?}",
-        gex.soft_failed[1]
-    );
+    let expected = [("BAD\0V", "22021"), (v2[4200].ticker.as_str(), "22003")];
+    assert_eq!(sqlstates(&gex), expected, "{:?}", gex.soft_failed);
     assert_eq!(gex.written, TICKERS - 2);
 
     a3.retain(|m| m.ticker != "BAD\0A" && m.ticker != "TOOLONGTICKER");
@@ -796,16 +766,7 @@ async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
     v2_good.remove(4200);
     v2_good.remove(1500);
     // The fixture's AAPL row on the day was overwritten; its SPY row is another day.
-    let stored = stored_gex(&db).await;
-    assert_eq!(stored.len(), v2_good.len() + 1);
-    for m in &v2_good {
-        assert_eq!(
-            stored[&(m.ticker.clone(), m.snapshot_ts)].0,
-            GexRow::expected(m),
-            "{}",
-            m.ticker
-        );
-    }
+    assert_gex_holds(&db, &v2_good, 1).await;
 }
 
 #[tokio::test]
@@ -828,7 +789,9 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
         .await
         .unwrap();
     let mut blocker = db.begin().await.unwrap();
-    sqlx::query("INSERT INTO daily_snapshots (time, ticker_id) SELECT $1, id FROM tickers WHERE symbol = $2")
+    sqlx::query(
+        "INSERT INTO daily_snapshots (time, ticker_id) SELECT $1, id FROM tickers WHERE symbol = $2",
+    )
         .bind(second.snapshot_ts)
         .bind(&second.ticker)
         .execute(&mut *blocker)
@@ -880,10 +843,7 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
             .all(|(ticker, _)| first_batch.contains(&ticker.as_str())),
         "only the first batch was committed"
     );
-    let rows_total: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_snapshots")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let rows_total: i64 = scalar(&db, "SELECT count(*) FROM daily_snapshots").await;
     assert_eq!(
         rows_total as usize,
         survived.len(),
@@ -942,7 +902,7 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
         columns(stored_gex(&reference_db).await)
     );
     assert_daily_holds(&db, &a3).await;
-    assert_gex_holds(&db, &v2).await;
+    assert_gex_holds(&db, &v2, 0).await;
 
     let logs = logs.text();
     assert!(
@@ -986,7 +946,7 @@ async fn a_terminated_connection_is_retried_and_the_batch_completes() {
     let report = report.unwrap();
     assert_clean(&report, TICKERS, 0);
     assert_eq!(report.retries, 1);
-    assert_gex_holds(&db, &v2).await;
+    assert_gex_holds(&db, &v2, 0).await;
     let logs = logs.text();
     assert!(
         logs.contains("terminating connection due to administrator command"),

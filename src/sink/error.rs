@@ -35,7 +35,7 @@ pub enum SinkError {
     },
     /// A row computed under one profile was sent to the other profile's table.
     #[error(
-        "{table} takes profile {expected} results, but {ticker} {trade_date} was computed with profile {found}"
+        "{table} takes profile {expected} results, but {ticker} {trade_date} has profile {found}"
     )]
     WrongProfile {
         /// The table written to.
