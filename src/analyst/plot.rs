@@ -813,11 +813,12 @@ where
         .draw()
         .map_err(draw_error)?;
     type Pick = fn(&HistoryPoint) -> Option<f64>;
+    // Spot last, on top: the walls often sit on the strike next to it.
     let lines: [(&str, RGBColor, Pick); 4] = [
-        ("spot", SPOT, |p| p.spot),
         ("gamma flip", FLIP, |p| p.flip),
         ("call wall", CALL_WALL, |p| p.call_wall),
         ("put wall", PUT_WALL, |p| p.put_wall),
+        ("spot", SPOT, |p| p.spot),
     ];
     let mut legend = Vec::new();
     for (name, color, pick) in lines {
@@ -845,6 +846,8 @@ where
                 .map_err(draw_error)?;
         }
     }
+    // The legend names spot first, as the strike chart does.
+    legend.rotate_right(1);
     legend.push(("net GEX > 0".to_string(), POSITIVE, Swatch::Bar));
     legend.push(("net GEX < 0".to_string(), NEGATIVE, Swatch::Bar));
     draw_legend(&header, &legend, 58)?;
