@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -111,19 +111,7 @@ pub async fn register_strike_gex(ctx: &SessionContext, params: &MetricsParams) -
             vec![vec![watchlist]],
         )?),
     )?;
-    let overrides = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("ticker", DataType::Utf8, false),
-            Field::new("spot", DataType::Float64, false),
-        ])),
-        vec![
-            Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
-            Arc::new(Float64Array::from_iter_values(
-                params.spot_overrides.values().copied(),
-            )),
-        ],
-    )
-    .map_err(DataFusionError::from)?;
+    let overrides = crate::metrics::engine::spot_overrides_batch(params)?;
     planner.register_table(
         "spot_overrides",
         Arc::new(MemTable::try_new(

@@ -256,6 +256,23 @@ fn mem_table(name: &str, ctx: &SessionContext, batch: RecordBatch) -> Result<(),
     Ok(())
 }
 
+/// The `spot_overrides(ticker, spot)` table of a parameter set (per-ticker spots).
+pub fn spot_overrides_batch(params: &MetricsParams) -> Result<RecordBatch, DataFusionError> {
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("ticker", DataType::Utf8, false),
+            Field::new("spot", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
+            Arc::new(Float64Array::from_iter_values(
+                params.spot_overrides.values().copied(),
+            )),
+        ],
+    )
+    .map_err(DataFusionError::from)
+}
+
 /// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
 pub async fn compute(
     ctx: &SessionContext,
@@ -304,19 +321,7 @@ pub async fn compute(
     )
     .map_err(DataFusionError::from)?;
     mem_table("watchlist", ctx, watchlist)?;
-    let overrides = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("ticker", DataType::Utf8, false),
-            Field::new("spot", DataType::Float64, false),
-        ])),
-        vec![
-            Arc::new(StringArray::from_iter_values(params.spot_overrides.keys())) as ArrayRef,
-            Arc::new(Float64Array::from_iter_values(
-                params.spot_overrides.values().copied(),
-            )),
-        ],
-    )
-    .map_err(DataFusionError::from)?;
+    let overrides = spot_overrides_batch(params)?;
     mem_table("spot_overrides", ctx, overrides)?;
 
     let values: Vec<(&str, ScalarValue)> = vec![
