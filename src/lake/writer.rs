@@ -20,23 +20,16 @@ use crate::orats::reader::{BatchSink, ReadError};
 /// reads one or two of them (the rows are sorted by ticker).
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
-/// Columns whose values repeat in long runs once sorted (per ticker or per
-/// expiry): dictionary + RLE shrinks them to almost nothing.
-const DICTIONARY_COLUMNS: &[&str] = &[
-    "ticker",
-    "stk_px",
-    "expir_date",
-    "yte",
-    "strike",
-    "c_volu",
-    "c_oi",
-    "p_volu",
-    "p_oi",
-    "i_rate",
-    "div_rate",
-    "residual_rate_data",
-    "spot_px",
-];
+/// Float columns whose values are nearly all distinct (six to eight significant
+/// digits per row): a dictionary would only add an index to every value, so
+/// they are stored PLAIN, where zstd still finds the repeated 8-byte values.
+/// Every other column is dictionary-encoded: prices, IVs and most greeks are
+/// quoted to two–five decimals and repeat across a ticker's strikes, and the
+/// per-ticker and per-expiry columns (`stk_px`, `yte`, rates, dates) collapse to
+/// a few RLE runs. Measured on a full-size generated day, this layout stores
+/// 0.97× the ZIP's bytes, against 1.65× with byte-stream-split floats (which
+/// hides whole repeated values from zstd).
+const PLAIN_FLOAT_COLUMNS: &[&str] = &["smooth_smv_vol", "gamma", "vega", "rho", "phi"];
 
 /// Writer properties of an `orats_strikes` file. Fixed, so the same rows
 /// always encode to the same bytes.
@@ -63,19 +56,16 @@ pub fn strikes_properties(source: &str) -> WriterProperties {
         )]));
     for column in &COLUMNS[..TRADE_DATE] {
         let path = ColumnPath::from(column.lake);
-        if DICTIONARY_COLUMNS.contains(&column.lake) {
-            builder = builder.set_column_dictionary_enabled(path, true);
-            continue;
-        }
-        builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        let plain = PLAIN_FLOAT_COLUMNS.contains(&column.lake);
         builder = match column.kind {
             // Sorted OPRA symbols share long prefixes with their neighbours.
-            Kind::Text => builder.set_column_encoding(path, Encoding::DELTA_BYTE_ARRAY),
-            // Splitting the bytes of floats lets zstd find the repeated exponents and signs.
-            Kind::Float => builder.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT),
-            Kind::Date | Kind::Count => {
-                builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
-            }
+            Kind::Text if column.lake != "ticker" => builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BYTE_ARRAY),
+            Kind::Float if plain => builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::PLAIN),
+            _ => builder.set_column_dictionary_enabled(path, true),
         };
     }
     builder.build()

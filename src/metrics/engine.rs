@@ -10,8 +10,9 @@ use chrono_tz::America::New_York;
 use datafusion::arrow::array::{
     ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -20,6 +21,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -195,9 +197,29 @@ pub async fn register_dealer_metrics(
     ctx: &SessionContext,
     lake: &Location,
 ) -> Result<bool, MetricsError> {
-    if metrics_param_sets(lake).await?.is_empty() {
+    // The schema of one file (the newest date of the first parameter set): every
+    // file is written with the same schema, and reading one footer instead of
+    // the footers of every date keeps a session over years of results quick.
+    let Some(params) = metrics_param_sets(lake).await?.into_iter().min() else {
         return Ok(false);
-    }
+    };
+    let params_dir = format!("{METRICS_DIR}/params={params}");
+    let Some(newest) = subdirectories(lake, &params_dir).await?.into_iter().max() else {
+        return Ok(false);
+    };
+    let sample = lake.child(&format!("{params_dir}/{newest}/part.parquet"));
+    let meta = lake
+        .store
+        .head(&sample)
+        .await
+        .map_err(|source| MetricsError::Store {
+            lake: lake.url(),
+            source,
+        })?;
+    let format = ParquetFormat::default();
+    let schema = format
+        .infer_schema(&ctx.state(), &lake.store, &[meta])
+        .await?;
     let url = ListingTableUrl::parse(lake.child_url(METRICS_DIR, true))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
@@ -207,8 +229,7 @@ pub async fn register_dealer_metrics(
         ]);
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .infer_schema(&ctx.state())
-        .await?;
+        .with_schema(schema);
     ctx.deregister_table("dealer_metrics")?;
     ctx.register_table("dealer_metrics", Arc::new(ListingTable::try_new(config)?))?;
     Ok(true)
@@ -227,10 +248,27 @@ async fn register_strikes(ctx: &SessionContext, lake: &Location) -> Result<(), M
     Ok(())
 }
 
-/// The SQL of the whole pipeline: the stage files as CTEs, then the final step.
+/// The SQL of the spot stage: `rows` as a CTE, then `02_spot.sql`.
+///
+/// `spot` feeds three later stages (legs, ticker_gex and the final step); as a
+/// CTE DataFusion would plan it, scan the day and sort it once per use, so the
+/// engine runs it first and registers its result as the table `spot`.
+pub fn spot_sql() -> String {
+    let (rows, spot) = (&STAGES[0], &STAGES[1]);
+    format!(
+        "WITH {} AS (\n{}\n)\n{}",
+        rows.0,
+        strip_comments(rows.1),
+        strip_comments(spot.1)
+    )
+}
+
+/// The SQL of the rest of the pipeline: the other stage files as CTEs (`spot`
+/// is the table [`spot_sql`] made), then the final step.
 pub fn pipeline_sql() -> String {
     let ctes: Vec<String> = STAGES
         .iter()
+        .filter(|(name, _)| *name != "spot")
         .map(|(name, sql)| format!("{name} AS (\n{}\n)", strip_comments(sql)))
         .collect();
     let final_sql = strip_comments(FINAL);
@@ -353,9 +391,32 @@ pub async fn compute(
             ScalarValue::Float64(Some(params.neutral_threshold)),
         ),
     ];
-    let frame = ctx.sql(&pipeline_sql()).await?.with_param_values(values)?;
-    let batches = frame.collect().await?;
-    Ok(batches)
+    // A statement only accepts the placeholders it uses.
+    let bind = |sql: &str| -> Vec<(&str, ScalarValue)> {
+        values
+            .iter()
+            .filter(|(name, _)| sql.contains(&format!("${name}")))
+            .cloned()
+            .collect()
+    };
+    let spot_sql = spot_sql();
+    let spot_frame = ctx
+        .sql(&spot_sql)
+        .await?
+        .with_param_values(bind(&spot_sql))?;
+    let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
+    let spot = spot_frame.collect().await?;
+    let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
+    ctx.deregister_table("spot")?;
+    ctx.register_table(
+        "spot",
+        Arc::new(MemTable::try_new(spot_schema, vec![spot])?),
+    )?;
+    let sql = pipeline_sql();
+    let frame = ctx.sql(&sql).await?.with_param_values(bind(&sql))?;
+    let batches = frame.collect().await;
+    ctx.deregister_table("spot")?;
+    Ok(batches?)
 }
 
 /// Writer properties of a `dealer_metrics` file.
@@ -533,7 +594,12 @@ mod tests {
     fn pipeline_sql_names_every_stage() {
         let sql = pipeline_sql();
         for (name, _) in STAGES {
-            assert!(sql.contains(&format!("{name} AS (")), "{name}");
+            let as_cte = format!("{name} AS (");
+            if name == "spot" {
+                assert!(!sql.contains(&as_cte) && spot_sql().contains("rows AS ("));
+            } else {
+                assert!(sql.contains(&as_cte), "{name}");
+            }
         }
         assert!(sql.contains("universe AS ("));
         assert!(!sql.contains("--"));

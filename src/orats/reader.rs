@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayBuilder, ArrayRef, Date32Builder, Float64Builder, Int64Builder, StringArray,
-    StringBuilder, UInt64Array, UInt64Builder,
+    StringBuilder, UInt64Builder,
 };
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
@@ -247,7 +247,7 @@ fn read_pass<R: Read>(
                 let buffer = dates
                     .entry(row.trade_date)
                     .or_insert_with(|| DateBuffer::new(buffer_whole));
-                buffer.push(&row, &record, line)?;
+                buffer.push(&row, line)?;
                 if buffer.builders.len() >= CHUNK_ROWS {
                     buffer.finish_chunk(row.trade_date, sink)?;
                 }
@@ -285,18 +285,18 @@ fn raw_line(record: &csv::ByteRecord) -> String {
 
 /// One parsed cell of a row.
 #[derive(Clone, Copy)]
-enum Cell {
+enum Cell<'a> {
     Null,
     Float(f64),
     Count(i64),
     Date(i32),
-    /// A text cell: the field index in the record.
-    Text(usize),
+    /// A text cell, validated UTF-8 borrowed from the record.
+    Text(&'a str),
 }
 
 /// A parsed, valid row (text cells still point into the record).
-struct Row {
-    cells: [Cell; FILE_COLUMNS],
+struct Row<'a> {
+    cells: [Cell<'a>; FILE_COLUMNS],
     trade_date: i32,
 }
 
@@ -317,7 +317,7 @@ impl RowParser {
         }
     }
 
-    fn parse(&mut self, record: &csv::ByteRecord) -> Result<Row, RowError> {
+    fn parse<'a>(&mut self, record: &'a csv::ByteRecord) -> Result<Row<'a>, RowError> {
         if record.len() != self.header.width {
             return Err((
                 None,
@@ -362,12 +362,10 @@ impl RowParser {
                     }
                     Cell::Date(cached.1)
                 }
-                Kind::Text => {
-                    if std::str::from_utf8(raw).is_err() {
-                        return Err(bad("not valid UTF-8"));
-                    }
-                    Cell::Text(field)
-                }
+                Kind::Text => match std::str::from_utf8(raw) {
+                    Ok(text) => Cell::Text(text),
+                    Err(_) => return Err(bad("not valid UTF-8")),
+                },
             };
             if c == TRADE_DATE {
                 if let Cell::Date(d) = cell {
@@ -418,13 +416,10 @@ impl Builders {
         self.lines.len()
     }
 
-    fn push(&mut self, row: &Row, record: &csv::ByteRecord, line: u64) {
+    fn push(&mut self, row: &Row, line: u64) {
         for (builder, cell) in self.columns.iter_mut().zip(row.cells.iter()) {
             match (builder, *cell) {
-                (ColumnBuilder::Text(b), Cell::Text(i)) => {
-                    // Validated as UTF-8 by the parser.
-                    b.append_value(std::str::from_utf8(&record[i]).unwrap_or_default())
-                }
+                (ColumnBuilder::Text(b), Cell::Text(text)) => b.append_value(text),
                 (ColumnBuilder::Text(b), _) => b.append_null(),
                 (ColumnBuilder::Date(b), Cell::Date(d)) => b.append_value(d),
                 (ColumnBuilder::Date(b), _) => b.append_null(),
@@ -495,12 +490,12 @@ impl DateBuffer {
         }
     }
 
-    fn push(&mut self, row: &Row, record: &csv::ByteRecord, line: u64) -> Result<(), PassError> {
+    fn push(&mut self, row: &Row, line: u64) -> Result<(), PassError> {
         if !self.buffer_whole {
-            let Cell::Text(i) = row.cells[0] else {
+            let Cell::Text(ticker) = row.cells[0] else {
                 unreachable!("ticker is required")
             };
-            let ticker = &record[i];
+            let ticker = ticker.as_bytes();
             if ticker < self.last_ticker.as_slice() {
                 return Err(PassError::OutOfOrder);
             }
@@ -509,7 +504,7 @@ impl DateBuffer {
                 self.last_ticker.extend_from_slice(ticker);
             }
         }
-        self.builders.push(row, record, line);
+        self.builders.push(row, line);
         self.rows += 1;
         Ok(())
     }
@@ -550,6 +545,15 @@ impl DateBuffer {
         batches: &[RecordBatch],
         sink: &mut dyn BatchSink,
     ) -> Result<(), PassError> {
+        let file_columns: Vec<usize> = (0..FILE_COLUMNS).collect();
+        if in_key_order(batches)? {
+            // The usual case: the file is already sorted; no copy.
+            for batch in batches {
+                let batch = batch.project(&file_columns)?;
+                self.out.push(batch, &mut |b| sink.write(date, b))?;
+            }
+            return Ok(());
+        }
         let sorted = sort_rows(batches)?;
         self.out.push(sorted, &mut |b| sink.write(date, b))?;
         Ok(())
@@ -571,57 +575,56 @@ impl DateBuffer {
 /// returns them in the file schema (the line key dropped).
 fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
     let all = concat_batches(&buffer_schema(), batches)?;
+    let file_columns: Vec<usize> = (0..FILE_COLUMNS).collect();
     if all.num_rows() == 0 {
-        return all.project(&(0..FILE_COLUMNS).collect::<Vec<_>>());
+        return all.project(&file_columns);
     }
-    let key = |name: &str| -> Result<SortColumn, ArrowError> {
-        let idx = buffer_schema().index_of(name)?;
-        Ok(SortColumn {
-            values: all.column(idx).clone(),
-            options: None,
-        })
-    };
-    let keys = vec![
-        key("ticker")?,
-        key("expir_date")?,
-        key("strike")?,
-        key("c_opra")?,
-        key("_line")?,
-    ];
-    let already_sorted = is_sorted_by_line(all.column(FILE_COLUMNS));
-    let sorted = if already_sorted && keys_sorted(&all)? {
-        all
-    } else {
-        let indices = lexsort_to_indices(&keys, None)?;
-        take_record_batch(&all, &indices)?
-    };
-    sorted.project(&(0..FILE_COLUMNS).collect::<Vec<_>>())
-}
-
-fn is_sorted_by_line(lines: &ArrayRef) -> bool {
-    let lines = lines
-        .as_any()
-        .downcast_ref::<UInt64Array>()
-        .expect("_line is UInt64");
-    lines.values().windows(2).all(|w| w[0] < w[1])
-}
-
-/// Whether rows in file order are already in key order (usual for ORATS files),
-/// so the sort can be skipped.
-fn keys_sorted(batch: &RecordBatch) -> Result<bool, ArrowError> {
-    use datafusion::arrow::row::{RowConverter, SortField};
-    let names = ["ticker", "expir_date", "strike", "c_opra"];
-    let columns: Vec<ArrayRef> = names
+    let keys = SORT_KEYS
         .iter()
-        .map(|n| Ok(batch.column(buffer_schema().index_of(n)?).clone()))
-        .collect::<Result<_, ArrowError>>()?;
-    let fields = columns
+        .chain(std::iter::once(&"_line"))
+        .map(|name| {
+            Ok(SortColumn {
+                values: all.column(buffer_schema().index_of(name)?).clone(),
+                options: None,
+            })
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    let indices = lexsort_to_indices(&keys, None)?;
+    take_record_batch(&all, &indices)?.project(&file_columns)
+}
+
+/// The sort key of `orats_strikes` (rows equal in all of it keep file order).
+const SORT_KEYS: [&str; 4] = ["ticker", "expir_date", "strike", "c_opra"];
+
+/// Whether the rows of `batches`, in file order, are already in key order
+/// (usual for ORATS files), so the sort — and its copy — can be skipped.
+fn in_key_order(batches: &[RecordBatch]) -> Result<bool, ArrowError> {
+    use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+    let Some(first) = batches.first() else {
+        return Ok(true);
+    };
+    let key_columns = |batch: &RecordBatch| -> Result<Vec<ArrayRef>, ArrowError> {
+        SORT_KEYS
+            .iter()
+            .map(|n| Ok(batch.column(buffer_schema().index_of(n)?).clone()))
+            .collect()
+    };
+    let fields = key_columns(first)?
         .iter()
         .map(|c| SortField::new(c.data_type().clone()))
         .collect();
     let converter = RowConverter::new(fields)?;
-    let rows = converter.convert_columns(&columns)?;
-    Ok((1..rows.num_rows()).all(|i| rows.row(i - 1) <= rows.row(i)))
+    let mut previous: Option<OwnedRow> = None;
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let rows = converter.convert_columns(&key_columns(batch)?)?;
+        if previous.is_some_and(|p| p.row() > rows.row(0))
+            || !(1..rows.num_rows()).all(|i| rows.row(i - 1) <= rows.row(i))
+        {
+            return Ok(false);
+        }
+        previous = Some(rows.row(rows.num_rows() - 1).owned());
+    }
+    Ok(true)
 }
 
 /// Re-cuts a stream of sorted batches into batches of exactly
