@@ -1,7 +1,8 @@
 //! Sink benchmarks on a throwaway Postgres (`cargo bench --bench sink`):
 //!
-//! 1. throughput: a full day of both profiles through the sink, batched (the default) vs one
-//!    statement per row (`batch_size = 1`), for a first day (tickers registered), the next
+//! 1. throughput: a full day of both profiles through the sink, batched (the default: batches
+//!    of 1,000 rows, three in flight), batched on one connection, and one statement per row
+//!    (`batch_size = 1`, one connection), for a first day (tickers registered), the next
 //!    day, and the same day again (nothing changes); beside them, the server alone storing
 //!    the same A3 documents, the bound on the daily_snapshots rate;
 //! 2. lookup latency: the V2 handoff's shadow-scoring query on five years of
@@ -76,13 +77,16 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
         "{:<8} {:<24} {:<22} {:>6} {:>8} {:>9} {:>10}",
         "mode", "table", "day", "rows", "written", "seconds", "rows/s"
     );
-    for (mode, batch_size) in [
-        ("batched", SinkOptions::default().batch_size),
-        ("per-row", 1),
+    let defaults = SinkOptions::default();
+    for (mode, batch_size, concurrency) in [
+        ("batched", defaults.batch_size, defaults.concurrency),
+        ("batched-1", defaults.batch_size, 1),
+        ("per-row", 1, 1),
     ] {
         let url = pg.create_database(&format!("throughput_{}", mode.replace('-', "_")));
         let options = SinkOptions {
             batch_size,
+            concurrency,
             ..SinkOptions::default()
         };
         let sink = PgSink::connect_with(&url, options).await.expect("connect");

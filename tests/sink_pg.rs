@@ -774,7 +774,12 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
     let (logs, _guard) = Logs::capture();
     let pg = TestPostgres::start();
     let url = pg.create_database("crash");
-    let sink = PgSink::connect_with(&url, fast_options()).await.unwrap();
+    // One batch in flight, so the server can be killed at an exact point between batches.
+    let options = SinkOptions {
+        concurrency: 1,
+        ..fast_options()
+    };
+    let sink = PgSink::connect_with(&url, options).await.unwrap();
     sink.migrate().await.unwrap();
     let a3 = synthetic_day(Profile::A3, day(), TICKERS);
     let v2 = synthetic_day(Profile::V2, day(), TICKERS);

@@ -17,10 +17,12 @@ mod tables;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::NaiveDate;
+use futures::StreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -50,6 +52,10 @@ pub struct SinkOptions {
     pub acquire_timeout: Duration,
     /// Connections in the pool.
     pub max_connections: u32,
+    /// Batches in flight at once (each on its own connection): the server parses and
+    /// stores the JSON documents of one batch per backend, so two or more keep more
+    /// than one server core busy.
+    pub concurrency: usize,
 }
 
 impl Default for SinkOptions {
@@ -60,6 +66,7 @@ impl Default for SinkOptions {
             retry_min_delay: Duration::from_secs(1),
             acquire_timeout: Duration::from_secs(5),
             max_connections: 4,
+            concurrency: 3,
         }
     }
 }
@@ -119,6 +126,15 @@ impl SinkReport {
                 reason: reason.to_string(),
             });
         }
+    }
+
+    /// Adds the counts and soft failures of a part of the same upsert.
+    fn absorb(&mut self, part: SinkReport) {
+        self.written += part.written;
+        self.unchanged += part.unchanged;
+        self.duplicates += part.duplicates;
+        self.retries += part.retries;
+        self.soft_failed.extend(part.soft_failed);
     }
 
     /// The soft-failed tickers, in input order.
@@ -255,12 +271,61 @@ impl PgSink {
         let (rows, duplicates) = last_per_key(rows);
         let mut report = SinkReport::new(table);
         report.duplicates = duplicates;
-        let mut unavailable: Option<String> = None;
-        // A stack, so that the halves of a split batch are written before the next batch.
-        let mut pending: Vec<&[&DealerMetrics]> =
-            rows.chunks(self.options.batch_size.max(1)).rev().collect();
+        if table == Table::DailySnapshots {
+            // All new symbols in one sorted statement before the batches run side by side,
+            // so ticker ids do not depend on which batch reaches the server first.
+            let mut retries = 0;
+            if let Err(err) = with_retries(
+                &self.options,
+                &self.redactor,
+                &mut retries,
+                is_transient,
+                || tables::register_tickers(&self.pool, &rows),
+            )
+            .await
+            {
+                debug!(error = %self.redactor.scrub(&err), "ticker registration deferred to the batches");
+            }
+            report.retries += retries;
+        }
+        let unavailable: Mutex<Option<String>> = Mutex::new(None);
+        let parts: Vec<SinkReport> =
+            futures::stream::iter(rows.chunks(self.options.batch_size.max(1)))
+                .map(|batch| self.write_batch(table, batch, &unavailable))
+                .buffered(self.options.concurrency.max(1))
+                .collect()
+                .await;
+        for part in parts {
+            report.absorb(part);
+        }
+        info!(
+            table = table.name(),
+            written = report.written,
+            unchanged = report.unchanged,
+            duplicates = report.duplicates,
+            retries = report.retries,
+            soft_failed = report.soft_failed.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "upsert finished"
+        );
+        Ok(report)
+    }
+
+    /// Writes one batch; a batch the database rejects for its data is split in halves until
+    /// only the bad rows soft-fail. Once the database is unavailable (a transient error
+    /// outlasted the retries) the remaining batches are not attempted.
+    async fn write_batch(
+        &self,
+        table: Table,
+        batch: &[&DealerMetrics],
+        unavailable: &Mutex<Option<String>>,
+    ) -> SinkReport {
+        let mut report = SinkReport::new(table);
+        // A stack, so that the halves of a split batch are written in order.
+        let mut pending: Vec<&[&DealerMetrics]> = vec![batch];
         while let Some(batch) = pending.pop() {
-            if let Some(reason) = &unavailable {
+            let down = unavailable.lock().expect("not poisoned").clone();
+            if let Some(reason) = down {
                 let reason = format!("not attempted, the database is unavailable: {reason}");
                 report.soft_fail(batch, &reason);
                 continue;
@@ -302,23 +367,13 @@ impl PgSink {
                 Err(err) => {
                     let reason = self.explain(&err).await;
                     if is_transient(&err) {
-                        unavailable = Some(reason.clone());
+                        *unavailable.lock().expect("not poisoned") = Some(reason.clone());
                     }
                     report.soft_fail(batch, &reason);
                 }
             }
         }
-        info!(
-            table = table.name(),
-            written = report.written,
-            unchanged = report.unchanged,
-            duplicates = report.duplicates,
-            retries = report.retries,
-            soft_failed = report.soft_failed.len(),
-            elapsed_ms = started.elapsed().as_millis(),
-            "upsert finished"
-        );
-        Ok(report)
+        report
     }
 
     /// `err` as a password-free reason; a pool timeout says only that it timed out, so a

@@ -166,6 +166,14 @@ async fn write_gex_metrics_snapshot(
     Ok(done.rows_affected())
 }
 
+/// Registers the symbols of `rows` missing from `tickers`, in symbol order.
+pub(crate) async fn register_tickers(
+    pool: &PgPool,
+    rows: &[&DealerMetrics],
+) -> Result<(), sqlx::Error> {
+    ticker_ids(pool, rows).await.map(|_| ())
+}
+
 /// The id of every ticker in `rows`, registering unknown symbols first.
 async fn ticker_ids(
     pool: &PgPool,
