@@ -289,12 +289,15 @@ impl PgSink {
             report.retries += retries;
         }
         let unavailable: Mutex<Option<String>> = Mutex::new(None);
-        let parts: Vec<SinkReport> =
-            futures::stream::iter(rows.chunks(self.options.batch_size.max(1)))
-                .map(|batch| self.write_batch(table, batch, &unavailable))
-                .buffered(self.options.concurrency.max(1))
-                .collect()
-                .await;
+        // The futures are made first: a stream holding the closure would not be `Send`.
+        let batches: Vec<_> = rows
+            .chunks(self.options.batch_size.max(1))
+            .map(|batch| self.write_batch(table, batch, &unavailable))
+            .collect();
+        let parts: Vec<SinkReport> = futures::stream::iter(batches)
+            .buffered(self.options.concurrency.max(1))
+            .collect()
+            .await;
         for part in parts {
             report.absorb(part);
         }
