@@ -311,16 +311,14 @@ pub fn spot_overrides_batch(params: &MetricsParams) -> Result<RecordBatch, DataF
     .map_err(DataFusionError::from)
 }
 
-/// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
-pub async fn compute(
+/// Registers the run's helper tables the stage files read: `run_dates`
+/// (trade_date, snapshot_ts), `watchlist` (ticker) and `spot_overrides` (ticker, spot).
+fn register_run_tables(
     ctx: &SessionContext,
     params: &MetricsParams,
     dates: &[NaiveDate],
     tickers: Option<&[String]>,
-) -> Result<Vec<RecordBatch>, MetricsError> {
-    let (Some(from), Some(to)) = (dates.iter().min(), dates.iter().max()) else {
-        return Ok(Vec::new());
-    };
+) -> Result<(), MetricsError> {
     let run_dates = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("trade_date", DataType::Date32, false),
@@ -359,13 +357,21 @@ pub async fn compute(
     )
     .map_err(DataFusionError::from)?;
     mem_table("watchlist", ctx, watchlist)?;
-    let overrides = spot_overrides_batch(params)?;
-    mem_table("spot_overrides", ctx, overrides)?;
+    mem_table("spot_overrides", ctx, spot_overrides_batch(params)?)?;
+    Ok(())
+}
 
-    let values: Vec<(&str, ScalarValue)> = vec![
-        ("from_date", ScalarValue::Date32(Some(date_to_days(*from)))),
-        ("to_date", ScalarValue::Date32(Some(date_to_days(*to)))),
-        ("all_tickers", ScalarValue::Boolean(Some(tickers.is_none()))),
+/// The values of the stage files' placeholders for a run over `from..=to`.
+fn bindings(
+    params: &MetricsParams,
+    from: NaiveDate,
+    to: NaiveDate,
+    all_tickers: bool,
+) -> Vec<(&'static str, ScalarValue)> {
+    vec![
+        ("from_date", ScalarValue::Date32(Some(date_to_days(from)))),
+        ("to_date", ScalarValue::Date32(Some(date_to_days(to)))),
+        ("all_tickers", ScalarValue::Boolean(Some(all_tickers))),
         ("spot_override", ScalarValue::Float64(params.spot_override)),
         (
             "exclude_expired",
@@ -390,20 +396,69 @@ pub async fn compute(
             "neutral_threshold",
             ScalarValue::Float64(Some(params.neutral_threshold)),
         ),
-    ];
-    // A statement only accepts the placeholders it uses.
-    let bind = |sql: &str| -> Vec<(&str, ScalarValue)> {
-        values
-            .iter()
-            .filter(|(name, _)| sql.contains(&format!("${name}")))
-            .cloned()
-            .collect()
+    ]
+}
+
+/// The bindings a statement uses (DataFusion accepts only those).
+fn bindings_for(
+    sql: &str,
+    values: &[(&'static str, ScalarValue)],
+) -> Vec<(&'static str, ScalarValue)> {
+    values
+        .iter()
+        .filter(|(name, _)| sql.contains(&format!("${name}")))
+        .cloned()
+        .collect()
+}
+
+/// Registers every stage of the pipeline as a view of that name (`rows`,
+/// `spot`, `legs`, `strike_gex`, `ticker_gex`, and the final step as
+/// `dealer_metrics`), bound to `params` and the run's dates, over the
+/// session's `strikes` table; the helper tables are registered too. Each stage
+/// can then be queried on its own — the sqllogictest suite of the queries
+/// (`tests/slt/`) checks them one by one.
+pub async fn register_stage_views(
+    ctx: &SessionContext,
+    params: &MetricsParams,
+    dates: &[NaiveDate],
+    tickers: Option<&[String]>,
+) -> Result<(), MetricsError> {
+    let (Some(from), Some(to)) = (dates.iter().min(), dates.iter().max()) else {
+        return Ok(());
     };
+    register_run_tables(ctx, params, dates, tickers)?;
+    let values = bindings(params, *from, *to, tickers.is_none());
+    let final_step = ("dealer_metrics", FINAL);
+    for (name, sql) in STAGES.iter().chain(std::iter::once(&final_step)) {
+        let sql = strip_comments(sql);
+        let view = ctx
+            .sql(&sql)
+            .await?
+            .with_param_values(bindings_for(&sql, &values))?
+            .into_view();
+        ctx.deregister_table(*name)?;
+        ctx.register_table(*name, view)?;
+    }
+    Ok(())
+}
+
+/// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
+pub async fn compute(
+    ctx: &SessionContext,
+    params: &MetricsParams,
+    dates: &[NaiveDate],
+    tickers: Option<&[String]>,
+) -> Result<Vec<RecordBatch>, MetricsError> {
+    let (Some(from), Some(to)) = (dates.iter().min(), dates.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    register_run_tables(ctx, params, dates, tickers)?;
+    let values = bindings(params, *from, *to, tickers.is_none());
     let spot_sql = spot_sql();
     let spot_frame = ctx
         .sql(&spot_sql)
         .await?
-        .with_param_values(bind(&spot_sql))?;
+        .with_param_values(bindings_for(&spot_sql, &values))?;
     let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
     let spot = spot_frame.collect().await?;
     let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
@@ -413,7 +468,10 @@ pub async fn compute(
         Arc::new(MemTable::try_new(spot_schema, vec![spot])?),
     )?;
     let sql = pipeline_sql();
-    let frame = ctx.sql(&sql).await?.with_param_values(bind(&sql))?;
+    let frame = ctx
+        .sql(&sql)
+        .await?
+        .with_param_values(bindings_for(&sql, &values))?;
     let batches = frame.collect().await;
     ctx.deregister_table("spot")?;
     Ok(batches?)
