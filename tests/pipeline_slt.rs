@@ -8,18 +8,20 @@
 //! binds the stage files to a profile's parameters and the given trade dates
 //! (and registers the views), over the `strikes` table as it is at that moment.
 
-use std::path::{Path, PathBuf};
+#[path = "../udfs/tests/common/slt.rs"]
+mod slt;
+
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use gexlake::metrics::Profile;
 use gexlake::metrics::engine::register_stage_views;
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner, strict_column_validator};
+use slt::{run_dir, run_sql};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 /// A sqllogictest connection: one DataFusion session with the gexlake UDAFs.
 struct PipelineDb {
@@ -60,17 +62,6 @@ impl PipelineDb {
     }
 }
 
-/// The sqllogictest type letter of a result column.
-fn column_type(data_type: &DataType) -> DefaultColumnType {
-    if data_type.is_integer() {
-        DefaultColumnType::Integer
-    } else if data_type.is_floating() || data_type.is_numeric() {
-        DefaultColumnType::FloatingPoint
-    } else {
-        DefaultColumnType::Text
-    }
-}
-
 #[async_trait]
 impl AsyncDB for PipelineDb {
     type Error = DataFusionError;
@@ -81,35 +72,7 @@ impl AsyncDB for PipelineDb {
             self.load_pipeline(args).await?;
             return Ok(DBOutput::StatementComplete(0));
         }
-        let df = self.ctx.sql(sql).await?;
-        let types: Vec<_> = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| column_type(f.data_type()))
-            .collect();
-        let batches = df.collect().await?;
-        if types.is_empty() {
-            return Ok(DBOutput::StatementComplete(0));
-        }
-        let options = FormatOptions::default().with_null("NULL");
-        let mut rows = Vec::new();
-        for batch in &batches {
-            let formatters = batch
-                .columns()
-                .iter()
-                .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
-                .collect::<Result<Vec<_>, _>>()?;
-            for row in 0..batch.num_rows() {
-                rows.push(
-                    formatters
-                        .iter()
-                        .map(|f| f.value(row).to_string())
-                        .collect(),
-                );
-            }
-        }
-        Ok(DBOutput::Rows { types, rows })
+        run_sql(&self.ctx, sql).await
     }
 
     async fn shutdown(&mut self) {}
@@ -119,30 +82,9 @@ impl AsyncDB for PipelineDb {
     }
 }
 
-async fn run_file(path: &Path) -> Result<(), String> {
-    let mut runner = Runner::new(|| async { PipelineDb::new() });
-    runner.with_column_validator(strict_column_validator);
-    runner
-        .run_file_async(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_sqllogictests() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/slt exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "slt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .slt files in {dir:?}");
-    let mut failures = Vec::new();
-    for file in &files {
-        if let Err(failure) = run_file(file).await {
-            failures.push(failure);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let files = run_dir(&dir, || async { PipelineDb::new() }).await;
+    assert!(files >= 1, "no .slt files in {dir:?}");
 }
