@@ -49,7 +49,7 @@ impl PipelineDb {
             .next()
             .ok_or_else(usage)?
             .parse()
-            .map_err(|e| DataFusionError::Plan(format!("{e}")))?;
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
         let dates = words
             .map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").map_err(|_| usage()))
             .collect::<Result<Vec<_>, _>>()?;
