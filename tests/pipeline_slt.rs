@@ -45,11 +45,11 @@ impl PipelineDb {
         let usage =
             || DataFusionError::Plan(format!("LOAD PIPELINE <profile> <date>…, got {args:?}"));
         let mut words = args.split_whitespace();
-        let profile: Profile = words
+        let profile = words
             .next()
             .ok_or_else(usage)?
-            .parse()
-            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+            .parse::<Profile>()
+            .map_err(DataFusionError::Plan)?;
         let dates = words
             .map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").map_err(|_| usage()))
             .collect::<Result<Vec<_>, _>>()?;
