@@ -19,7 +19,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
-    Signature, Volatility,
+    Signature, TypeSignature, Volatility,
 };
 
 use crate::common::{
@@ -363,7 +363,10 @@ pub fn exact_sum_udaf() -> Arc<AggregateUDF> {
     Arc::clone(UDAF.get_or_init(|| Arc::new(AggregateUDF::from(ExactSumUdaf::new()))))
 }
 
-/// `exact_sum(x DOUBLE) -> DOUBLE`, NULL when no input is non-null.
+/// `exact_sum(x DOUBLE [, y DOUBLE]) -> DOUBLE`: the correctly rounded sum of
+/// every non-null value of the group's `x` (and `y`: a row holding two
+/// addends, e.g. a call and a put, is summed as two rows would be, with no
+/// rounding of their pair). NULL when no input is non-null.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ExactSumUdaf {
     signature: Signature,
@@ -379,7 +382,13 @@ impl ExactSumUdaf {
     /// The UDAF implementation; prefer the shared [`exact_sum_udaf`].
     pub fn new() -> Self {
         Self {
-            signature: Signature::coercible(vec![float64_arg()], Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(vec![float64_arg()]),
+                    TypeSignature::Coercible(vec![float64_arg(), float64_arg()]),
+                ],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -428,11 +437,13 @@ impl AggregateUDFImpl for ExactSumUdaf {
     }
 }
 
-/// Adds the selected rows of a DOUBLE batch to `sum`.
-fn update_one(sum: &mut ExactSum, values: &ArrayRef) {
-    let mask = selected_rows(&[values], None);
-    let x = values.as_primitive::<Float64Type>().values();
-    rows(x.len(), mask.as_ref()).for_each(|row| sum.add(x[row]));
+/// Adds the non-null values of every argument's batch to `sum`.
+fn update_one(sum: &mut ExactSum, args: &[ArrayRef]) {
+    for values in args {
+        let mask = selected_rows(&[values], None);
+        let x = values.as_primitive::<Float64Type>().values();
+        rows(x.len(), mask.as_ref()).for_each(|row| sum.add(x[row]));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -442,7 +453,7 @@ struct ExactSumAccumulator {
 
 impl Accumulator for ExactSumAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        update_one(&mut self.sum, &values[0]);
+        update_one(&mut self.sum, values);
         Ok(())
     }
 
@@ -488,10 +499,12 @@ impl GroupsAccumulator for ExactSumGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.sums.resize(total_num_groups);
-        let mask = selected_rows(&[&values[0]], opt_filter);
-        let x = values[0].as_primitive::<Float64Type>().values();
-        for row in rows(x.len(), mask.as_ref()) {
-            self.sums.update(group_indices[row], |sum| sum.add(x[row]));
+        for arg in values {
+            let mask = selected_rows(&[arg], opt_filter);
+            let x = arg.as_primitive::<Float64Type>().values();
+            for row in rows(x.len(), mask.as_ref()) {
+                self.sums.update(group_indices[row], |sum| sum.add(x[row]));
+            }
         }
         Ok(())
     }
@@ -540,15 +553,48 @@ impl GroupsAccumulator for ExactSumGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        // Each row becomes a one-partial state; merging re-adds it exactly,
-        // and rejected rows become null lists.
-        let x = values[0].as_primitive::<Float64Type>();
-        let nulls = selected_rows(&[&values[0]], opt_filter);
-        let child: ArrayRef = Arc::new(Float64Array::new(x.values().clone(), None));
+        if let [arg] = values {
+            // Each row becomes a one-partial state; merging re-adds it exactly,
+            // and rejected rows become null lists.
+            let x = arg.as_primitive::<Float64Type>();
+            let nulls = selected_rows(&[arg], opt_filter);
+            let child: ArrayRef = Arc::new(Float64Array::new(x.values().clone(), None));
+            return Ok(vec![list_array(
+                child,
+                std::iter::repeat_n(1, x.len()),
+                nulls,
+            )]);
+        }
+        // Several addends per row: each row's state is the exact sum of its own.
+        let masks: Vec<_> = values
+            .iter()
+            .map(|a| selected_rows(&[a], opt_filter))
+            .collect();
+        let xs: Vec<&[f64]> = values
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>().values().as_ref())
+            .collect();
+        let len = values.first().map_or(0, |a| a.len());
+        let mut partials = Vec::new();
+        let mut lengths = Vec::with_capacity(len);
+        let mut valid = Vec::with_capacity(len);
+        for row in 0..len {
+            let mut sum = ExactSum::new();
+            for (x, mask) in xs.iter().zip(&masks) {
+                if mask.as_ref().is_none_or(|m| m.is_valid(row)) {
+                    sum.add(x[row]);
+                }
+            }
+            let start = partials.len();
+            sum.write_state(&mut partials);
+            lengths.push(partials.len() - start);
+            valid.push(!sum.is_empty());
+        }
+        let child: ArrayRef = Arc::new(Float64Array::from(partials));
         Ok(vec![list_array(
             child,
-            std::iter::repeat_n(1, x.len()),
-            nulls,
+            lengths,
+            Some(NullBuffer::from(valid)),
         )])
     }
 

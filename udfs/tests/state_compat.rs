@@ -120,6 +120,8 @@ fn generate(groups: usize, seed: u64) -> Vec<Row> {
 #[derive(Debug, PartialEq)]
 struct Results {
     sum: Option<u64>,
+    /// `exact_sum(x, net)`: both columns' values as addends.
+    sum2: Option<u64>,
     flip: Option<u64>,
     slope: Option<u64>,
     walls: Vec<(u64, i64, i64)>,
@@ -132,6 +134,7 @@ fn bits(x: Option<f64>) -> Option<u64> {
 /// The single-pass reference for one group, straight from the definitions.
 fn reference(rows: &[&Row], spot_override: Option<f64>) -> Results {
     let xs: Vec<f64> = rows.iter().filter_map(|r| r.x).collect();
+    let xs2: Vec<f64> = rows.iter().flat_map(|r| [r.x, r.net]).flatten().collect();
     let points: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| Some((r.strike?, r.net?)))
@@ -150,6 +153,7 @@ fn reference(rows: &[&Row], spot_override: Option<f64>) -> Results {
     .expect("no overflow in test data");
     Results {
         sum: bits((!xs.is_empty()).then(|| exact_sum(xs))),
+        sum2: bits((!xs2.is_empty()).then(|| exact_sum(xs2))),
         flip: bits(gamma_flip(points.iter().copied())),
         slope: bits(spot.and_then(|s| gex_slope(points.iter().copied(), s, WINDOW_PCT))),
         walls: walls
@@ -298,7 +302,7 @@ fn skipped_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
     own + plan.children().into_iter().map(skipped_rows).sum::<usize>()
 }
 
-/// Runs `sql`, whose columns are `g, sum, flip, slope, walls`, and returns
+/// Runs `sql`, whose columns are `g, sum, flip, slope, sum2, walls`, and returns
 /// the results by group together with the number of skipped rows.
 async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize) {
     let plan = ctx
@@ -318,7 +322,7 @@ async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize)
             let a = batch.column(i).as_primitive::<Float64Type>();
             a.is_valid(row).then(|| a.value(row).to_bits())
         };
-        let walls = batch.column(4).as_list::<i32>();
+        let walls = batch.column(5).as_list::<i32>();
         for row in 0..batch.num_rows() {
             assert!(walls.is_valid(row), "top_walls is never NULL");
             let list = walls.value(row);
@@ -328,6 +332,7 @@ async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize)
             let volume = walls.column(2).as_primitive::<Int64Type>();
             let results = Results {
                 sum: float(1, row),
+                sum2: float(4, row),
                 flip: float(2, row),
                 slope: float(3, row),
                 walls: (0..walls.len())
@@ -344,7 +349,7 @@ async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize)
 fn grouped_sql(suffix: &str) -> String {
     format!(
         "SELECT g, exact_sum{suffix}(x), gamma_flip{suffix}(strike, net), \
-         gex_slope{suffix}(strike, net, spot, {WINDOW_PCT}), \
+         gex_slope{suffix}(strike, net, spot, {WINDOW_PCT}), exact_sum{suffix}(x, net), \
          top_walls{suffix}(strike, oi, volume, {TOP_N}) FROM t GROUP BY g"
     )
 }
@@ -352,7 +357,7 @@ fn grouped_sql(suffix: &str) -> String {
 fn ungrouped_sql(suffix: &str) -> String {
     format!(
         "SELECT NULL::bigint, exact_sum{suffix}(x), gamma_flip{suffix}(strike, net), \
-         gex_slope{suffix}(strike, net, 100.0, {WINDOW_PCT}), \
+         gex_slope{suffix}(strike, net, 100.0, {WINDOW_PCT}), exact_sum{suffix}(x, net), \
          top_walls{suffix}(strike, oi, volume, {TOP_N}) FROM t WHERE g % 97 <> {NAN_GROUP}"
     )
 }
