@@ -50,12 +50,13 @@ strike_gex AS (
   FROM legs GROUP BY ticker, trade_date, strike
 ),
 cumulative AS (
-  SELECT ticker, trade_date, strike, net_gex,
-         sum(net_gex) OVER w AS c,
-         lag(strike) OVER w AS k_prev,
-         lag(sum(net_gex) OVER w) OVER w AS c_prev
-  FROM (SELECT * FROM strike_gex WHERE net_gex IS NOT NULL)
-  WINDOW w AS (PARTITION BY ticker, trade_date ORDER BY strike ROWS UNBOUNDED PRECEDING)
+  SELECT *, lag(strike) OVER w AS k_prev, lag(c) OVER w AS c_prev
+  FROM (
+    SELECT ticker, trade_date, strike, net_gex,
+           sum(net_gex) OVER (PARTITION BY ticker, trade_date ORDER BY strike ROWS UNBOUNDED PRECEDING) AS c
+    FROM strike_gex WHERE net_gex IS NOT NULL
+  )
+  WINDOW w AS (PARTITION BY ticker, trade_date ORDER BY strike)
 ),
 flip AS (
   SELECT ticker, trade_date,

@@ -26,6 +26,8 @@ rows=$(($(wc -l < "$work/day.csv") - 1))
 inflate=$(best sh -c "unzip -p '$zip' > /dev/null")
 ours=$(best "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake")
 parquet_bytes=$(stat -c %s "$work"/lake/orats_strikes/trade_date=*/*.parquet)
+# Peak memory of one conversion (GNU time's maximum resident set size, in KB).
+rss_kb=$( { /usr/bin/time -f '%M' "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake" > /dev/null; } 2>&1 | tail -n 1)
 duck() {
   "$py" - "$work/day.csv" "$work/duck.parquet" "$1" <<'PY'
 import sys, time, duckdb
@@ -51,3 +53,4 @@ row "DuckDB read_csv→parquet, all threads" "$duckall"
 printf '\ngexlake / inflate-only: %.2f× (target ≤ 2)\n' "$(echo "$ours / $inflate" | bc -l)"
 printf 'gexlake / DuckDB 1 thread: %.2f× (target < 1)\n' "$(echo "$ours / $duck1" | bc -l)"
 printf 'Parquet / ZIP bytes: %d / %d = %.3f (target ≤ 1)\n' "$parquet_bytes" "$zip_bytes" "$(echo "$parquet_bytes / $zip_bytes" | bc -l)"
+printf 'peak RSS of gexlake ingest: %d MB (target < 1024)\n' "$((rss_kb / 1024))"
