@@ -3,6 +3,8 @@
 //! Postgres, checked against a separate `gexlake metrics` run; and a backfill killed with
 //! SIGKILL at several moments, then re-run, ending byte for byte where an uninterrupted run ends.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,26 +43,8 @@ fn command(args: &[&str]) -> Command {
 }
 
 /// Waits for `child` at most [`RUN_LIMIT`]; returns its exit code (None when killed) and stderr.
-fn finish(mut child: Child, what: &str) -> (Option<i32>, String) {
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let deadline = Instant::now() + RUN_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {RUN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    (status.code(), reader.join().unwrap())
+fn finish(child: Child, what: &str) -> (Option<i32>, String) {
+    common::wait_with_stderr(child, RUN_LIMIT, what)
 }
 
 /// Runs gexlake to completion and asserts its exit status.

@@ -5,6 +5,8 @@
 //! The servers are the test tools `tests/run` installs and puts on PATH (`fake-gcs-server`,
 //! `moto_server`) or in `$GEXLAKE_TEST_PYTHON` (pyftpdlib); a missing one fails the test.
 
+mod common;
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -105,29 +107,9 @@ fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Child {
         .expect("start gexlake")
 }
 
-fn wait(mut child: Child) -> Run {
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let deadline = Instant::now() + RUN_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("gexlake did not finish within {RUN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code(),
-        stderr: reader.join().unwrap(),
-    }
+fn wait(child: Child) -> Run {
+    let (code, stderr) = common::wait_with_stderr(child, RUN_LIMIT, "gexlake");
+    Run { code, stderr }
 }
 
 fn gexlake(args: &[&str], envs: &[(&str, &str)]) -> Run {

@@ -335,3 +335,31 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits for `child` (its stderr piped) at most `limit`, killing it and failing the test
+/// after that; returns its exit code (None when a signal ended it) and its stderr.
+pub fn wait_with_stderr(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> (Option<i32>, String) {
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    (status.code(), reader.join().expect("stderr reader"))
+}
