@@ -637,3 +637,150 @@ fn archives_pulled_from_ftp_resume_and_keep_credentials_out_of_the_logs() {
     );
     denied.events();
 }
+
+/// Writes a test CA, a server certificate it signs for 127.0.0.1 (`cert.pem`, `key.pem`), and
+/// an unrelated CA (`other-ca.pem`) into `dir`.
+const MAKE_CERTIFICATES: &str = r#"
+import sys, datetime, ipaddress
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+day = datetime.timedelta(days=1)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def builder(subject, issuer, key):
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - day).not_valid_after(now + 2 * day))
+def ca(cn):
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                          crl_sign=True, encipher_only=False, decipher_only=False)
+    cert = (builder(name(cn), name(cn), key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+ca_key, ca_cert = ca("gexlake test CA")
+_, other = ca("another CA")
+key = ec.generate_private_key(ec.SECP256R1())
+leaf = (builder(name("127.0.0.1"), ca_cert.subject, key)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+pem = serialization.Encoding.PEM
+for file, data in [("ca.pem", ca_cert.public_bytes(pem)), ("other-ca.pem", other.public_bytes(pem)),
+                   ("cert.pem", leaf.public_bytes(pem)),
+                   ("key.pem", key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))]:
+    with open(f"{out}/{file}", "wb") as f:
+        f.write(data)
+"#;
+
+/// An FTP server that requires explicit TLS (AUTH TLS) on the control and data connections.
+const FTPS_SERVER: &str = r#"
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+port, root, user, password, cert, key = sys.argv[1:7]
+authorizer = DummyAuthorizer()
+authorizer.add_user(user, password, root, perm="elr")
+class Handler(TLS_FTPHandler):
+    pass
+Handler.authorizer = authorizer
+Handler.certfile = cert
+Handler.keyfile = key
+Handler.tls_control_required = True
+Handler.tls_data_required = True
+FTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+"#;
+
+#[test]
+fn archives_pulled_over_ftps_verify_the_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote");
+    let paths = archives(&remote, "2026-02-05", 2);
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    python_run(MAKE_CERTIFICATES, &[certs.to_str().unwrap()]);
+    let (user, password) = ("orats-tls-user", "tls-Pw-4410-secret");
+    let cert = certs.join("cert.pem");
+    let key = certs.join("key.pem");
+    let ftp = Server::start(
+        "pyftpdlib (TLS)",
+        &python(),
+        &[
+            "-c",
+            FTPS_SERVER,
+            "{port}",
+            remote.to_str().unwrap(),
+            user,
+            password,
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+        ],
+    );
+    let raw = dir.path().join("raw");
+    let lake = dir.path().join("lake");
+    let work = dir.path().join("work");
+    let source = format!("ftps://127.0.0.1:{}/", ftp.port);
+    let args = [
+        "nightly",
+        "--source",
+        &source,
+        "--raw",
+        raw.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ];
+    let credentials = [("ORATS_FTP_USER", user), ("ORATS_FTP_PASSWORD", password)];
+
+    // A server whose certificate no trusted CA signed is refused before the credentials go out.
+    let other_ca = certs.join("other-ca.pem");
+    let mut untrusted = credentials.to_vec();
+    untrusted.push(("SSL_CERT_FILE", other_ca.to_str().unwrap()));
+    let refused = gexlake(&args, &untrusted);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.to_lowercase().contains("certificate"),
+        "the error names the certificate: {}",
+        refused.stderr
+    );
+    assert!(files_under(&raw).is_empty() && files_under(&lake).is_empty());
+
+    // Trusting the test CA (SSL_CERT_FILE, as rustls-native-certs reads it), both archives
+    // arrive over TLS (the server refuses plain-text logins and data) and are converted.
+    let ca = certs.join("ca.pem");
+    let mut trusted = credentials.to_vec();
+    trusted.push(("SSL_CERT_FILE", ca.to_str().unwrap()));
+    let run = gexlake(&args, &trusted);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for secret in [user, password] {
+        assert!(!run.stderr.contains(secret), "{}", run.stderr);
+    }
+    let summary = run.event("nightly: FTP summary");
+    assert_eq!(
+        (summary["downloaded"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{summary}"
+    );
+    for path in &paths {
+        let name = path.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(raw.join(name)).unwrap(),
+            std::fs::read(path).unwrap(),
+            "{name:?} arrived intact"
+        );
+    }
+    assert_eq!(files_under(&lake), expected_lake(&["20260205", "20260206"]));
+}
