@@ -2,6 +2,8 @@
 //! migrations on blank and production-shaped databases, idempotent upserts, the V2 handoff's
 //! sanity queries, bad rows, and servers that die or drop connections mid-sink.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -1006,4 +1008,47 @@ async fn passwords_stay_out_of_connection_errors() {
         "{message}"
     );
     assert_no_password(&pg, &message);
+}
+
+#[tokio::test]
+async fn a_tls_connection_verifies_the_server_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    common::make_test_certificates(&common::test_python(), certs.path());
+    let pg = TestPostgres::start_with_tls(
+        &certs.path().join("cert.pem"),
+        &certs.path().join("key.pem"),
+    );
+    let url = pg.create_database("tls");
+    let with = |ca: &str| {
+        let ca = certs.path().join(ca);
+        format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display())
+    };
+
+    // A certificate no trusted CA signed: no connection, a clear reason, no password.
+    let refused = PgSink::connect_with(&with("other-ca.pem"), fast_options())
+        .await
+        .expect_err("an untrusted server certificate is refused");
+    let reason = refused.to_string();
+    assert!(
+        reason.to_lowercase().contains("certificate"),
+        "the error names the certificate: {reason}"
+    );
+    assert_no_password(&pg, &reason);
+
+    // Trusting the test CA: the sink migrates and writes over TLS.
+    let trusted = with("ca.pem");
+    let sink = PgSink::connect_with(&trusted, fast_options())
+        .await
+        .unwrap();
+    let v2 = synthetic_day(Profile::V2, day(), 50);
+    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), 50, 0);
+    let db = pool(&trusted).await;
+    let encrypted: bool = scalar(
+        &db,
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .await;
+    assert!(encrypted, "the connection is encrypted");
+    let rows: i64 = scalar(&db, "SELECT count(*) FROM gex_metrics_snapshot").await;
+    assert_eq!(rows, 50);
 }

@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,6 +44,16 @@ pub struct TestPostgres {
 impl TestPostgres {
     /// Initialises and starts a server; panics, saying how to install PostgreSQL, without one.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// [`TestPostgres::start`] with TLS on (plain connections are still accepted), serving
+    /// the PEM certificate `cert` and its private key `key`.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Self {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Self {
         let bin = server_bin_dir();
         let as_postgres_user = running_as_root();
         let dir = fresh_temp_dir();
@@ -87,6 +97,10 @@ impl TestPostgres {
         let mut text = fs::read_to_string(&conf).expect("read postgresql.conf");
         text.push_str(SETTINGS);
         text.push_str(&socket_dir);
+        if let Some((cert, key)) = tls {
+            server.install_tls_files(cert, key);
+            text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        }
         fs::write(&conf, text).expect("write postgresql.conf");
         for _ in 0..PORT_ATTEMPTS {
             server.port = free_port();
@@ -97,6 +111,21 @@ impl TestPostgres {
             }
         }
         panic!("PostgreSQL did not find a free port in {PORT_ATTEMPTS} attempts");
+    }
+
+    /// Copies the certificate and key into the data directory, readable by the server only.
+    fn install_tls_files(&self, cert: &Path, key: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = self.data_dir().join(name);
+            fs::copy(from, &to).expect("copy a TLS file into the data directory");
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o600))
+                .expect("restrict a TLS file");
+            if self.as_postgres_user {
+                let chown = Command::new("chown").arg("postgres").arg(&to).output();
+                check(&chown, "chown postgres");
+            }
+        }
     }
 
     /// The URL of the `postgres` database, password included.

@@ -363,3 +363,63 @@ pub fn wait_with_stderr(
     };
     (status.code(), reader.join().expect("stderr reader"))
 }
+
+/// The Python (with `cryptography`, a dependency of pyOpenSSL in tests/requirements.txt) of
+/// [`make_test_certificates`].
+const MAKE_CERTIFICATES: &str = r#"
+import sys, datetime, ipaddress
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+day = datetime.timedelta(days=1)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def builder(subject, issuer, key):
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - day).not_valid_after(now + 2 * day))
+def ca(cn):
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                          crl_sign=True, encipher_only=False, decipher_only=False)
+    cert = (builder(name(cn), name(cn), key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+ca_key, ca_cert = ca("gexlake test CA")
+_, other = ca("another CA")
+key = ec.generate_private_key(ec.SECP256R1())
+leaf = (builder(name("127.0.0.1"), ca_cert.subject, key)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+pem = serialization.Encoding.PEM
+for file, data in [("ca.pem", ca_cert.public_bytes(pem)), ("other-ca.pem", other.public_bytes(pem)),
+                   ("cert.pem", leaf.public_bytes(pem)),
+                   ("key.pem", key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))]:
+    with open(f"{out}/{file}", "wb") as f:
+        f.write(data)
+"#;
+
+/// Writes a test CA (`ca.pem`), a server certificate it signs for 127.0.0.1 (`cert.pem`,
+/// `key.pem`) and an unrelated CA (`other-ca.pem`) into `dir`, with the test tools' `python`.
+pub fn make_test_certificates(python: &Path, dir: &Path) {
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(MAKE_CERTIFICATES)
+        .arg(dir)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "making test certificates failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
