@@ -665,3 +665,22 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
         Some(i32::from(gexlake::analyst::EXIT_CHECK_FAILED))
     );
 }
+
+#[test]
+fn dealer_metrics_are_found_past_an_empty_parameter_directory() {
+    // A parameter set left with an empty date directory (files removed by hand) sorts
+    // first; the table still comes from the sets that hold results, with all their rows.
+    let dir = tempfile::tempdir().unwrap();
+    build_lake(dir.path(), &[("2026-02-04", 1, 5)]);
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("dealer_metrics/params=a0/trade_date=2026-02-04")).unwrap();
+    let out = ok(&gexlake(&[
+        "sql",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT params, count(*) AS n FROM dealer_metrics GROUP BY params ORDER BY params",
+    ]));
+    assert_eq!(out.trim(), "params,n\na3,5\nv2,5", "{out}");
+}

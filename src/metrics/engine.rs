@@ -197,25 +197,36 @@ pub async fn register_dealer_metrics(
     ctx: &SessionContext,
     lake: &Location,
 ) -> Result<bool, MetricsError> {
-    // The schema of one file (the newest date of the first parameter set): every
-    // file is written with the same schema, and reading one footer instead of
-    // the footers of every date keeps a session over years of results quick.
-    let Some(params) = metrics_param_sets(lake).await?.into_iter().min() else {
+    // The schema of one file (the newest date of a parameter set): every file is
+    // written with the same schema, and reading one footer instead of the footers
+    // of every date keeps a session over years of results quick. Parameter sets
+    // are tried in name order until one has a readable file.
+    let mut sample = None;
+    let mut param_sets = metrics_param_sets(lake).await?;
+    param_sets.sort();
+    for params in param_sets {
+        let params_dir = format!("{METRICS_DIR}/params={params}");
+        let Some(newest) = subdirectories(lake, &params_dir).await?.into_iter().max() else {
+            continue;
+        };
+        let path = lake.child(&format!("{params_dir}/{newest}/part.parquet"));
+        match lake.store.head(&path).await {
+            Ok(meta) => {
+                sample = Some(meta);
+                break;
+            }
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(source) => {
+                return Err(MetricsError::Store {
+                    lake: lake.url(),
+                    source,
+                });
+            }
+        }
+    }
+    let Some(meta) = sample else {
         return Ok(false);
     };
-    let params_dir = format!("{METRICS_DIR}/params={params}");
-    let Some(newest) = subdirectories(lake, &params_dir).await?.into_iter().max() else {
-        return Ok(false);
-    };
-    let sample = lake.child(&format!("{params_dir}/{newest}/part.parquet"));
-    let meta = lake
-        .store
-        .head(&sample)
-        .await
-        .map_err(|source| MetricsError::Store {
-            lake: lake.url(),
-            source,
-        })?;
     let format = ParquetFormat::default();
     let schema = format
         .infer_schema(&ctx.state(), &lake.store, &[meta])
