@@ -7,17 +7,13 @@
 //! over a ticker's strikes is its `gex_net`, and the pipeline's UDAFs over its
 //! rows give the same flip and walls.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
-use datafusion::error::Result;
+use chrono::NaiveDate;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 
 use crate::metrics::MetricsParams;
+use crate::metrics::engine;
 
 /// The name of the view.
 pub const STRIKE_GEX: &str = "strike_gex";
@@ -62,30 +58,12 @@ fn sql_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The placeholder values of the stage files under `params`, for every date
-/// and ticker (a query's own `trade_date` and `ticker` filters narrow it).
-fn bindings(params: &MetricsParams) -> Vec<(&'static str, ScalarValue)> {
-    vec![
-        // The widest dates Arrow's Date32 prints: 0001-01-01 and 9999-12-31.
-        ("from_date", ScalarValue::Date32(Some(-719_162))),
-        ("to_date", ScalarValue::Date32(Some(2_932_896))),
-        ("all_tickers", ScalarValue::Boolean(Some(true))),
-        ("spot_override", ScalarValue::Float64(params.spot_override)),
-        (
-            "exclude_expired",
-            ScalarValue::Boolean(Some(params.exclude_expired)),
-        ),
-        ("max_dte_days", ScalarValue::Int64(params.max_dte_days)),
-        (
-            "min_open_interest",
-            ScalarValue::Int64(Some(params.min_open_interest)),
-        ),
-        ("min_volume", ScalarValue::Int64(Some(params.min_volume))),
-        (
-            "contract_multiplier",
-            ScalarValue::Int64(Some(params.contract_multiplier)),
-        ),
-    ]
+/// The widest dates Arrow's Date32 prints: 0001-01-01 and 9999-12-31.
+fn all_dates() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date"),
+        NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date"),
+    )
 }
 
 /// Registers `strike_gex` in `ctx` (which must have `strikes`) under `params`.
@@ -99,30 +77,15 @@ pub async fn register_strike_gex(ctx: &SessionContext, params: &MetricsParams) -
     let mut planner = SessionContext::new_with_config(ctx.copied_config());
     gexlake_udfs::register_all(&mut planner as &mut dyn FunctionRegistry)?;
     planner.register_table("strikes", ctx.table_provider("strikes").await?)?;
-    let watchlist = RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
-        "ticker",
-        DataType::Utf8,
-        false,
-    )])));
-    planner.register_table(
-        "watchlist",
-        Arc::new(MemTable::try_new(
-            watchlist.schema(),
-            vec![vec![watchlist]],
-        )?),
-    )?;
-    let overrides = crate::metrics::engine::spot_overrides_batch(params)?;
-    planner.register_table(
-        "spot_overrides",
-        Arc::new(MemTable::try_new(
-            overrides.schema(),
-            vec![vec![overrides]],
-        )?),
-    )?;
+    // No run dates and an empty watchlist: `all_tickers` is bound true.
+    engine::register_run_tables(&planner, params, &[], None)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    // Every date and ticker; a query's own `trade_date` and `ticker` filters narrow it.
+    let (first, last) = all_dates();
     let view = planner
         .sql(&view_sql(&params.name()))
         .await?
-        .with_param_values(bindings(params))?;
+        .with_param_values(engine::bindings(params, first, last, true))?;
     ctx.deregister_table(STRIKE_GEX)?;
     ctx.register_table(STRIKE_GEX, view.into_view())?;
     Ok(())
@@ -143,7 +106,8 @@ mod tests {
 
     #[test]
     fn date_bounds_are_the_extremes_arrow_prints() {
-        let bounds = bindings(&crate::metrics::Profile::A3.params());
+        let (first, last) = all_dates();
+        let bounds = engine::bindings(&crate::metrics::Profile::A3.params(), first, last, true);
         assert_eq!(bounds[0].1.to_string(), "0001-01-01");
         assert_eq!(bounds[1].1.to_string(), "9999-12-31");
     }

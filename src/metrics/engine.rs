@@ -324,7 +324,7 @@ pub fn spot_overrides_batch(params: &MetricsParams) -> Result<RecordBatch, DataF
 
 /// Registers the run's helper tables the stage files read: `run_dates`
 /// (trade_date, snapshot_ts), `watchlist` (ticker) and `spot_overrides` (ticker, spot).
-fn register_run_tables(
+pub(crate) fn register_run_tables(
     ctx: &SessionContext,
     params: &MetricsParams,
     dates: &[NaiveDate],
@@ -373,7 +373,7 @@ fn register_run_tables(
 }
 
 /// The values of the stage files' placeholders for a run over `from..=to`.
-fn bindings(
+pub(crate) fn bindings(
     params: &MetricsParams,
     from: NaiveDate,
     to: NaiveDate,
@@ -410,18 +410,6 @@ fn bindings(
     ]
 }
 
-/// The bindings a statement uses (DataFusion accepts only those).
-fn bindings_for(
-    sql: &str,
-    values: &[(&'static str, ScalarValue)],
-) -> Vec<(&'static str, ScalarValue)> {
-    values
-        .iter()
-        .filter(|(name, _)| sql.contains(&format!("${name}")))
-        .cloned()
-        .collect()
-}
-
 /// Registers every stage of the pipeline as a view of that name (`rows`,
 /// `spot`, `legs`, `strike_gex`, `ticker_gex`, and the final step as
 /// `dealer_metrics`), bound to `params` and the run's dates, over the
@@ -445,7 +433,7 @@ pub async fn register_stage_views(
         let view = ctx
             .sql(&sql)
             .await?
-            .with_param_values(bindings_for(&sql, &values))?
+            .with_param_values(values.clone())?
             .into_view();
         ctx.deregister_table(*name)?;
         ctx.register_table(*name, view)?;
@@ -469,7 +457,7 @@ pub async fn compute(
     let spot_frame = ctx
         .sql(&spot_sql)
         .await?
-        .with_param_values(bindings_for(&spot_sql, &values))?;
+        .with_param_values(values.clone())?;
     let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
     let spot = spot_frame.collect().await?;
     let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
@@ -479,10 +467,7 @@ pub async fn compute(
         Arc::new(MemTable::try_new(spot_schema, vec![spot])?),
     )?;
     let sql = pipeline_sql();
-    let frame = ctx
-        .sql(&sql)
-        .await?
-        .with_param_values(bindings_for(&sql, &values))?;
+    let frame = ctx.sql(&sql).await?.with_param_values(values)?;
     let batches = frame.collect().await;
     ctx.deregister_table("spot")?;
     Ok(batches?)
