@@ -594,14 +594,7 @@ fn archives_pulled_from_ftp_resume_and_keep_credentials_out_of_the_logs() {
         total - second.len() as u64 / 3,
         "the partial file was continued, not fetched again"
     );
-    for path in &paths {
-        let name = path.file_name().unwrap();
-        assert_eq!(
-            std::fs::read(raw.join(name)).unwrap(),
-            std::fs::read(path).unwrap(),
-            "{name:?} arrived intact"
-        );
-    }
+    assert_arrived_intact(&paths, &raw);
     assert_eq!(
         files_under(&raw).len(),
         2,
@@ -636,6 +629,19 @@ fn archives_pulled_from_ftp_resume_and_keep_credentials_out_of_the_logs() {
         denied.stderr
     );
     denied.events();
+}
+
+/// Every remote archive in `paths` has a byte-identical copy in `raw`.
+#[track_caller]
+fn assert_arrived_intact(paths: &[PathBuf], raw: &Path) {
+    for path in paths {
+        let name = path.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(raw.join(name)).unwrap(),
+            std::fs::read(path).unwrap(),
+            "{name:?} arrived intact"
+        );
+    }
 }
 
 /// An FTP server that requires explicit TLS (AUTH TLS) on the control and data connections.
@@ -730,13 +736,6 @@ fn archives_pulled_over_ftps_verify_the_server_certificate() {
         (Some(2), Some(0)),
         "{summary}"
     );
-    for path in &paths {
-        let name = path.file_name().unwrap();
-        assert_eq!(
-            std::fs::read(raw.join(name)).unwrap(),
-            std::fs::read(path).unwrap(),
-            "{name:?} arrived intact"
-        );
-    }
+    assert_arrived_intact(&paths, &raw);
     assert_eq!(files_under(&lake), expected_lake(&["20260205", "20260206"]));
 }
