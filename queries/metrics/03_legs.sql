@@ -6,7 +6,7 @@
 -- g = s · gamma · oi · m · S² · 0.01 (dollars per 1 % move, s = +1 call, −1 put),
 -- evaluated left to right with S² = S·S; d = delta_leg · oi · m (shares), with
 -- delta_leg = delta for the call and delta − 1 for the put.
-SELECT r.ticker, r.trade_date, r.strike,
+SELECT r.ticker, r.trade_date, s.spot, r.strike,
        r.c_oi, r.c_volu, r.p_oi, r.p_volu,
        r.c_rejected_by, r.p_rejected_by,
        CASE WHEN r.c_rejected_by IS NULL

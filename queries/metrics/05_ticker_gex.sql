@@ -1,7 +1,7 @@
 -- ticker_gex: per (ticker, trade_date) exposures, levels and counts
 -- (METRICS.md §4–5). Strikes without an eligible leg have a NULL net_gex and
 -- zero OI, so the level UDAFs pass over them.
-SELECT k.ticker, k.trade_date,
+SELECT ticker, trade_date,
        exact_sum(net_gex) AS gex_net,
        exact_sum(abs(net_gex)) AS gex_total,
        exact_sum(call_gex) AS gex_call,
@@ -10,7 +10,7 @@ SELECT k.ticker, k.trade_date,
        gamma_flip(strike, net_gex) AS gamma_flip,
        top_walls(strike, call_oi, call_volume, $walls_top_n) AS call_walls,
        top_walls(strike, put_oi, put_volume, $walls_top_n) AS put_walls,
-       gex_slope(strike, net_gex, s.spot, $gex_slope_range_pct) AS gex_slope,
+       gex_slope(strike, net_gex, spot, $gex_slope_range_pct) AS gex_slope,
        min(strike) FILTER (WHERE eligible_legs > 0) AS min_strike,
        max(strike) FILTER (WHERE eligible_legs > 0) AS max_strike,
        count(*) FILTER (WHERE eligible_legs > 0) AS eligible_strikes,
@@ -22,6 +22,5 @@ SELECT k.ticker, k.trade_date,
        sum(missing_gamma) AS missing_gamma,
        sum(low_open_interest) AS low_open_interest,
        sum(low_volume) AS low_volume
-FROM strike_gex k
-JOIN spot s ON s.ticker = k.ticker AND s.trade_date = k.trade_date
-GROUP BY k.ticker, k.trade_date
+FROM strike_gex
+GROUP BY ticker, trade_date, spot

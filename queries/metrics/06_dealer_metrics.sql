@@ -1,10 +1,14 @@
 -- dealer_metrics: one row per (ticker, trade_date) of the run (METRICS.md §6–7).
 -- The universe is every (ticker, date) with rows, or the watchlist × the run's
--- dates, so a watched ticker without rows still gets an INVALID row.
+-- dates, so a watched ticker without rows still gets an INVALID row; a shard of
+-- the run (01_rows.sql) keeps its own tickers.
 WITH universe AS (
-  SELECT ticker, trade_date FROM spot WHERE $all_tickers
-  UNION ALL
-  SELECT w.ticker, d.trade_date FROM watchlist w CROSS JOIN run_dates d WHERE NOT $all_tickers
+  SELECT ticker, trade_date FROM (
+    SELECT ticker, trade_date FROM spot WHERE $all_tickers
+    UNION ALL
+    SELECT w.ticker, d.trade_date FROM watchlist w CROSS JOIN run_dates d WHERE NOT $all_tickers
+  ) u
+  WHERE $shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last
 ),
 base AS (
   SELECT u.ticker, u.trade_date, d.snapshot_ts,

@@ -1,15 +1,20 @@
 //! Running the metrics SQL (`queries/metrics/*.sql`) over the lake with
 //! DataFusion, and writing the results back as `dealer_metrics` partitions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use datafusion::arrow::array::{
-    ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormat;
@@ -19,12 +24,14 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use tokio::task::JoinSet;
 
 use super::model::MODEL_VERSION;
 use super::params::MetricsParams;
@@ -383,6 +390,9 @@ pub(crate) fn bindings(
         ("from_date", ScalarValue::Date32(Some(date_to_days(from)))),
         ("to_date", ScalarValue::Date32(Some(date_to_days(to)))),
         ("all_tickers", ScalarValue::Boolean(Some(all_tickers))),
+        // Every ticker; `compute` binds a shard's range.
+        ("shard_first", ScalarValue::Utf8(None)),
+        ("shard_last", ScalarValue::Utf8(None)),
         ("spot_override", ScalarValue::Float64(params.spot_override)),
         (
             "exclude_expired",
@@ -442,6 +452,13 @@ pub async fn register_stage_views(
 }
 
 /// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
+///
+/// The spot stage runs first over the whole run. The rest of the pipeline then
+/// runs as shards of contiguous tickers, one per target partition, side by
+/// side, each in a single DataFusion partition: every metric is per ticker, so
+/// a shard needs no exchange of rows with another, and a plan without
+/// repartitioning is cheaper than one partitioned by hash. Results do not
+/// depend on the shards (every sum is exact and every UDAF order-independent).
 pub async fn compute(
     ctx: &SessionContext,
     params: &MetricsParams,
@@ -453,24 +470,139 @@ pub async fn compute(
     };
     register_run_tables(ctx, params, dates, tickers)?;
     let values = bindings(params, *from, *to, tickers.is_none());
-    let spot_sql = spot_sql();
     let spot_frame = ctx
-        .sql(&spot_sql)
+        .sql(&spot_sql())
         .await?
         .with_param_values(values.clone())?;
     let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
     let spot = spot_frame.collect().await?;
     let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
+    let shards = ticker_shards(
+        &spot,
+        tickers.unwrap_or_default(),
+        ctx.copied_config().target_partitions(),
+    )?;
     ctx.deregister_table("spot")?;
     ctx.register_table(
         "spot",
         Arc::new(MemTable::try_new(spot_schema, vec![spot])?),
     )?;
-    let sql = pipeline_sql();
-    let frame = ctx.sql(&sql).await?.with_param_values(values)?;
-    let batches = frame.collect().await;
+    let result = run_shards(ctx, &values, shards).await;
     ctx.deregister_table("spot")?;
-    Ok(batches?)
+    result
+}
+
+/// Runs the pipeline once per shard, concurrently, and merges the results
+/// into (trade_date, ticker) order.
+async fn run_shards(
+    ctx: &SessionContext,
+    values: &[(&'static str, ScalarValue)],
+    shards: Vec<(String, String)>,
+) -> Result<Vec<RecordBatch>, MetricsError> {
+    let sql = Arc::new(pipeline_sql());
+    if shards.len() <= 1 {
+        let frame = ctx.sql(&sql).await?.with_param_values(values.to_vec())?;
+        return Ok(frame.collect().await?);
+    }
+    // Each shard plans in a single partition; the session's tables are shared
+    // (a default catalog created anew would hide them).
+    let config = ctx
+        .copied_config()
+        .with_target_partitions(1)
+        .with_create_default_catalog_and_schema(false);
+    let state = SessionStateBuilder::new_from_existing(ctx.state())
+        .with_config(config)
+        .build();
+    let mut tasks = JoinSet::new();
+    for (index, (first, last)) in shards.into_iter().enumerate() {
+        let shard_ctx = SessionContext::new_with_state(state.clone());
+        let mut values = values.to_vec();
+        for (name, value) in values.iter_mut() {
+            match *name {
+                "shard_first" => *value = ScalarValue::Utf8(Some(first.clone())),
+                "shard_last" => *value = ScalarValue::Utf8(Some(last.clone())),
+                _ => {}
+            }
+        }
+        let sql = Arc::clone(&sql);
+        tasks.spawn(async move {
+            let frame = shard_ctx.sql(&sql).await?.with_param_values(values)?;
+            Ok::<_, DataFusionError>((index, frame.collect().await?))
+        });
+    }
+    let mut parts = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let done = joined.map_err(|e| DataFusionError::External(Box::new(e)))??;
+        parts.push(done);
+    }
+    parts.sort_by_key(|(index, _)| *index);
+    let batches: Vec<RecordBatch> = parts.into_iter().flat_map(|(_, b)| b).collect();
+    Ok(sorted_by_date_and_ticker(&batches)?.into_iter().collect())
+}
+
+/// The rows of `batches` as one batch in (trade_date, ticker) order, `None`
+/// when there are none.
+fn sorted_by_date_and_ticker(
+    batches: &[RecordBatch],
+) -> Result<Option<RecordBatch>, DataFusionError> {
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let all = concat_batches(&first.schema(), batches)?;
+    let key = |name: &str| -> Result<SortColumn, DataFusionError> {
+        Ok(SortColumn {
+            values: Arc::clone(all.column(all.schema().index_of(name)?)),
+            options: None,
+        })
+    };
+    let order = lexsort_to_indices(&[key("trade_date")?, key("ticker")?], None)?;
+    Ok(Some(take_record_batch(&all, &order)?))
+}
+
+/// Splits the run's tickers (those with rows, in `spot`, and the watchlist)
+/// into at most `count` contiguous ranges `(first, last)` of about the same
+/// number of rows. Fewer than two ranges means: run unsharded.
+fn ticker_shards(
+    spot: &[RecordBatch],
+    watchlist: &[String],
+    count: usize,
+) -> Result<Vec<(String, String)>, DataFusionError> {
+    let mut weights: BTreeMap<String, u64> = watchlist.iter().map(|t| (t.clone(), 0)).collect();
+    for batch in spot {
+        let tickers = batch
+            .column(batch.schema().index_of("ticker")?)
+            .as_string::<i32>()
+            .clone();
+        let counts = batch
+            .column(batch.schema().index_of("row_count")?)
+            .as_primitive::<Int64Type>()
+            .clone();
+        for (ticker, rows) in tickers.iter().zip(counts.iter()) {
+            if let Some(ticker) = ticker {
+                *weights.entry(ticker.to_string()).or_default() += rows.unwrap_or(0) as u64;
+            }
+        }
+    }
+    let total: u64 = weights.values().sum();
+    if count < 2 || weights.len() < count || total == 0 {
+        return Ok(Vec::new());
+    }
+    let mut shards = Vec::with_capacity(count);
+    let mut first: Option<&String> = None;
+    let mut seen = 0;
+    for (ticker, rows) in &weights {
+        let start = first.get_or_insert(ticker);
+        seen += rows;
+        // Close the shard once it holds its share of the rows so far.
+        if seen * count as u64 >= total * (shards.len() as u64 + 1) && shards.len() + 1 < count {
+            shards.push(((*start).clone(), ticker.clone()));
+            first = None;
+        }
+    }
+    if let (Some(start), Some((last, _))) = (first, weights.last_key_value()) {
+        shards.push((start.clone(), last.clone()));
+    }
+    Ok(shards)
 }
 
 /// Writer properties of a `dealer_metrics` file.
@@ -657,5 +789,78 @@ mod tests {
         }
         assert!(sql.contains("universe AS ("));
         assert!(!sql.contains("--"));
+    }
+
+    fn spot_counts(rows: &[(&str, i64)]) -> Vec<RecordBatch> {
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "ticker",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
+            ),
+            (
+                "row_count",
+                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                )) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        vec![batch]
+    }
+
+    #[test]
+    fn shards_cover_every_ticker_once_with_balanced_rows() {
+        // In ticker order the first half of the rows is reached at SPX, which
+        // closes the first of two shards; a ticker is never split.
+        let spot = spot_counts(&[("AAPL", 10), ("SPX", 60), ("QQQ", 20), ("ZZZ", 30)]);
+        let shards = ticker_shards(&spot, &[], 2).unwrap();
+        assert_eq!(
+            shards,
+            vec![
+                ("AAPL".to_string(), "SPX".to_string()),
+                ("ZZZ".to_string(), "ZZZ".to_string())
+            ]
+        );
+        let even = spot_counts(&[("A", 10), ("B", 10), ("C", 10), ("D", 10)]);
+        assert_eq!(
+            ticker_shards(&even, &[], 2).unwrap(),
+            vec![
+                ("A".to_string(), "B".to_string()),
+                ("C".to_string(), "D".to_string())
+            ]
+        );
+        // A date range lists a ticker once per date: its rows add up.
+        let two_dates = [
+            spot_counts(&[("A", 5), ("B", 5)]),
+            spot_counts(&[("A", 5), ("C", 5)]),
+        ]
+        .concat();
+        assert_eq!(
+            ticker_shards(&two_dates, &[], 2).unwrap(),
+            vec![
+                ("A".to_string(), "A".to_string()),
+                ("B".to_string(), "C".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn watched_tickers_without_rows_fall_in_a_shard() {
+        let spot = spot_counts(&[("B", 10), ("D", 10)]);
+        let watch = ["A", "B", "C", "D", "E"].map(String::from);
+        let shards = ticker_shards(&spot, &watch, 3).unwrap();
+        assert_eq!(shards.first().unwrap().0, "A");
+        assert_eq!(shards.last().unwrap().1, "E");
+        for pair in shards.windows(2) {
+            assert!(pair[0].1 < pair[1].0, "{shards:?}");
+        }
+    }
+
+    #[test]
+    fn one_partition_or_too_few_tickers_run_unsharded() {
+        let spot = spot_counts(&[("A", 10), ("B", 10), ("C", 10)]);
+        assert!(ticker_shards(&spot, &[], 1).unwrap().is_empty());
+        assert!(ticker_shards(&spot, &[], 4).unwrap().is_empty());
+        assert!(ticker_shards(&[], &[], 2).unwrap().is_empty());
     }
 }
