@@ -77,10 +77,18 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
         "{:<8} {:<24} {:<22} {:>6} {:>8} {:>9} {:>10}",
         "mode", "table", "day", "rows", "written", "seconds", "rows/s"
     );
+    // The CLI's tuning variables apply to the batched mode, as they would to a run.
     let defaults = SinkOptions::default();
+    let tuned = |name: &str, default: usize| {
+        std::env::var(name).ok().map_or(default, |v| {
+            v.parse().unwrap_or_else(|_| panic!("{name}={v:?}"))
+        })
+    };
+    let batch = tuned("GEXLAKE_SINK_BATCH_SIZE", defaults.batch_size);
+    let concurrency = tuned("GEXLAKE_SINK_CONCURRENCY", defaults.concurrency);
     for (mode, batch_size, concurrency) in [
-        ("batched", defaults.batch_size, defaults.concurrency),
-        ("batched-1", defaults.batch_size, 1),
+        ("batched", batch, concurrency),
+        ("batched-1", batch, 1),
         ("per-row", 1, 1),
     ] {
         let url = pg.create_database(&format!("throughput_{}", mode.replace('-', "_")));

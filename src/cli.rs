@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use tracing::{info, warn};
 
@@ -13,6 +14,7 @@ use crate::logging::{self, LogFormat};
 use crate::metrics::engine::DateSelection;
 use crate::metrics::{MetricsParams, Profile};
 use crate::sample::{Layout as SampleLayout, SampleSpec, write_archive};
+use crate::sink::SinkOptions;
 use crate::store::Location;
 
 /// Exit status when everything worked.
@@ -342,6 +344,15 @@ pub struct DatabaseArgs {
     /// Postgres URL (postgres://user:password@host/db); the password is never logged.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Rows per upsert statement.
+    #[arg(long, env = "GEXLAKE_SINK_BATCH_SIZE", default_value_t = SinkOptions::default().batch_size,
+          value_parser = TypedValueParser::map(clap::value_parser!(u32).range(1..), |n| n as usize))]
+    pub sink_batch_size: usize,
+    /// Upsert statements in flight at once, each on its own connection (the server parses
+    /// one batch's JSON per backend): 1 keeps the load on the database to one core.
+    #[arg(long, env = "GEXLAKE_SINK_CONCURRENCY", default_value_t = SinkOptions::default().concurrency,
+          value_parser = TypedValueParser::map(clap::value_parser!(u32).range(1..=64), |n| n as usize))]
+    pub sink_concurrency: usize,
 }
 
 impl std::fmt::Debug for DatabaseArgs {
@@ -352,6 +363,8 @@ impl std::fmt::Debug for DatabaseArgs {
                 "database_url",
                 &self.database_url.as_deref().map(crate::sink::redact_url),
             )
+            .field("sink_batch_size", &self.sink_batch_size)
+            .field("sink_concurrency", &self.sink_concurrency)
             .finish()
     }
 }
@@ -362,7 +375,12 @@ impl DatabaseArgs {
         let Some(url) = &self.database_url else {
             bail!("no database: give --database-url or set DATABASE_URL");
         };
-        Ok(crate::sink::PgSink::connect(url).await?)
+        let options = SinkOptions {
+            batch_size: self.sink_batch_size,
+            concurrency: self.sink_concurrency,
+            ..SinkOptions::default()
+        };
+        Ok(crate::sink::PgSink::connect_with(url, options).await?)
     }
 }
 
@@ -710,9 +728,37 @@ mod tests {
     fn database_args_debug_hides_the_password() {
         let args = DatabaseArgs {
             database_url: Some("postgres://gex:s3cret@db.example/trading".into()),
+            sink_batch_size: 1000,
+            sink_concurrency: 3,
         };
         let shown = format!("{args:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.example"), "{shown}");
+    }
+
+    #[test]
+    fn sink_tuning_flags_reach_the_database_args() {
+        let cli = Cli::try_parse_from([
+            "gexlake",
+            "migrate",
+            "--sink-batch-size",
+            "250",
+            "--sink-concurrency",
+            "1",
+        ])
+        .unwrap();
+        let Command::Migrate(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!((args.sink_batch_size, args.sink_concurrency), (250, 1));
+        let defaults = Cli::try_parse_from(["gexlake", "migrate"]).unwrap();
+        let Command::Migrate(args) = defaults.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!((args.sink_batch_size, args.sink_concurrency), (1000, 3));
+        for bad in [["--sink-concurrency", "0"], ["--sink-batch-size", "0"]] {
+            let err = Cli::try_parse_from(["gexlake", "migrate", bad[0], bad[1]]).unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{err}");
+        }
     }
 }

@@ -50,7 +50,7 @@ pub struct SinkOptions {
     pub retry_min_delay: Duration,
     /// How long one attempt waits for a pooled connection (the server may be restarting).
     pub acquire_timeout: Duration,
-    /// Connections in the pool.
+    /// Connections in the pool (at least one more than `concurrency`).
     pub max_connections: u32,
     /// Batches in flight at once (each on its own connection): the server parses and
     /// stores the JSON documents of one batch per backend, so two or more keep more
@@ -187,8 +187,14 @@ impl PgSink {
         })?;
         // The pool opens its own connections; how this one closes does not matter.
         let _ = probe.close().await;
+        // Every batch in flight holds a connection, and one more registers tickers.
+        let connections = options.max_connections.max(
+            u32::try_from(options.concurrency)
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
+        );
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect_options);
         info!(url = redactor.url(), "connected to Postgres");
