@@ -9,7 +9,9 @@
 //!    `gex_metrics_snapshot` (5,800 symbols × 1,260 days ≈ 7.3M rows, loaded on the server).
 //!
 //! Sizes come from `GEXLAKE_BENCH_SYMBOLS` (5800), `GEXLAKE_BENCH_DAYS` (1260) and
-//! `GEXLAKE_BENCH_LOOKUPS` (2000); `GEXLAKE_BENCH_DAYS=20` makes a quick run.
+//! `GEXLAKE_BENCH_LOOKUPS` (2000); `GEXLAKE_BENCH_DAYS=20` makes a quick run. The batched mode
+//! takes the CLI's `GEXLAKE_SINK_BATCH_SIZE` and `GEXLAKE_SINK_CONCURRENCY`;
+//! `GEXLAKE_BENCH_MODES=batched,per-row` runs only those modes.
 
 use std::time::{Duration, Instant};
 
@@ -86,11 +88,16 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
     };
     let batch = tuned("GEXLAKE_SINK_BATCH_SIZE", defaults.batch_size);
     let concurrency = tuned("GEXLAKE_SINK_CONCURRENCY", defaults.concurrency);
+    // GEXLAKE_BENCH_MODES (e.g. "batched") runs only the named modes.
+    let modes = std::env::var("GEXLAKE_BENCH_MODES").unwrap_or_default();
     for (mode, batch_size, concurrency) in [
         ("batched", batch, concurrency),
         ("batched-1", batch, 1),
         ("per-row", 1, 1),
     ] {
+        if !modes.is_empty() && !modes.split(',').any(|m| m == mode) {
+            continue;
+        }
         let url = pg.create_database(&format!("throughput_{}", mode.replace('-', "_")));
         let options = SinkOptions {
             batch_size,
