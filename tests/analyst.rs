@@ -130,7 +130,7 @@ fn metrics_row(params: &str, ticker: &str, date: &str) -> BTreeMap<String, Value
 }
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    common::manifest_dir()
         .join("queries/examples")
         .join(name)
         .to_string_lossy()
@@ -173,12 +173,11 @@ fn strike_gex_adds_up_to_dealer_metrics_under_both_profiles() {
 
 #[test]
 fn every_example_runs_and_makes_sense() {
-    let files: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/examples"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sql"))
-            .collect();
+    let files: Vec<String> = std::fs::read_dir(common::manifest_dir().join("queries/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
     let checked = [
         "gex_by_strike.sql",
         "gex_by_expiry.sql",

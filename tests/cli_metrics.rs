@@ -16,7 +16,7 @@ fn gexlake(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn data_dir() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    common::manifest_dir()
         .join("data")
         .to_string_lossy()
         .into_owned()

@@ -11,8 +11,6 @@
 #[path = "../udfs/tests/common/slt.rs"]
 mod slt;
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::error::DataFusionError;
@@ -84,7 +82,7 @@ impl AsyncDB for PipelineDb {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_sqllogictests() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let dir = slt::manifest_dir().join("tests/slt");
     let files = run_dir(&dir, || async { PipelineDb::new() }).await;
     assert!(files >= 1, "no .slt files in {dir:?}");
 }

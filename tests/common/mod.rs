@@ -423,3 +423,11 @@ pub fn make_test_certificates(python: &Path, dir: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The package's directory, read at run time (`cargo test` sets `CARGO_MANIFEST_DIR`): a test
+/// binary that cargo reuses from another checkout of the same tree (a shared target directory)
+/// still reads this checkout's files.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use common::slt::{run_dir, run_sql};
 use datafusion::error::DataFusionError;
@@ -47,7 +45,7 @@ impl AsyncDB for DataFusionDb {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictests() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let dir = common::slt::manifest_dir().join("tests/slt");
     let files = run_dir(&dir, || async { DataFusionDb::new() }).await;
     assert!(files >= 4, "expected one .slt file per function in {dir:?}");
 }
