@@ -318,7 +318,7 @@ struct MetricsArgs {
     /// Watchlist (comma-separated); default every ticker in the lake.
     #[arg(long, value_delimiter = ',')]
     tickers: Option<Vec<String>>,
-    /// DataFusion partitions (default: every core).
+    /// Shards of tickers computed side by side, one core each (default: every core).
     #[arg(long, env = "GEXLAKE_JOBS")]
     jobs: Option<usize>,
     /// Also upsert the results into Postgres (a3 → daily_snapshots, v2 → gex_metrics_snapshot).
