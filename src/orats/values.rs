@@ -84,28 +84,42 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 /// rounds the quotient correctly (Clinger's fast path) — the same bits the general parser
 /// gives. Every other shape (exponents, more digits, `.5`, `1.`) returns `None`.
 fn plain_decimal(cell: &[u8]) -> Option<f64> {
-    let (negative, digits) = match cell.split_first() {
-        Some((b'-', rest)) => (true, rest),
+    let (negative, digits) = match cell {
+        [b'-', rest @ ..] => (true, rest),
         _ => (false, cell),
     };
     if digits.is_empty() || digits.len() > 16 {
         return None;
     }
     let mut mantissa: u64 = 0;
-    let mut decimals: Option<usize> = None;
-    for (i, &b) in digits.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(b - b'0'),
-            b'.' if decimals.is_none() && i > 0 && i + 1 < digits.len() => {
-                decimals = Some(digits.len() - i - 1);
-            }
-            _ => return None,
+    let mut i = 0;
+    while let Some(d) = digits
+        .get(i)
+        .map(|b| b.wrapping_sub(b'0'))
+        .filter(|d| *d <= 9)
+    {
+        mantissa = mantissa * 10 + u64::from(d);
+        i += 1;
+    }
+    let mut decimals = 0;
+    if i < digits.len() {
+        // Only `.` followed by digits may come after at least one digit.
+        if digits[i] != b'.' || i == 0 || i + 1 == digits.len() {
+            return None;
         }
+        for &b in &digits[i + 1..] {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            mantissa = mantissa * 10 + u64::from(d);
+        }
+        decimals = digits.len() - i - 1;
     }
     if mantissa > EXACT_INTEGER_LIMIT {
         return None;
     }
-    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[decimals.unwrap_or(0)];
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[decimals];
     Some(if negative { -value } else { value })
 }
 
