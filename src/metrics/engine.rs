@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::{
-    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -569,14 +569,14 @@ fn ticker_shards(
 ) -> Result<Vec<(String, String)>, DataFusionError> {
     let mut weights: BTreeMap<String, u64> = watchlist.iter().map(|t| (t.clone(), 0)).collect();
     for batch in spot {
-        let tickers = batch
-            .column(batch.schema().index_of("ticker")?)
-            .as_string::<i32>()
-            .clone();
-        let counts = batch
-            .column(batch.schema().index_of("row_count")?)
-            .as_primitive::<Int64Type>()
-            .clone();
+        // Cast, whichever string and integer types the plan chose.
+        let column = |name: &str, to: &DataType| -> Result<ArrayRef, DataFusionError> {
+            Ok(cast(batch.column(batch.schema().index_of(name)?), to)?)
+        };
+        let tickers = column("ticker", &DataType::Utf8)?;
+        let tickers = tickers.as_string::<i32>();
+        let counts = column("row_count", &DataType::Int64)?;
+        let counts = counts.as_primitive::<Int64Type>();
         for (ticker, rows) in tickers.iter().zip(counts.iter()) {
             if let Some(ticker) = ticker {
                 *weights.entry(ticker.to_string()).or_default() += rows.unwrap_or(0) as u64;
