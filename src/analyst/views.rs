@@ -18,22 +18,17 @@ use crate::metrics::engine;
 /// The name of the view.
 pub const STRIKE_GEX: &str = "strike_gex";
 
-/// The pipeline stages the view is made of, in order; each is a CTE.
-const STAGES: [(&str, &str); 4] = [
-    ("rows", include_str!("../../queries/metrics/01_rows.sql")),
-    ("spot", include_str!("../../queries/metrics/02_spot.sql")),
-    ("legs", include_str!("../../queries/metrics/03_legs.sql")),
-    (
-        "strike_gex",
-        include_str!("../../queries/metrics/04_strike_gex.sql"),
-    ),
-];
+/// The pipeline stages the view is made of, in order, each a CTE: the
+/// pipeline's own stage files from `rows` through `strike_gex`.
+fn stages() -> &'static [(&'static str, &'static str)] {
+    &engine::STAGES[..4]
+}
 
 /// The view's SQL: the stages, then one row per strike with an eligible leg
 /// (strikes whose every leg was filtered out carry no exposure and would only
 /// add NULL rows), with the spot the exposures were computed at.
 fn view_sql(params_name: &str) -> String {
-    let ctes: Vec<String> = STAGES
+    let ctes: Vec<String> = stages()
         .iter()
         .map(|(name, sql)| format!("{name} AS (\n{}\n)", sql.trim_end()))
         .collect();
@@ -98,7 +93,9 @@ mod tests {
     #[test]
     fn view_sql_has_every_stage_and_quotes_the_name() {
         let sql = view_sql("a3-0'1");
-        for (name, _) in STAGES {
+        let names: Vec<&str> = stages().iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["rows", "spot", "legs", STRIKE_GEX]);
+        for (name, _) in stages() {
             assert!(sql.contains(&format!("{name} AS (")), "{name}");
         }
         assert!(sql.contains("'a3-0''1' AS params"), "{sql}");

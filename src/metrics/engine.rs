@@ -41,7 +41,7 @@ use crate::orats::values::{date_to_days, days_to_date};
 use crate::store::Location;
 
 /// The metrics pipeline, stage by stage; each file is one named step.
-const STAGES: [(&str, &str); 5] = [
+pub(crate) const STAGES: [(&str, &str); 5] = [
     ("rows", include_str!("../../queries/metrics/01_rows.sql")),
     ("spot", include_str!("../../queries/metrics/02_spot.sql")),
     ("legs", include_str!("../../queries/metrics/03_legs.sql")),
