@@ -191,17 +191,7 @@ fn python() -> PathBuf {
 /// Runs a Python snippet (with `sys.argv[1:]` = `args`) and asserts it succeeds.
 #[track_caller]
 fn python_run(code: &str, args: &[&str]) {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_python(&python(), code, args, "python");
 }
 
 fn files_under(dir: &Path) -> Vec<String> {

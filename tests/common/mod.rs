@@ -217,18 +217,11 @@ pub fn run_gexlake_env(args: &[&str], envs: &[(&str, &str)]) -> CliRun {
         let _ = err.read_to_end(&mut s);
         s
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for gexlake") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`gexlake {}` did not finish within 180 s", args.join(" "));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
+    let status = wait_or_kill(
+        &mut child,
+        std::time::Duration::from_secs(180),
+        &format!("`gexlake {}`", args.join(" ")),
+    );
     CliRun {
         args: args.iter().map(|s| s.to_string()).collect(),
         code: status.code().unwrap_or(-1),
@@ -349,10 +342,20 @@ pub fn wait_with_stderr(
         let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
         text
     });
+    let status = wait_or_kill(&mut child, limit, what);
+    (status.code(), reader.join().expect("stderr reader"))
+}
+
+/// Waits for `child`; past `limit` kills it and fails the test, naming `what`.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + limit;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("waiting for the child") {
-            break status;
+            return status;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
@@ -360,8 +363,24 @@ pub fn wait_with_stderr(
             panic!("{what} did not finish within {limit:?}");
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    (status.code(), reader.join().expect("stderr reader"))
+    }
+}
+
+/// Runs a Python snippet with `python` (`sys.argv[1:]` = `args`) and fails the test, naming
+/// `what`, when it does not succeed.
+#[track_caller]
+pub fn run_python(python: &Path, code: &str, args: &[&str], what: &str) {
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The Python (with `cryptography`, a dependency of pyOpenSSL in tests/requirements.txt) of
@@ -411,16 +430,12 @@ for file, data in [("ca.pem", ca_cert.public_bytes(pem)), ("other-ca.pem", other
 /// Writes a test CA (`ca.pem`), a server certificate it signs for 127.0.0.1 (`cert.pem`,
 /// `key.pem`) and an unrelated CA (`other-ca.pem`) into `dir`, with the test tools' `python`.
 pub fn make_test_certificates(python: &Path, dir: &Path) {
-    let out = std::process::Command::new(python)
-        .arg("-c")
-        .arg(MAKE_CERTIFICATES)
-        .arg(dir)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "making test certificates failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = dir.to_str().expect("a UTF-8 path");
+    run_python(
+        python,
+        MAKE_CERTIFICATES,
+        &[dir],
+        "making test certificates",
     );
 }
 
