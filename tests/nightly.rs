@@ -188,6 +188,30 @@ fn python() -> PathBuf {
     }
 }
 
+/// `gexlake nightly` pulling from the FTP(S) `source` into `raw`, converting into `lake`, with
+/// downloads in progress under `work`, on two jobs.
+fn nightly_from<'a>(
+    source: &'a str,
+    raw: &'a Path,
+    lake: &'a Path,
+    work: &'a Path,
+) -> Vec<&'a str> {
+    let path = |p: &'a Path| p.to_str().expect("a UTF-8 path");
+    vec![
+        "nightly",
+        "--source",
+        source,
+        "--raw",
+        path(raw),
+        "--lake",
+        path(lake),
+        "--work-dir",
+        path(work),
+        "--jobs",
+        "2",
+    ]
+}
+
 /// Runs a Python snippet (with `sys.argv[1:]` = `args`) and asserts it succeeds.
 #[track_caller]
 fn python_run(code: &str, args: &[&str]) {
@@ -536,21 +560,8 @@ fn archives_pulled_from_ftp_resume_and_keep_credentials_out_of_the_logs() {
         .unwrap();
 
     let source = format!("ftp://127.0.0.1:{}/", ftp.port);
-    let args = [
-        "nightly",
-        "--source",
-        &source,
-        "--raw",
-        raw.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-        "--work-dir",
-        work.to_str().unwrap(),
-        "--jobs",
-        "2",
-        "--log-level",
-        "debug",
-    ];
+    let mut args = nightly_from(&source, &raw, &lake, &work);
+    args.extend(["--log-level", "debug"]);
     let env = [("ORATS_FTP_USER", user), ("ORATS_FTP_PASSWORD", password)];
     let run = gexlake(&args, &env);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -682,19 +693,7 @@ fn archives_pulled_over_ftps_verify_the_server_certificate() {
     let lake = dir.path().join("lake");
     let work = dir.path().join("work");
     let source = format!("ftps://127.0.0.1:{}/", ftp.port);
-    let args = [
-        "nightly",
-        "--source",
-        &source,
-        "--raw",
-        raw.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-        "--work-dir",
-        work.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ];
+    let args = nightly_from(&source, &raw, &lake, &work);
     let credentials = [("ORATS_FTP_USER", user), ("ORATS_FTP_PASSWORD", password)];
 
     // A server whose certificate no trusted CA signed is refused before the credentials go out.
