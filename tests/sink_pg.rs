@@ -352,12 +352,23 @@ fn assert_no_password(pg: &TestPostgres, text: &str) {
 }
 
 /// Waits until a backend of the database waits on a lock; returns its pid.
-async fn lock_waiter(pool: &PgPool) -> i32 {
+/// The backend of `blocker`, the transaction holding the row a sink will wait on.
+async fn backend_pid(blocker: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(blocker)
+        .await
+        .unwrap()
+}
+
+/// Waits until some backend is blocked by `blocker_pid` and returns that backend.
+/// Other lock waits (a relation extension between two concurrent batches) do not count:
+/// such a backend may be back in the pool, idle, by the time the test acts on it.
+async fn lock_waiter(pool: &PgPool, blocker_pid: i32) -> i32 {
     for _ in 0..3000 {
         let waiting: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
         )
+        .bind(blocker_pid)
         .fetch_optional(pool)
         .await
         .unwrap();
@@ -804,8 +815,9 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
         .execute(&mut *blocker)
         .await
         .unwrap();
+    let blocker_pid = backend_pid(&mut blocker).await;
     let (report, ()) = tokio::join!(sink.upsert_daily_snapshots(&a3), async {
-        lock_waiter(&db).await;
+        lock_waiter(&db, blocker_pid).await;
         pg.stop();
     });
     let report = report.unwrap();
@@ -940,8 +952,9 @@ async fn a_terminated_connection_is_retried_and_the_batch_completes() {
         .execute(&mut *blocker)
         .await
         .unwrap();
+    let blocker_pid = backend_pid(&mut blocker).await;
     let (report, ()) = tokio::join!(sink.upsert_gex_metrics(&v2), async {
-        let pid = lock_waiter(&db).await;
+        let pid = lock_waiter(&db, blocker_pid).await;
         let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
             .bind(pid)
             .fetch_one(&db)
