@@ -20,16 +20,28 @@ use crate::orats::reader::{BatchSink, ReadError};
 /// reads one or two of them (the rows are sorted by ticker).
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
-/// Float columns whose values are nearly all distinct (six to eight significant
-/// digits per row): a dictionary would only add an index to every value, so
-/// they are stored PLAIN, where zstd still finds the repeated 8-byte values.
-/// Every other column is dictionary-encoded: prices, IVs and most greeks are
-/// quoted to two–five decimals and repeat across a ticker's strikes, and the
-/// per-ticker and per-expiry columns (`stk_px`, `yte`, rates, dates) collapse to
-/// a few RLE runs. Measured on a full-size generated day, this layout stores
-/// 0.96–0.98× the ZIP's bytes (see the zstd levels below), against 1.65× with
-/// byte-stream-split floats (which hides whole repeated values from zstd).
-const PLAIN_FLOAT_COLUMNS: &[&str] = &["smooth_smv_vol", "gamma", "vega", "rho", "phi"];
+/// Float columns with many distinct values (the greeks and the smoothed vol:
+/// 25–53K distinct in a 65K-row group): a dictionary would add an index to
+/// nearly every value, so they are stored PLAIN, where zstd still finds the
+/// repeated 8-byte values. For `delta`, `theta` and `driftless_theta` (about
+/// half distinct) PLAIN was also smaller than a dictionary (−0.6 MB a day) and
+/// saved their large dictionaries' hashing. Every other column is
+/// dictionary-encoded: prices and IVs are quoted to two–five decimals and
+/// repeat across a ticker's strikes, and the per-ticker and per-expiry columns
+/// (`stk_px`, `yte`, rates, dates) collapse to a few RLE runs. Measured on a
+/// full-size generated day, this layout stores 0.97× the ZIP's bytes (see the
+/// zstd levels below), against 1.65× with byte-stream-split floats (which
+/// hides whole repeated values from zstd).
+const PLAIN_FLOAT_COLUMNS: &[&str] = &[
+    "smooth_smv_vol",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+    "rho",
+    "phi",
+    "driftless_theta",
+];
 
 /// zstd levels per kind of column, chosen by measuring one full-size day (time
 /// of `ingest --jobs 1`, bytes against the ZIP). The PLAIN floats keep level 3:
