@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod layout;
 pub mod reader;
+pub mod records;
 pub mod values;
 
 use chrono::NaiveDate;

@@ -23,6 +23,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::layout::{COLUMNS, HeaderError, HeaderMap, Kind, Layout, TRADE_DATE, file_schema};
+use super::records::{Record, Records};
 use super::values::{is_blank, parse_count, parse_date, parse_float};
 
 /// Rows per finished chunk; also the unit in which completed runs are released.
@@ -194,34 +195,17 @@ fn read_pass<R: Read>(
     buffer_whole: bool,
     sink: &mut dyn BatchSink,
 ) -> Result<ReadSummary, PassError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        // ORATS never quotes; a stray `"` must stay in its cell (and be rejected there), not
-        // open a quoted field that swallows the following lines.
-        .quoting(false)
-        .buffer_capacity(1 << 20)
-        .from_reader(input);
-    let mut record = csv::ByteRecord::new();
+    let mut records = Records::new(input, 1 << 20);
     let mut summary = ReadSummary::default();
-    let io_error = |csv: &csv::Reader<R>, e: csv::Error| {
-        let line = csv.position().line();
-        let source = match e.into_kind() {
-            csv::ErrorKind::Io(e) => e,
-            other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
-        };
-        PassError::Read(ReadError::Io { line, source })
+    let io_error = |line: u64, source: io::Error| PassError::Read(ReadError::Io { line, source });
+    let names: Vec<String> = match records.next_record() {
+        Ok(Some(header)) => header
+            .fields()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect(),
+        Ok(None) => return Ok(summary),
+        Err(e) => return Err(io_error(records.line(), e)),
     };
-    let has_header = csv
-        .read_byte_record(&mut record)
-        .map_err(|e| io_error(&csv, e))?;
-    if !has_header {
-        return Ok(summary);
-    }
-    let names: Vec<String> = record
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect();
     let header =
         HeaderMap::from_names(names.iter().map(String::as_str)).map_err(ReadError::from)?;
     summary.layout = Some(header.layout);
@@ -230,19 +214,17 @@ fn read_pass<R: Read>(
     let mut parser = RowParser::new(header);
     let mut dates: BTreeMap<i32, DateBuffer> = BTreeMap::new();
     loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(io_error(&csv, e)),
+        let record = match records.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(e) => return Err(io_error(records.line(), e)),
+        };
+        if record.is_blank_line() {
+            continue; // a blank line carries no row
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.line;
         summary.rows_in += 1;
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
-            // A blank line carries no row; csv already skips most of them.
-            summary.rows_in -= 1;
-            continue;
-        }
-        match parser.parse(&record) {
+        match parser.parse(record) {
             Ok(row) => {
                 let buffer = dates
                     .entry(row.trade_date)
@@ -258,7 +240,7 @@ fn read_pass<R: Read>(
                     column,
                     reason,
                     value,
-                    raw: raw_line(&record),
+                    raw: String::from_utf8_lossy(record.text()).into_owned(),
                 };
                 if options.strict {
                     return Err(ReadError::Strict(reject).into());
@@ -273,14 +255,6 @@ fn read_pass<R: Read>(
         summary.rows_out.insert(date, rows);
     }
     Ok(summary)
-}
-
-fn raw_line(record: &csv::ByteRecord) -> String {
-    let parts: Vec<String> = record
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect();
-    parts.join(",")
 }
 
 /// One parsed cell of a row.
@@ -317,14 +291,14 @@ impl RowParser {
         }
     }
 
-    fn parse<'a>(&mut self, record: &'a csv::ByteRecord) -> Result<Row<'a>, RowError> {
-        if record.len() != self.header.width {
+    fn parse<'a>(&mut self, record: Record<'a>) -> Result<Row<'a>, RowError> {
+        if record.field_count() != self.header.width {
             return Err((
                 None,
                 format!(
                     "expected {} fields, found {}",
                     self.header.width,
-                    record.len()
+                    record.field_count()
                 ),
                 None,
             ));
@@ -335,7 +309,7 @@ impl RowParser {
             let Some(field) = self.header.source_index[c] else {
                 continue;
             };
-            let raw = &record[field];
+            let raw = record.field(field);
             if is_blank(raw) {
                 if column.must_have_value() {
                     return Err((Some(column.orats), "blank value".to_string(), None));
@@ -780,6 +754,8 @@ mod tests {
             row("AAA", "1/19/2024", "95", "200", "0.02", "1/3/2024"),
             row("BBB", "1/19/2024", "95", "x12", "0.02", "1/3/2024"),
             "CCC,too,few".to_string(),
+            // A blank line is no row, but it counts for the line numbers after it.
+            String::new(),
             row("DDD", "13/45/2024", "95", "1", "0.02", "1/3/2024"),
             row("EEE", "1/19/2024", "95", "1", "0.02", "1/3/2024"),
         ]);
@@ -793,12 +769,35 @@ mod tests {
         assert_eq!(r[0].value.as_deref(), Some("x12"));
         assert_eq!((r[1].line, r[1].column), (4, None));
         assert_eq!(r[1].reason, "expected 39 fields, found 3");
-        assert_eq!((r[2].line, r[2].column), (5, Some("expirDate")));
+        assert_eq!((r[2].line, r[2].column), (6, Some("expirDate")));
         assert!(
             r[0].to_string()
                 .starts_with("line 3, column cOi: not an integer")
         );
         assert_eq!(out[&day("2024-01-03")][0].num_rows(), 2);
+    }
+
+    #[test]
+    fn a_stray_quote_stays_in_its_cell() {
+        let data = csv(&[
+            row("AAA", "1/19/2024", "95", "\"12", "0.02", "1/3/2024"),
+            row("BBB", "1/19/2024", "95", "7", "0.02", "1/3/2024"),
+            row("CCC", "1/19/2024", "95", "8\"", "0.02", "1/3/2024"),
+        ]);
+        let (summary, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        let r = &summary.rejects;
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].line, r[0].column, r[0].value.as_deref()),
+            (2, Some("cOi"), Some("\"12"))
+        );
+        assert_eq!(
+            (r[1].line, r[1].column, r[1].value.as_deref()),
+            (4, Some("cOi"), Some("8\""))
+        );
+        let batch = &out[&day("2024-01-03")][0];
+        assert_eq!(column::<StringArray>(batch, "ticker").value(0), "BBB");
+        assert_eq!(batch.num_rows(), 1);
     }
 
     #[test]
