@@ -8,14 +8,16 @@
 # and reports wall times, MB/s of ZIP input, the ratios and the Parquet/ZIP size ratio.
 # Target: gexlake ≤ 2× inflate-only; faster than DuckDB; Parquet ≤ ZIP bytes.
 #
-# Usage: benches/ingest.sh [DATE] [RUNS]   (needs a release build and the test venv: tests/run)
+# Usage: benches/ingest.sh [DATE] [RUNS] [TICKERS]   (needs a release build and the test venv:
+# tests/run). TICKERS sizes the day: the default ~5,800 gives ~750K rows, 7800 gives ~1M rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 date="${1:-2026-02-05}"
 runs="${2:-3}"
+tickers="${3:-}"
 . benches/common.sh
 
-"$bin" --log-level warn sample --date "$date" --out "$work/in"
+"$bin" --log-level warn sample --date "$date" ${tickers:+--tickers "$tickers"} --out "$work/in"
 zip="$(ls "$work"/in/*.zip)"
 unzip -p "$zip" > "$work/day.csv"
 zip_bytes=$(stat -c %s "$zip")
