@@ -35,7 +35,7 @@ pub use redact::{DatabaseUrl, redact_url};
 use crate::metrics::DealerMetrics;
 use error::{is_row_specific, is_transient, is_transient_migration};
 use redact::Redactor;
-use tables::{Table, last_per_key};
+use tables::{Table, TickerIds, last_per_key};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -277,20 +277,25 @@ impl PgSink {
         let (rows, duplicates) = last_per_key(rows);
         let mut report = SinkReport::new(table);
         report.duplicates = duplicates;
+        let mut known = TickerIds::new();
         if table == Table::DailySnapshots {
             // All new symbols in one sorted statement before the batches run side by side,
-            // so ticker ids do not depend on which batch reaches the server first.
+            // so ticker ids do not depend on which batch reaches the server first; the
+            // batches then take their ids from this map instead of asking again.
             let mut retries = 0;
-            if let Err(err) = with_retries(
+            match with_retries(
                 &self.options,
                 &self.redactor,
                 &mut retries,
                 is_transient,
-                || tables::register_tickers(&self.pool, &rows),
+                || tables::ticker_ids(&self.pool, &rows),
             )
             .await
             {
-                debug!(error = %self.redactor.scrub(&err), "ticker registration deferred to the batches");
+                Ok(ids) => known = ids,
+                Err(err) => {
+                    debug!(error = %self.redactor.scrub(&err), "ticker registration deferred to the batches");
+                }
             }
             report.retries += retries;
         }
@@ -298,7 +303,7 @@ impl PgSink {
         // The futures are made first: a stream holding the closure would not be `Send`.
         let batches: Vec<_> = rows
             .chunks(self.options.batch_size.max(1))
-            .map(|batch| self.write_batch(table, batch, &unavailable))
+            .map(|batch| self.write_batch(table, batch, &known, &unavailable))
             .collect();
         let parts: Vec<SinkReport> = futures::stream::iter(batches)
             .buffered(self.options.concurrency.max(1))
@@ -327,6 +332,7 @@ impl PgSink {
         &self,
         table: Table,
         batch: &[&DealerMetrics],
+        known: &TickerIds,
         unavailable: &Mutex<Option<String>>,
     ) -> SinkReport {
         let mut report = SinkReport::new(table);
@@ -345,7 +351,7 @@ impl PgSink {
                 &self.redactor,
                 &mut report.retries,
                 is_transient,
-                || table.write(&self.pool, batch),
+                || table.write(&self.pool, batch, known),
             )
             .await;
             match result {

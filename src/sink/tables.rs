@@ -83,13 +83,15 @@ impl Table {
     }
 
     /// Upserts `rows` (unique keys) in one statement; returns how many were inserted or changed.
+    /// `known` holds ticker ids already registered; others are looked up (and registered).
     pub(crate) async fn write(
         self,
         pool: &PgPool,
         rows: &[&DealerMetrics],
+        known: &TickerIds,
     ) -> Result<u64, sqlx::Error> {
         match self {
-            Table::DailySnapshots => write_daily_snapshots(pool, rows).await,
+            Table::DailySnapshots => write_daily_snapshots(pool, rows, known).await,
             Table::GexMetricsSnapshot => write_gex_metrics_snapshot(pool, rows).await,
         }
     }
@@ -112,8 +114,18 @@ pub(crate) fn last_per_key(rows: &[DealerMetrics]) -> (Vec<&DealerMetrics>, usiz
     (kept, dropped)
 }
 
-async fn write_daily_snapshots(pool: &PgPool, rows: &[&DealerMetrics]) -> Result<u64, sqlx::Error> {
-    let ids = ticker_ids(pool, rows).await?;
+async fn write_daily_snapshots(
+    pool: &PgPool,
+    rows: &[&DealerMetrics],
+    known: &TickerIds,
+) -> Result<u64, sqlx::Error> {
+    let looked_up;
+    let ids = if rows.iter().all(|m| known.contains_key(&m.ticker)) {
+        known
+    } else {
+        looked_up = ticker_ids(pool, rows).await?;
+        &looked_up
+    };
     let mut times = Vec::with_capacity(rows.len());
     let mut ticker_ids = Vec::with_capacity(rows.len());
     let mut docs = Vec::with_capacity(rows.len());
@@ -166,19 +178,14 @@ async fn write_gex_metrics_snapshot(
     Ok(done.rows_affected())
 }
 
-/// Registers the symbols of `rows` missing from `tickers`, in symbol order.
-pub(crate) async fn register_tickers(
-    pool: &PgPool,
-    rows: &[&DealerMetrics],
-) -> Result<(), sqlx::Error> {
-    ticker_ids(pool, rows).await.map(|_| ())
-}
+/// Ticker ids by symbol.
+pub(crate) type TickerIds = HashMap<String, i64>;
 
-/// The id of every ticker in `rows`, registering unknown symbols first.
-async fn ticker_ids(
+/// The id of every ticker in `rows`, registering unknown symbols first, in symbol order.
+pub(crate) async fn ticker_ids(
     pool: &PgPool,
     rows: &[&DealerMetrics],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
+) -> Result<TickerIds, sqlx::Error> {
     let symbols: BTreeSet<&str> = rows.iter().map(|m| m.ticker.as_str()).collect();
     let symbols: Vec<&str> = symbols.into_iter().collect();
     let mut ids = fetch_ticker_ids(pool, &symbols).await?;
