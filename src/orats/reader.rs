@@ -1,7 +1,8 @@
 //! Streaming an ORATS CSV into sorted Arrow batches, one stream per trade date.
 //!
-//! Rows are parsed one at a time into column builders; a bad row is rejected
-//! (reported with line, column and reason) without touching the builders.
+//! Rows are parsed one at a time, cell by cell, straight into typed column
+//! buffers; a bad row is rejected (reported with line, column and reason) and
+//! cut off the buffers again, so nothing of it is kept.
 //! Real ORATS files are ordered by ticker, so a trade date's rows are released
 //! ticker run by ticker run, sorted by (ticker, expir_date, strike, c_opra):
 //! memory holds one run and one chunk, never the day. A file that is not in
@@ -11,13 +12,15 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use datafusion::arrow::array::builder::NullBufferBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayBuilder, ArrayRef, Date32Builder, Float64Builder, Int64Builder, StringArray,
-    StringBuilder, UInt64Builder,
+    Array, ArrayRef, Date32Array, Float64Array, Int64Array, StringArray, UInt64Array,
 };
+use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
+use datafusion::arrow::datatypes::ArrowNativeType;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -224,29 +227,36 @@ fn read_pass<R: Read>(
         }
         let line = record.line;
         summary.rows_in += 1;
-        match parser.parse(record) {
-            Ok(row) => {
+        let appended = match parser.trade_date(record) {
+            Ok(date) => {
                 let buffer = dates
-                    .entry(row.trade_date)
+                    .entry(date)
                     .or_insert_with(|| DateBuffer::new(buffer_whole));
-                buffer.push(&row, line)?;
-                if buffer.builders.len() >= CHUNK_ROWS {
-                    buffer.finish_chunk(row.trade_date, sink)?;
+                match buffer.append(&mut parser, record) {
+                    Ok(()) => {
+                        if buffer.columns.len() >= CHUNK_ROWS {
+                            buffer.finish_chunk(date, sink)?;
+                        }
+                        Ok(())
+                    }
+                    Err(AppendError::Row(e)) => Err(e),
+                    Err(AppendError::OutOfOrder) => return Err(PassError::OutOfOrder),
                 }
             }
-            Err((column, reason, value)) => {
-                let reject = Reject {
-                    line,
-                    column,
-                    reason,
-                    value,
-                    raw: String::from_utf8_lossy(record.text()).into_owned(),
-                };
-                if options.strict {
-                    return Err(ReadError::Strict(reject).into());
-                }
-                summary.rejects.push(reject);
+            Err(e) => Err(e),
+        };
+        if let Err((column, reason, value)) = appended {
+            let reject = Reject {
+                line,
+                column,
+                reason,
+                value,
+                raw: String::from_utf8_lossy(record.text()).into_owned(),
+            };
+            if options.strict {
+                return Err(ReadError::Strict(reject).into());
             }
+            summary.rejects.push(reject);
         }
     }
     for (date, buffer) in dates {
@@ -257,24 +267,15 @@ fn read_pass<R: Read>(
     Ok(summary)
 }
 
-/// One parsed cell of a row.
-#[derive(Clone, Copy)]
-enum Cell<'a> {
-    Null,
-    Float(f64),
-    Count(i64),
-    Date(i32),
-    /// A text cell, validated UTF-8 borrowed from the record.
-    Text(&'a str),
-}
-
-/// A parsed, valid row (text cells still point into the record).
-struct Row<'a> {
-    cells: [Cell<'a>; FILE_COLUMNS],
-    trade_date: i32,
-}
-
 type RowError = (Option<&'static str>, String, Option<String>);
+
+/// Why a row was not appended.
+enum AppendError {
+    /// The row is bad (it is rejected, and nothing of it stays in the columns).
+    Row(RowError),
+    /// The row is good but its ticker sorts before the previous row's.
+    OutOfOrder,
+}
 
 /// Parses records against a header, remembering the last date strings seen
 /// (dates repeat row after row, parsing each again would be waste).
@@ -291,31 +292,74 @@ impl RowParser {
         }
     }
 
-    fn parse<'a>(&mut self, record: Record<'a>) -> Result<Row<'a>, RowError> {
-        if record.field_count() != self.header.width {
-            return Err((
-                None,
-                format!(
-                    "expected {} fields, found {}",
-                    self.header.width,
-                    record.field_count()
-                ),
-                None,
-            ));
+    /// The field of `column` in `record` (empty when the layout lacks the column).
+    fn field<'a>(&self, record: Record<'a>, column: usize) -> &'a [u8] {
+        self.header.source_index[column].map_or(&[][..], |f| record.field(f))
+    }
+
+    fn date(&mut self, column: usize, raw: &[u8]) -> Result<i32, &'static str> {
+        let cached = &mut self.date_cache[usize::from(column == TRADE_DATE)];
+        if cached.0 != raw {
+            cached.1 = parse_date(raw)?;
+            cached.0.clear();
+            cached.0.extend_from_slice(raw);
         }
-        let mut cells = [Cell::Null; FILE_COLUMNS];
-        let mut trade_date = 0;
+        Ok(cached.1)
+    }
+
+    /// The row's trade date, which decides where it goes. When it is bad, the
+    /// error is the row's first bad cell in column order, as if the row had been
+    /// read left to right.
+    fn trade_date(&mut self, record: Record) -> Result<i32, RowError> {
+        self.check_width(record)?;
+        let raw = self.field(record, TRADE_DATE);
+        if !is_blank(raw)
+            && let Ok(date) = self.date(TRADE_DATE, raw)
+        {
+            return Ok(date);
+        }
+        let mut scratch = Columns::new();
+        match self.append(record, &mut scratch) {
+            Err(e) => Err(e),
+            // Only a blank, optional trade date gets here; a row needs one all the same.
+            Ok(()) => Err((
+                Some(COLUMNS[TRADE_DATE].orats),
+                "blank value".to_string(),
+                None,
+            )),
+        }
+    }
+
+    fn check_width(&self, record: Record) -> Result<(), RowError> {
+        if record.field_count() == self.header.width {
+            return Ok(());
+        }
+        Err((
+            None,
+            format!(
+                "expected {} fields, found {}",
+                self.header.width,
+                record.field_count()
+            ),
+            None,
+        ))
+    }
+
+    /// Parses every cell of `record` (width already checked) straight into
+    /// `columns`, then validates the trade date; on a bad cell, the columns are
+    /// cut back to where they were and the cell is reported.
+    fn append(&mut self, record: Record, columns: &mut Columns) -> Result<(), RowError> {
+        let rows = columns.len();
+        let result = self.append_cells(record, columns);
+        if result.is_err() {
+            columns.truncate(rows);
+        }
+        result
+    }
+
+    fn append_cells(&mut self, record: Record, columns: &mut Columns) -> Result<(), RowError> {
         for (c, column) in COLUMNS.iter().enumerate() {
-            let Some(field) = self.header.source_index[c] else {
-                continue;
-            };
-            let raw = record.field(field);
-            if is_blank(raw) {
-                if column.must_have_value() {
-                    return Err((Some(column.orats), "blank value".to_string(), None));
-                }
-                continue;
-            }
+            let raw = self.field(record, c);
             let bad = |reason: &str| {
                 (
                     Some(column.orats),
@@ -323,103 +367,222 @@ impl RowParser {
                     Some(String::from_utf8_lossy(raw).into_owned()),
                 )
             };
-            let cell = match column.kind {
-                Kind::Float => Cell::Float(parse_float(raw).map_err(bad)?),
-                Kind::Count => Cell::Count(parse_count(raw).map_err(bad)?),
-                Kind::Date => {
-                    let slot = usize::from(c == TRADE_DATE);
-                    let cached = &mut self.date_cache[slot];
-                    if cached.0 != raw {
-                        cached.1 = parse_date(raw).map_err(bad)?;
-                        cached.0.clear();
-                        cached.0.extend_from_slice(raw);
-                    }
-                    Cell::Date(cached.1)
+            if is_blank(raw) {
+                if column.must_have_value() {
+                    return Err((Some(column.orats), "blank value".to_string(), None));
                 }
-                Kind::Text => match std::str::from_utf8(raw) {
-                    Ok(text) => Cell::Text(text),
-                    Err(_) => return Err(bad("not valid UTF-8")),
-                },
+                if let Some(out) = columns.columns.get_mut(c) {
+                    out.push_null();
+                }
+                continue;
+            }
+            let Some(out) = columns.columns.get_mut(c) else {
+                // The trade date: the partition, not a column of the file.
+                self.date(c, raw).map_err(bad)?;
+                continue;
             };
-            if c == TRADE_DATE {
-                if let Cell::Date(d) = cell {
-                    trade_date = d;
+            match out {
+                Column::Float(values, nulls) => {
+                    values.push(parse_float(raw).map_err(bad)?);
+                    nulls.append_non_null();
                 }
-            } else {
-                cells[c] = cell;
+                Column::Count(values, nulls) => {
+                    values.push(parse_count(raw).map_err(bad)?);
+                    nulls.append_non_null();
+                }
+                Column::Date(values, nulls) => {
+                    values.push(self.date(c, raw).map_err(bad)?);
+                    nulls.append_non_null();
+                }
+                Column::Text(text) => {
+                    if std::str::from_utf8(raw).is_err() {
+                        return Err(bad("not valid UTF-8"));
+                    }
+                    text.push(raw);
+                }
             }
         }
-        Ok(Row { cells, trade_date })
+        Ok(())
     }
 }
 
-/// Column builders for the file schema plus the source line (the last sort key,
-/// so rows equal in every key keep their file order).
-struct Builders {
-    columns: Vec<ColumnBuilder>,
-    lines: UInt64Builder,
+/// UTF-8 cells laid out as an Arrow string column.
+struct TextColumn {
+    offsets: Vec<i32>,
+    bytes: Vec<u8>,
+    nulls: NullBufferBuilder,
 }
 
-enum ColumnBuilder {
-    Text(StringBuilder),
-    Date(Date32Builder),
-    Count(Int64Builder),
-    Float(Float64Builder),
+impl TextColumn {
+    fn new() -> Self {
+        let mut offsets = Vec::with_capacity(CHUNK_ROWS + 1);
+        offsets.push(0);
+        TextColumn {
+            offsets,
+            bytes: Vec::with_capacity(CHUNK_ROWS * 8),
+            nulls: NullBufferBuilder::new(CHUNK_ROWS),
+        }
+    }
+
+    fn push(&mut self, cell: &[u8]) {
+        self.bytes.extend_from_slice(cell);
+        self.offsets.push(self.offset());
+        self.nulls.append_non_null();
+    }
+
+    fn offset(&self) -> i32 {
+        i32::try_from(self.bytes.len()).expect("a chunk's text stays under 2 GiB")
+    }
 }
 
-impl Builders {
+/// One column of the file schema, in the making.
+enum Column {
+    Text(TextColumn),
+    Date(Vec<i32>, NullBufferBuilder),
+    Count(Vec<i64>, NullBufferBuilder),
+    Float(Vec<f64>, NullBufferBuilder),
+}
+
+/// A finished chunk's values and nulls; fresh buffers take their place.
+fn take_values<T: ArrowNativeType>(
+    values: &mut Vec<T>,
+    nulls: &mut NullBufferBuilder,
+) -> (ScalarBuffer<T>, Option<NullBuffer>) {
+    let values = std::mem::replace(values, Vec::with_capacity(CHUNK_ROWS));
+    (ScalarBuffer::from(values), nulls.finish())
+}
+
+impl Column {
+    fn push_null(&mut self) {
+        match self {
+            Column::Text(text) => {
+                text.offsets.push(text.offset());
+                text.nulls.append_null();
+            }
+            Column::Date(values, nulls) => {
+                values.push(0);
+                nulls.append_null();
+            }
+            Column::Count(values, nulls) => {
+                values.push(0);
+                nulls.append_null();
+            }
+            Column::Float(values, nulls) => {
+                values.push(0.0);
+                nulls.append_null();
+            }
+        }
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        match self {
+            Column::Text(text) => {
+                text.offsets.truncate(rows + 1);
+                let end = text.offsets[rows] as usize;
+                text.bytes.truncate(end);
+                text.nulls.truncate(rows);
+            }
+            Column::Date(values, nulls) => {
+                values.truncate(rows);
+                nulls.truncate(rows);
+            }
+            Column::Count(values, nulls) => {
+                values.truncate(rows);
+                nulls.truncate(rows);
+            }
+            Column::Float(values, nulls) => {
+                values.truncate(rows);
+                nulls.truncate(rows);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
+            Column::Text(text) => {
+                let TextColumn {
+                    offsets,
+                    bytes,
+                    mut nulls,
+                } = std::mem::replace(text, TextColumn::new());
+                let nulls = nulls.finish();
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+                Arc::new(StringArray::try_new(
+                    offsets,
+                    Buffer::from_vec(bytes),
+                    nulls,
+                )?)
+            }
+            Column::Date(values, nulls) => {
+                let (values, nulls) = take_values(values, nulls);
+                Arc::new(Date32Array::new(values, nulls))
+            }
+            Column::Count(values, nulls) => {
+                let (values, nulls) = take_values(values, nulls);
+                Arc::new(Int64Array::new(values, nulls))
+            }
+            Column::Float(values, nulls) => {
+                let (values, nulls) = take_values(values, nulls);
+                Arc::new(Float64Array::new(values, nulls))
+            }
+        })
+    }
+}
+
+/// Columns for the file schema plus the source line (the last sort key, so
+/// rows equal in every key keep their file order). Rows are appended cell by
+/// cell; a row found bad half way is cut off again.
+struct Columns {
+    columns: Vec<Column>,
+    lines: Vec<u64>,
+}
+
+impl Columns {
     fn new() -> Self {
         let columns = COLUMNS[..FILE_COLUMNS]
             .iter()
             .map(|c| match c.kind {
-                Kind::Text => {
-                    ColumnBuilder::Text(StringBuilder::with_capacity(CHUNK_ROWS, CHUNK_ROWS * 8))
-                }
-                Kind::Date => ColumnBuilder::Date(Date32Builder::with_capacity(CHUNK_ROWS)),
-                Kind::Count => ColumnBuilder::Count(Int64Builder::with_capacity(CHUNK_ROWS)),
-                Kind::Float => ColumnBuilder::Float(Float64Builder::with_capacity(CHUNK_ROWS)),
+                Kind::Text => Column::Text(TextColumn::new()),
+                Kind::Date => Column::Date(
+                    Vec::with_capacity(CHUNK_ROWS),
+                    NullBufferBuilder::new(CHUNK_ROWS),
+                ),
+                Kind::Count => Column::Count(
+                    Vec::with_capacity(CHUNK_ROWS),
+                    NullBufferBuilder::new(CHUNK_ROWS),
+                ),
+                Kind::Float => Column::Float(
+                    Vec::with_capacity(CHUNK_ROWS),
+                    NullBufferBuilder::new(CHUNK_ROWS),
+                ),
             })
             .collect();
-        Builders {
+        Columns {
             columns,
-            lines: UInt64Builder::with_capacity(CHUNK_ROWS),
+            lines: Vec::with_capacity(CHUNK_ROWS),
         }
     }
 
+    /// Complete rows (every column has them and their line).
     fn len(&self) -> usize {
         self.lines.len()
     }
 
-    fn push(&mut self, row: &Row, line: u64) {
-        for (builder, cell) in self.columns.iter_mut().zip(row.cells.iter()) {
-            match (builder, *cell) {
-                (ColumnBuilder::Text(b), Cell::Text(text)) => b.append_value(text),
-                (ColumnBuilder::Text(b), _) => b.append_null(),
-                (ColumnBuilder::Date(b), Cell::Date(d)) => b.append_value(d),
-                (ColumnBuilder::Date(b), _) => b.append_null(),
-                (ColumnBuilder::Count(b), Cell::Count(v)) => b.append_value(v),
-                (ColumnBuilder::Count(b), _) => b.append_null(),
-                (ColumnBuilder::Float(b), Cell::Float(v)) => b.append_value(v),
-                (ColumnBuilder::Float(b), _) => b.append_null(),
-            }
+    fn truncate(&mut self, rows: usize) {
+        for column in &mut self.columns {
+            column.truncate(rows);
         }
-        self.lines.append_value(line);
+        self.lines.truncate(rows);
     }
 
     fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let mut arrays: Vec<ArrayRef> = self
+        let mut arrays = self
             .columns
             .iter_mut()
-            .map(|b| -> ArrayRef {
-                match b {
-                    ColumnBuilder::Text(b) => Arc::new(b.finish()),
-                    ColumnBuilder::Date(b) => Arc::new(b.finish()),
-                    ColumnBuilder::Count(b) => Arc::new(b.finish()),
-                    ColumnBuilder::Float(b) => Arc::new(b.finish()),
-                }
-            })
-            .collect();
-        arrays.push(Arc::new(self.lines.finish()));
+            .map(Column::finish)
+            .collect::<Result<Vec<ArrayRef>, ArrowError>>()?;
+        let lines = std::mem::replace(&mut self.lines, Vec::with_capacity(CHUNK_ROWS));
+        arrays.push(Arc::new(UInt64Array::from(lines)));
         RecordBatch::try_new(buffer_schema(), arrays)
     }
 }
@@ -442,7 +605,7 @@ fn buffer_schema() -> SchemaRef {
 
 /// The rows of one trade date not yet released.
 struct DateBuffer {
-    builders: Builders,
+    columns: Columns,
     /// Finished chunks not yet released (all rows of the current ticker run, and
     /// with `buffer_whole` everything).
     pending: Vec<RecordBatch>,
@@ -455,7 +618,7 @@ struct DateBuffer {
 impl DateBuffer {
     fn new(buffer_whole: bool) -> Self {
         DateBuffer {
-            builders: Builders::new(),
+            columns: Columns::new(),
             pending: Vec::new(),
             last_ticker: Vec::new(),
             buffer_whole,
@@ -464,28 +627,33 @@ impl DateBuffer {
         }
     }
 
-    fn push(&mut self, row: &Row, line: u64) -> Result<(), PassError> {
+    /// Appends a row (its cells, then its line) and checks the ticker order.
+    fn append(&mut self, parser: &mut RowParser, record: Record) -> Result<(), AppendError> {
+        let rows = self.columns.len();
+        parser
+            .append(record, &mut self.columns)
+            .map_err(AppendError::Row)?;
+        self.columns.lines.push(record.line);
         if !self.buffer_whole {
-            let Cell::Text(ticker) = row.cells[0] else {
-                unreachable!("ticker is required")
+            let ticker = match &self.columns.columns[0] {
+                Column::Text(text) => &text.bytes[text.offsets[rows] as usize..],
+                _ => unreachable!("ticker is text"),
             };
-            let ticker = ticker.as_bytes();
             if ticker < self.last_ticker.as_slice() {
-                return Err(PassError::OutOfOrder);
+                return Err(AppendError::OutOfOrder);
             }
             if ticker != self.last_ticker.as_slice() {
                 self.last_ticker.clear();
                 self.last_ticker.extend_from_slice(ticker);
             }
         }
-        self.builders.push(row, line);
         self.rows += 1;
         Ok(())
     }
 
     /// Finishes the current chunk and releases every complete ticker run in it.
     fn finish_chunk(&mut self, date: i32, sink: &mut dyn BatchSink) -> Result<(), PassError> {
-        let chunk = self.builders.finish()?;
+        let chunk = self.columns.finish()?;
         self.pending.push(chunk);
         if self.buffer_whole {
             return Ok(());
@@ -534,8 +702,8 @@ impl DateBuffer {
     }
 
     fn finish(mut self, date: i32, sink: &mut dyn BatchSink) -> Result<(), PassError> {
-        if self.builders.len() > 0 {
-            let chunk = self.builders.finish()?;
+        if self.columns.len() > 0 {
+            let chunk = self.columns.finish()?;
             self.pending.push(chunk);
         }
         let pending = std::mem::take(&mut self.pending);
@@ -778,6 +946,32 @@ mod tests {
     }
 
     #[test]
+    fn a_row_is_judged_left_to_right_whatever_is_read_first() {
+        // The trade date is parsed first (it picks the partition); when it is bad,
+        // the error is still the row's first bad cell in column order.
+        let data = csv(&[
+            row("AAA", "1/19/2024", "95", "x1", "0.02", "13/3/2024"),
+            row("BBB", "1/19/2024", "95", "1", "0.02", "13/3/2024"),
+            row("CCC", "1/19/2024", "95", "1", "0.02", " "),
+        ]);
+        let (summary, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        let r: Vec<_> = summary
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.column, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            r,
+            [
+                (2, Some("cOi"), "not an integer"),
+                (3, Some("trade_date"), "date does not exist"),
+                (4, Some("trade_date"), "blank value"),
+            ]
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn a_stray_quote_stays_in_its_cell() {
         let data = csv(&[
             row("AAA", "1/19/2024", "95", "\"12", "0.02", "1/3/2024"),
@@ -795,9 +989,13 @@ mod tests {
             (r[1].line, r[1].column, r[1].value.as_deref()),
             (4, Some("cOi"), Some("8\""))
         );
+        // The rejected rows' first cells were cut off again: BBB's cells line up.
         let batch = &out[&day("2024-01-03")][0];
-        assert_eq!(column::<StringArray>(batch, "ticker").value(0), "BBB");
         assert_eq!(batch.num_rows(), 1);
+        assert_eq!(column::<StringArray>(batch, "ticker").value(0), "BBB");
+        assert_eq!(column::<StringArray>(batch, "c_opra").value(0), "BBBC95");
+        assert_eq!(column::<Int64Array>(batch, "c_oi").value(0), 7);
+        assert_eq!(column::<Float64Array>(batch, "gamma").value(0), 0.02);
     }
 
     #[test]
