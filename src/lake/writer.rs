@@ -46,11 +46,12 @@ const PLAIN_FLOAT_COLUMNS: &[&str] = &[
 /// zstd levels per kind of column, chosen by measuring one full-size day (time
 /// of `ingest --jobs 1`, bytes against the ZIP). The PLAIN floats keep level 3:
 /// their repeated 8-byte values are found by level 3's longer match search, and
-/// level 2 or 1 would add 1–3 MB. The dictionary-encoded columns (bit-packed
-/// indices and their dictionaries) and the OPRA symbols (already prefix-coded
-/// by DELTA_BYTE_ARRAY) compress about as well at levels 2 and 1, which are
-/// cheaper: together 6–7 % less conversion time for 2 % more bytes (0.978 of the
-/// ZIP instead of 0.959).
+/// level 1 would add 3–4 MB (more than the ZIP's margin). The dictionary-encoded
+/// columns (bit-packed indices and their dictionaries) and the OPRA symbols
+/// (already prefix-coded by DELTA_BYTE_ARRAY) compress about as well at levels
+/// 2 and 1, which are cheaper than 3: together 6–7 % less conversion time for
+/// 2 % more bytes. Level 1 for the dictionary columns too measured no faster
+/// than 2 (alternating runs) for 0.6 MB more, so they stay at 2.
 const ZSTD_PLAIN_FLOATS: i32 = 3;
 const ZSTD_DICTIONARY: i32 = 2;
 const ZSTD_OPRA: i32 = 1;
