@@ -318,7 +318,8 @@ impl RowParser {
         {
             return Ok(date);
         }
-        let mut scratch = Columns::new();
+        // Unsized scratch columns: a file of bad dates must not allocate a chunk per row.
+        let mut scratch = Columns::with_capacity(0);
         match self.append(record, &mut scratch) {
             Err(e) => Err(e),
             // Only a blank, optional trade date gets here; a row needs one all the same.
@@ -414,13 +415,13 @@ struct TextColumn {
 }
 
 impl TextColumn {
-    fn new() -> Self {
-        let mut offsets = Vec::with_capacity(CHUNK_ROWS + 1);
+    fn with_capacity(rows: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
         TextColumn {
             offsets,
-            bytes: Vec::with_capacity(CHUNK_ROWS * 8),
-            nulls: NullBufferBuilder::new(CHUNK_ROWS),
+            bytes: Vec::with_capacity(rows * 8),
+            nulls: NullBufferBuilder::new(rows),
         }
     }
 
@@ -504,7 +505,7 @@ impl Column {
                     offsets,
                     bytes,
                     mut nulls,
-                } = std::mem::replace(text, TextColumn::new());
+                } = std::mem::replace(text, TextColumn::with_capacity(CHUNK_ROWS));
                 let nulls = nulls.finish();
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
                 Arc::new(StringArray::try_new(
@@ -539,27 +540,26 @@ struct Columns {
 
 impl Columns {
     fn new() -> Self {
+        Self::with_capacity(CHUNK_ROWS)
+    }
+
+    fn with_capacity(rows: usize) -> Self {
         let columns = COLUMNS[..FILE_COLUMNS]
             .iter()
             .map(|c| match c.kind {
-                Kind::Text => Column::Text(TextColumn::new()),
-                Kind::Date => Column::Date(
-                    Vec::with_capacity(CHUNK_ROWS),
-                    NullBufferBuilder::new(CHUNK_ROWS),
-                ),
-                Kind::Count => Column::Count(
-                    Vec::with_capacity(CHUNK_ROWS),
-                    NullBufferBuilder::new(CHUNK_ROWS),
-                ),
-                Kind::Float => Column::Float(
-                    Vec::with_capacity(CHUNK_ROWS),
-                    NullBufferBuilder::new(CHUNK_ROWS),
-                ),
+                Kind::Text => Column::Text(TextColumn::with_capacity(rows)),
+                Kind::Date => Column::Date(Vec::with_capacity(rows), NullBufferBuilder::new(rows)),
+                Kind::Count => {
+                    Column::Count(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
+                }
+                Kind::Float => {
+                    Column::Float(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
+                }
             })
             .collect();
         Columns {
             columns,
-            lines: Vec::with_capacity(CHUNK_ROWS),
+            lines: Vec::with_capacity(rows),
         }
     }
 
