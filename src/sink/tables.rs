@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tracing::debug;
 
-use crate::metrics::{DealerMetrics, Profile, dealer_metrics_json};
+use sqlx::types::Json;
+
+use crate::metrics::json::DealerMetricsDocument;
+use crate::metrics::{DealerMetrics, Profile};
 
 /// A table the sink writes, and the profile whose results it takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +142,7 @@ async fn write_daily_snapshots(
         })?;
         times.push(m.snapshot_ts);
         ticker_ids.push(id);
-        docs.push(dealer_metrics_json(m));
+        docs.push(Json(DealerMetricsDocument::new(m)));
         versions.push(m.model_version);
     }
     let done = sqlx::query(UPSERT_DAILY_SNAPSHOTS)
