@@ -230,9 +230,10 @@ pub struct ChainReport {
     pub ingest: crate::ingest::IngestReport,
     /// Per parameter set: the dates computed.
     pub computed: Vec<(String, Vec<NaiveDate>)>,
-    /// Per parameter set: rows written by the sink and tickers soft-failed.
+    /// Per sunk chunk of dates: the parameter set, rows stored and tickers soft-failed.
     pub sunk: Vec<(String, usize, usize)>,
-    /// Time per stage: ingest, metrics, sink.
+    /// Time per stage: ingest, metrics, sink (a chunk's sink runs while the next chunk's
+    /// metrics are computed, so the last two overlap).
     pub stage_seconds: [f64; 3],
     /// Result rows computed (one per ticker and date), over every parameter set.
     pub ticker_rows: usize,
@@ -312,6 +313,31 @@ async fn needs_work(
     }
 }
 
+/// Sinks one chunk's results, then records a sink marker for each of its dates
+/// that no ticker soft-failed on. Returns (params name, rows stored, soft failures).
+async fn sink_chunk(
+    lake: &Location,
+    sink: &PgSink,
+    params: &MetricsParams,
+    chunk: &[NaiveDate],
+    summary: &MetricsSummary,
+) -> Result<(String, usize, usize)> {
+    let name = params.name();
+    let sunk = sink_results(sink, params, &summary.batches).await?;
+    let failed: std::collections::BTreeSet<NaiveDate> =
+        sunk.soft_failed.iter().map(|f| f.trade_date).collect();
+    for d in chunk.iter().filter(|d| !failed.contains(d)) {
+        let marker = serde_json::json!({"table": sunk.table, "params": name, "trade_date": d});
+        crate::lake::writer::publish(
+            &lake.store,
+            &lake.child(&sink_marker(sink, &name, *d)),
+            bytes::Bytes::from(marker.to_string()),
+        )
+        .await?;
+    }
+    Ok((name, sunk.written + sunk.unchanged, sunk.soft_failed.len()))
+}
+
 impl Chain {
     /// Ingests the sources, then computes every parameter set for each date
     /// that is new or whose results (or sink marker) are missing or stale,
@@ -346,7 +372,9 @@ impl Chain {
             ingest,
             ..Default::default()
         };
-        let (mut metrics_s, mut sink_s) = (0.0, 0.0);
+        // What each parameter set has to (re)compute, in date chunks.
+        let mut work: Vec<(&MetricsParams, &[NaiveDate])> = Vec::new();
+        let mut todos = Vec::with_capacity(self.params.len());
         for params in &self.params {
             let name = params.name();
             let touched = &touched;
@@ -369,48 +397,63 @@ impl Chain {
                 .collect();
             if todo.is_empty() {
                 info!(params = %name, "metrics: every date is up to date");
-                continue;
             }
-            let run = MetricsRun {
-                lake: lake.clone(),
-                params: params.clone(),
-                tickers: self.tickers.clone(),
-                jobs: self.ingest.jobs,
-            };
-            for chunk in todo.chunks(DATES_PER_QUERY) {
+            todos.push((params, name, todo));
+        }
+        for (params, _, todo) in &todos {
+            work.extend(todo.chunks(DATES_PER_QUERY).map(|chunk| (*params, chunk)));
+        }
+        // A chunk is sunk while the next one is computed: the sink mostly waits on the
+        // server, so the cores stay busy. At most one sink runs at a time, and a chunk's
+        // sink markers are written only after its rows are in the database.
+        let (mut metrics_s, mut sink_s) = (0.0, 0.0);
+        let mut computed: Option<(&MetricsParams, &[NaiveDate], MetricsSummary)> = None;
+        for next in work.iter().copied().map(Some).chain([None]) {
+            let compute_next = async {
+                let Some((params, chunk)) = next else {
+                    return Ok(None);
+                };
                 let t = Instant::now();
+                let run = MetricsRun {
+                    lake: lake.clone(),
+                    params: params.clone(),
+                    tickers: self.tickers.clone(),
+                    jobs: self.ingest.jobs,
+                };
                 let summary = run
                     .run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some())
                     .await?;
-                metrics_s += t.elapsed().as_secs_f64();
+                Ok::<_, anyhow::Error>(Some((params, chunk, summary, t.elapsed())))
+            };
+            let sink_previous = async {
+                match (sink, computed.take()) {
+                    (Some(sink), Some((params, chunk, summary))) => {
+                        let t = Instant::now();
+                        let sunk = sink_chunk(lake, sink, params, chunk, &summary).await?;
+                        Ok::<_, anyhow::Error>(Some((sunk, t.elapsed())))
+                    }
+                    _ => Ok(None),
+                }
+            };
+            let (next_done, sunk) = tokio::join!(compute_next, sink_previous);
+            if let Some((sunk, elapsed)) = sunk? {
+                report.sunk.push(sunk);
+                sink_s += elapsed.as_secs_f64();
+            }
+            if let Some((params, chunk, summary, elapsed)) = next_done? {
+                metrics_s += elapsed.as_secs_f64();
                 report.ticker_rows += summary.rows;
                 for (status, n) in &summary.by_status {
                     *report.by_status.entry(status.clone()).or_default() += n;
                 }
-                if let Some(sink) = sink {
-                    let t = Instant::now();
-                    let sunk = sink_results(sink, params, &summary.batches).await?;
-                    let failed: std::collections::BTreeSet<NaiveDate> =
-                        sunk.soft_failed.iter().map(|f| f.trade_date).collect();
-                    for d in chunk.iter().filter(|d| !failed.contains(d)) {
-                        let marker = serde_json::json!({"table": sunk.table, "params": name, "trade_date": d});
-                        crate::lake::writer::publish(
-                            &lake.store,
-                            &lake.child(&sink_marker(sink, &name, *d)),
-                            bytes::Bytes::from(marker.to_string()),
-                        )
-                        .await?;
-                    }
-                    report.sunk.push((
-                        name.clone(),
-                        sunk.written + sunk.unchanged,
-                        sunk.soft_failed.len(),
-                    ));
-                    sink_s += t.elapsed().as_secs_f64();
-                }
+                computed = Some((params, chunk, summary));
             }
-            report.computed.push((name, todo));
         }
+        report.computed = todos
+            .into_iter()
+            .filter(|(_, _, todo)| !todo.is_empty())
+            .map(|(_, name, todo)| (name, todo))
+            .collect();
         report.stage_seconds = [stage_ingest, metrics_s, sink_s];
         let files = report.ingest.files.len().max(1) as f64;
         let status = |s: &str| report.by_status.get(s).copied().unwrap_or(0);
