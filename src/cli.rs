@@ -25,6 +25,10 @@ pub const EXIT_FATAL: u8 = 1;
 pub const EXIT_FILES_FAILED: u8 = 3;
 /// Exit status when some tickers soft-failed in the sink (the others were written).
 pub const EXIT_TICKERS_SOFT_FAILED: u8 = 4;
+/// Exit status when some rows were rejected (each is in `<lake>/_rejects/` with its line,
+/// column and reason; the rest of its file was converted). Files failed (3) and tickers
+/// soft-failed (4) outrank it.
+pub const EXIT_ROWS_REJECTED: u8 = 6;
 
 /// ORATS option archives → a Parquet lake → dealer gamma-exposure metrics → Postgres.
 #[derive(Debug, Parser)]
@@ -499,6 +503,8 @@ async fn run_ingest(args: IngestArgs) -> Result<u8> {
     summarize_ingest(&report);
     Ok(if report.failed() > 0 {
         EXIT_FILES_FAILED
+    } else if report.rows_rejected() > 0 {
+        EXIT_ROWS_REJECTED
     } else {
         EXIT_OK
     })
@@ -508,7 +514,7 @@ async fn run_ingest(args: IngestArgs) -> Result<u8> {
 pub fn summarize_ingest(report: &IngestReport) {
     let converted: Vec<_> = report.converted().collect();
     let rows: u64 = converted.iter().map(|e| e.rows_out).sum();
-    let rejected: u64 = converted.iter().map(|e| e.rows_rejected).sum();
+    let rejected = report.rows_rejected();
     let bytes: u64 = converted.iter().map(|e| e.size).sum();
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     for f in &report.files {

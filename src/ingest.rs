@@ -276,6 +276,11 @@ impl IngestReport {
             .count()
     }
 
+    /// Rows rejected by the sources converted now.
+    pub fn rows_rejected(&self) -> u64 {
+        self.converted().map(|e| e.rows_rejected).sum()
+    }
+
     /// Number of skipped sources.
     pub fn skipped(&self) -> usize {
         self.files

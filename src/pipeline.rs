@@ -242,12 +242,15 @@ pub struct ChainReport {
 }
 
 impl ChainReport {
-    /// The exit status: files failed (3) outranks tickers soft-failed (4).
+    /// The exit status: files failed (3) outranks tickers soft-failed (4), which outranks
+    /// rows rejected (6).
     pub fn exit_code(&self) -> u8 {
         if self.ingest.failed() > 0 {
             crate::cli::EXIT_FILES_FAILED
         } else if self.sunk.iter().any(|(_, _, soft)| *soft > 0) {
             crate::cli::EXIT_TICKERS_SOFT_FAILED
+        } else if self.ingest.rows_rejected() > 0 {
+            crate::cli::EXIT_ROWS_REJECTED
         } else {
             crate::cli::EXIT_OK
         }
@@ -462,6 +465,7 @@ impl Chain {
             files = report.ingest.files.len(),
             converted_files = report.ingest.converted().count(),
             failed_files = report.ingest.failed(),
+            rows_rejected = report.ingest.rows_rejected(),
             dates = dates.len(),
             first_date = %dates.first().map(|d| d.to_string()).unwrap_or_default(),
             last_date = %dates.last().map(|d| d.to_string()).unwrap_or_default(),

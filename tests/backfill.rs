@@ -215,6 +215,39 @@ fn assert_same_gex(
     }
 }
 
+/// Rejected rows alone make the run exit 6 (the file converts and its metrics are computed);
+/// a re-run, which skips the converted file, exits 0.
+#[test]
+fn rejected_rows_alone_exit_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("archives");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut csv = sample_csv(date("2026-02-03"), 7);
+    csv.extend_from_slice(b"ZZZ,too,few,fields\n");
+    write_archive(&input, date("2026-02-03"), &csv);
+    let lake = dir.path().join("lake");
+    let args = [
+        "backfill",
+        "--dir",
+        input.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ];
+    let stderr = gexlake(&args, 6);
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("\"run summary\""))
+        .expect("a run summary");
+    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    assert_eq!(summary["rows_rejected"], 1, "{summary}");
+    assert_eq!(summary["failed_files"], 0, "{summary}");
+    assert!(
+        lake.join("dealer_metrics/params=a3/trade_date=2026-02-03/part.parquet")
+            .is_file()
+    );
+    gexlake(&args, 0);
+}
+
 #[test]
 fn a_week_with_bad_files_lands_in_the_lake_and_postgres() {
     let pg = TestPostgres::start();

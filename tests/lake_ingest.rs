@@ -1045,7 +1045,8 @@ fn bad_rows_go_to_rejects_and_the_rest_converts() {
     let (text, expected) = rows_with_bad_ones();
     common::write_zip(&raw, "20240103", &text);
     let run = ingest(&[&raw], &lake, &[]);
-    run.expect_code(0);
+    // Rows rejected: exit 6, though the file converted.
+    run.expect_code(6);
     let name = "ORATS_SMV_Strikes_20240103";
 
     let l = ledger(&lake, name);
@@ -1097,6 +1098,9 @@ fn bad_rows_go_to_rejects_and_the_rest_converts() {
         expected.len() as u64
     );
 
+    // A re-run skips the converted source: nothing is rejected again, so it exits 0.
+    ingest(&[&raw], &lake, &[]).expect_code(0);
+
     // Once the source is fixed, its rejects file goes away.
     let zip = common::write_zip(&raw, "20240103", &csv(&[Leg::new("AAA", 100.0)]));
     touch(&zip, 60);
@@ -1146,7 +1150,7 @@ fn strict_refuses_the_file_and_publishes_nothing() {
     );
 
     let lake = tmp.path().join("lake2");
-    ingest(&[&raw], &lake, &[]).expect_code(0);
+    ingest(&[&raw], &lake, &[]).expect_code(6);
     let before = tree(&lake);
     let run = ingest(&[&raw], &lake, &["--strict", "--force"]);
     run.expect_code(3);
