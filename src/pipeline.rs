@@ -375,8 +375,7 @@ impl Chain {
             ingest,
             ..Default::default()
         };
-        // What each parameter set has to (re)compute, in date chunks.
-        let mut work: Vec<(&MetricsParams, &[NaiveDate])> = Vec::new();
+        // The dates each parameter set has to (re)compute.
         let mut todos = Vec::with_capacity(self.params.len());
         for params in &self.params {
             let name = params.name();
@@ -403,9 +402,13 @@ impl Chain {
             }
             todos.push((params, name, todo));
         }
-        for (params, _, todo) in &todos {
-            work.extend(todo.chunks(DATES_PER_QUERY).map(|chunk| (*params, chunk)));
-        }
+        let work: Vec<(&MetricsParams, &[NaiveDate])> = todos
+            .iter()
+            .flat_map(|(params, _, todo)| {
+                todo.chunks(DATES_PER_QUERY)
+                    .map(move |chunk| (*params, chunk))
+            })
+            .collect();
         // A chunk is sunk while the next one is computed: the sink mostly waits on the
         // server, so the cores stay busy. At most one sink runs at a time, and a chunk's
         // sink markers are written only after its rows are in the database.

@@ -58,6 +58,15 @@ fn gexlake(args: &[&str], expected: i32) -> String {
     stderr
 }
 
+/// The `run summary` event of a JSON log.
+fn run_summary(stderr: &str) -> serde_json::Value {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"run summary\""))
+        .expect("a run summary");
+    serde_json::from_str(line).unwrap()
+}
+
 fn sample_csv(day: NaiveDate, seed: u64) -> Vec<u8> {
     let spec = SampleSpec {
         date: day,
@@ -234,11 +243,7 @@ fn rejected_rows_alone_exit_6() {
         lake.to_str().unwrap(),
     ];
     let stderr = gexlake(&args, 6);
-    let summary = stderr
-        .lines()
-        .find(|l| l.contains("\"run summary\""))
-        .expect("a run summary");
-    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    let summary = run_summary(&stderr);
     assert_eq!(summary["rows_rejected"], 1, "{summary}");
     assert_eq!(summary["failed_files"], 0, "{summary}");
     assert!(
@@ -282,11 +287,7 @@ fn a_week_with_bad_files_lands_in_the_lake_and_postgres() {
         !stderr.contains(pg.password()),
         "the database password leaked into the log"
     );
-    let summary = stderr
-        .lines()
-        .find(|l| l.contains("\"run summary\""))
-        .expect("a run summary");
-    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    let summary = run_summary(&stderr);
     assert_eq!(summary["failed_files"], 1, "{summary}");
 
     // The bad rows went to _rejects; the holiday has a ledger entry and no partition.

@@ -1,7 +1,6 @@
 //! The A3 `dealer_metrics_json` payload (METRICS.md §7).
 
-use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::model::{DealerMetrics, FilterStats, Wall};
@@ -55,7 +54,7 @@ struct Metadata<'a> {
     params_hash: &'a str,
     params_name: &'a str,
     snapshot_ts: String,
-    filter_stats: Stats<'a>,
+    filter_stats: Stats,
     status_reason: &'a str,
     put_wall_strike: Option<f64>,
     call_wall_strike: Option<f64>,
@@ -77,20 +76,26 @@ struct Filters<'a> {
 }
 
 /// [`FilterStats`] with its keys in `jsonb` order.
-#[derive(Debug)]
-struct Stats<'a>(&'a FilterStats);
+#[derive(Debug, Serialize)]
+struct Stats {
+    total: i64,
+    expired: i64,
+    low_volume: i64,
+    dte_exceeded: i64,
+    missing_gamma: i64,
+    low_open_interest: i64,
+}
 
-impl Serialize for Stats<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let s = self.0;
-        let mut map = serializer.serialize_struct("filter_stats", 6)?;
-        map.serialize_field("total", &s.total)?;
-        map.serialize_field("expired", &s.expired)?;
-        map.serialize_field("low_volume", &s.low_volume)?;
-        map.serialize_field("dte_exceeded", &s.dte_exceeded)?;
-        map.serialize_field("missing_gamma", &s.missing_gamma)?;
-        map.serialize_field("low_open_interest", &s.low_open_interest)?;
-        map.end()
+impl From<&FilterStats> for Stats {
+    fn from(s: &FilterStats) -> Self {
+        Stats {
+            total: s.total,
+            expired: s.expired,
+            low_volume: s.low_volume,
+            dte_exceeded: s.dte_exceeded,
+            missing_gamma: s.missing_gamma,
+            low_open_interest: s.low_open_interest,
+        }
     }
 }
 
@@ -134,7 +139,7 @@ impl<'a> DealerMetricsDocument<'a> {
                 call_wall_strike: m.call_wall_strike,
                 contracts_analyzed: m.eligible_options_count,
                 diagnostics: &m.diagnostics,
-                filter_stats: Stats(&m.filter_stats),
+                filter_stats: Stats::from(&m.filter_stats),
                 filters: Filters {
                     contract_multiplier: p.contract_multiplier,
                     exclude_expired: p.exclude_expired,

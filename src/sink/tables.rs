@@ -4,9 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tracing::debug;
-
 use sqlx::types::Json;
+use tracing::debug;
 
 use crate::metrics::json::DealerMetricsDocument;
 use crate::metrics::{DealerMetrics, Profile};
