@@ -101,7 +101,7 @@ fn ingest(inputs: &[&Path], lake: &Path, extra: &[&str]) -> CliRun {
 fn errors_about(run: &CliRun, file: &str) -> Vec<String> {
     run.events()
         .into_iter()
-        .filter(|e| e["level"] == "ERROR" && e["file"] == file)
+        .filter(|e| e["level"] == "ERROR" && e["severity"] == "ERROR" && e["file"] == file)
         .map(|e| e["message"].as_str().unwrap_or_default().to_string())
         .collect()
 }

@@ -350,7 +350,9 @@ fn a_stale_lock_is_taken_over() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let warning = run.event("taking over a stale lock: its holder died or overran --lock-timeout");
     assert_eq!(warning["level"], "WARN");
-    assert!(run.has("run summary"));
+    // Cloud Logging files a JSON line by its `severity`.
+    assert_eq!(warning["severity"], "WARNING");
+    assert_eq!(run.event("run summary")["severity"], "INFO");
     assert!(!lake.join("_locks/nightly.json").exists());
 }
 
