@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 use url::Url;
 
+use crate::progress::{Heartbeat, Progress};
 use crate::store::Location;
 
 /// The environment variable holding the FTP user name.
@@ -309,13 +310,28 @@ impl FtpSource {
             .when(PullError::is_transient)
             .notify(|e, wait| warn!(source = %self, "SIZE failed, retrying in {wait:?}: {e}"))
             .await?;
-        for file in remote {
-            if in_raw.get(&file.name) == Some(&file.size) {
-                report.present.push(file);
-                continue;
-            }
+        let (present, wanted): (Vec<RemoteFile>, Vec<RemoteFile>) = remote
+            .into_iter()
+            .partition(|file| in_raw.get(&file.name) == Some(&file.size));
+        report.present = present;
+        // An archive is ~60–100 MB: the 60-second heartbeat tells how far the one in
+        // progress got.
+        let progress = Progress::files(wanted.len() as u64, "ftp");
+        let heartbeat = Heartbeat::start("ftp", wanted.len() as u64);
+        for file in wanted {
             let t = Instant::now();
-            match self.fetch(&file, raw, options).await {
+            let fetched = self.fetch(&file, raw, options, &heartbeat).await;
+            progress.advance(&file.name);
+            heartbeat.tick(&format!(
+                "{} {}",
+                file.name,
+                if fetched.is_ok() {
+                    "downloaded"
+                } else {
+                    "failed"
+                }
+            ));
+            match fetched {
                 Ok(transferred) => {
                     info!(
                         file = %file.name,
@@ -334,6 +350,8 @@ impl FtpSource {
                 }
             }
         }
+        progress.finish();
+        heartbeat.stop();
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -370,6 +388,7 @@ impl FtpSource {
         file: &RemoteFile,
         raw: &Location,
         options: &PullOptions,
+        heartbeat: &Heartbeat,
     ) -> Result<u64, PullError> {
         let dir = options
             .work_dir
@@ -381,7 +400,7 @@ impl FtpSource {
                 source,
             })?;
         let part = dir.join(format!("{}.part", file.name));
-        let transferred = (|| self.download(file, &part, options))
+        let transferred = (|| self.download(file, &part, options, heartbeat))
             .retry(backoff(options))
             .when(PullError::is_transient)
             .notify(|e, wait| warn!(file = %file.name, "ftp: download failed, retrying in {wait:?}: {e}"))
@@ -398,6 +417,7 @@ impl FtpSource {
         file: &RemoteFile,
         part: &FsPath,
         options: &PullOptions,
+        heartbeat: &Heartbeat,
     ) -> Result<u64, PullError> {
         let local = |source| PullError::Local {
             path: part.display().to_string(),
@@ -441,6 +461,7 @@ impl FtpSource {
                     Err(e) => return Err(e),
                 };
                 let mut buf = vec![0u8; 256 * 1024];
+                let mut got = have;
                 loop {
                     let n = match tokio::time::timeout(options.timeout, stream.read(&mut buf)).await {
                         Ok(Ok(n)) => n,
@@ -451,6 +472,8 @@ impl FtpSource {
                         break;
                     }
                     out.write_all(&buf[..n]).await.map_err(local)?;
+                    got += n as u64;
+                    heartbeat.note(&format!("{}: {got} of {size} bytes", file.name));
                 }
                 out.flush().await.map_err(local)?;
                 timed(options.timeout, "end of transfer", stream.finish()).await?;

@@ -103,6 +103,11 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Starts the timer (needs a Tokio runtime).
     pub fn start(what: &str, total: u64) -> Self {
+        Self::every(what, total, HEARTBEAT_INTERVAL)
+    }
+
+    /// Like [`Heartbeat::start`], logging at least every `interval`.
+    fn every(what: &str, total: u64, interval: Duration) -> Self {
         let state = Arc::new(HeartbeatState {
             what: what.to_string(),
             total,
@@ -112,7 +117,7 @@ impl Heartbeat {
         });
         let timer_state = state.clone();
         let timer = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
+            let mut interval = tokio::time::interval(interval);
             interval.tick().await;
             loop {
                 interval.tick().await;
@@ -136,10 +141,104 @@ impl Heartbeat {
         }
     }
 
+    /// Describes the item in progress (shown by the next heartbeat) without counting one
+    /// done: a long item, such as a download, shows how far it got.
+    pub fn note(&self, message: &str) {
+        if let Ok(mut m) = self.state.last_message.lock() {
+            m.clear();
+            m.push_str(message);
+        }
+    }
+
     /// Stops the timer.
     pub fn stop(&self) {
         if let Some(t) = self.timer.lock().ok().and_then(|mut t| t.take()) {
             t.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logging::tests::Captured;
+
+    /// The heartbeat lines logged so far.
+    fn heartbeats(captured: &Captured) -> Vec<serde_json::Value> {
+        captured
+            .lines()
+            .into_iter()
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("heartbeat:"))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_every_25_items_with_count_and_percent() {
+        let captured = Captured::default();
+        let _guard = tracing::subscriber::set_default(captured.json_subscriber());
+        let heartbeat = Heartbeat::start("ingest", 60);
+        for i in 1..=60 {
+            heartbeat.tick(&format!("file {i} done"));
+        }
+        heartbeat.stop();
+        let lines = heartbeats(&captured);
+        let got: Vec<(u64, &str, &str)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["done"].as_u64().unwrap(),
+                    l["percent"].as_str().unwrap(),
+                    l["message"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (25, "41.7", "heartbeat: file 25 done"),
+                (50, "83.3", "heartbeat: file 50 done"),
+            ]
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["stage"] == "ingest" && l["total"] == 60)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_every_interval_shows_the_item_in_progress_until_stopped() {
+        let captured = Captured::default();
+        let _guard = tracing::subscriber::set_default(captured.json_subscriber());
+        let heartbeat = Heartbeat::every("ftp", 2, Duration::from_millis(50));
+        heartbeat.tick("a.zip downloaded");
+        heartbeat.note("b.zip: 2097152 of 4194304 bytes");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        heartbeat.stop();
+        let at_stop = heartbeats(&captured);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            heartbeats(&captured).len(),
+            at_stop.len(),
+            "a heartbeat after stop()"
+        );
+        // The timer logged without any item being done, with the item in progress.
+        assert!(!at_stop.is_empty());
+        for line in &at_stop {
+            assert_eq!(
+                line["message"],
+                "heartbeat: b.zip: 2097152 of 4194304 bytes"
+            );
+            assert_eq!(
+                (line["done"].as_u64(), line["total"].as_u64()),
+                (Some(1), Some(2))
+            );
+            assert_eq!(line["percent"], "50.0");
+            assert_eq!(line["stage"], "ftp");
         }
     }
 }
