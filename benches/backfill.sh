@@ -7,8 +7,11 @@
 # day's metrics per profile.
 # Target: ≤ 2.5 s per day per core end to end.
 #
-# Usage: benches/backfill.sh [DAYS] [FIRST_DATE]   (DAYS defaults to 20; needs PostgreSQL and the
-# test venv: tests/run installs both)
+# Also the backfill's peak RSS: memory grows with --jobs (conversions and metrics shards side
+# by side), so JOBS=8 shows what an 8-core laptop needs even on this 2-core machine.
+#
+# Usage: [JOBS=N] benches/backfill.sh [DAYS] [FIRST_DATE]   (DAYS defaults to 20, JOBS to every
+# core; needs PostgreSQL and the test venv: tests/run installs both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 days="${1:-20}"
@@ -38,9 +41,11 @@ echo "generating $days full-size days from $first …" >&2
 "$bin" --log-level warn sample --date "$first" --days "$days" --out "$work/in"
 zip_mb=$(du -sm "$work/in" | cut -f1)
 cores=$(nproc)
+jobs="${JOBS:-$cores}"
 
 t0=$(date +%s.%N)
-"$bin" --log-format json backfill --dir "$work/in" --lake "$work/lake" --database-url "$url" 2> "$work/backfill.log"
+/usr/bin/time -f '%M' -o "$work/rss_kb" "$bin" --log-format json backfill --dir "$work/in" \
+  --lake "$work/lake" --database-url "$url" --jobs "$jobs" 2> "$work/backfill.log"
 t1=$(date +%s.%N)
 wall=$(echo "$t1 - $t0" | bc -l)
 
@@ -59,10 +64,12 @@ print(summary["ingest_s"], summary["metrics_s"], summary["sink_s"], summary["tic
 PY
 )
 pct() { echo "100 * $1 / $wall" | bc -l; }
-printf '\nBackfill benchmark — %d full-size days (%d MB of ZIPs), %d cores, Postgres sink\n' "$days" "$zip_mb" "$cores"
+printf '\nBackfill benchmark — %d full-size days (%d MB of ZIPs), %d cores, --jobs %d, Postgres sink\n' \
+  "$days" "$zip_mb" "$cores" "$jobs"
 printf '%-34s %9.1f s\n' "backfill wall time" "$wall"
 printf '%-34s %9.2f s\n' "per day" "$(echo "$wall / $days" | bc -l)"
 printf '%-34s %9.2f s   (target ≤ 2.5)\n' "per day per core" "$(echo "$wall * $cores / $days" | bc -l)"
+printf '%-34s %9d MB (a laptop with 8 GB must cope)\n' "peak RSS" "$(($(tail -n 1 "$work/rss_kb") / 1024))"
 printf '%-34s %9s\n' "result rows (ticker-days, a3+v2)" "$rows"
 printf '%-34s %9s\n' "soft-failed tickers" "$soft"
 printf '\nstage                       seconds   share   per day\n'
