@@ -655,6 +655,9 @@ pub struct NightlyArgs {
     /// Take over a lock older than this (its holder died): 90m, 6h, 1d.
     #[arg(long, default_value = "6h", value_parser = crate::nightly::parse_duration, env = "GEXLAKE_LOCK_TIMEOUT")]
     lock_timeout: std::time::Duration,
+    /// Warn (WARNING) when the source's newest archive is older than this many days in New York; 0 never warns.
+    #[arg(long, default_value_t = crate::nightly::DEFAULT_STALE_AFTER_DAYS, env = "GEXLAKE_STALE_AFTER_DAYS")]
+    stale_after_days: u32,
     /// Local directory for FTP downloads in progress (kept for resuming; default: the temp directory).
     #[arg(long, env = "GEXLAKE_WORK_DIR")]
     work_dir: Option<std::path::PathBuf>,
@@ -682,6 +685,7 @@ async fn run_nightly(args: NightlyArgs) -> Result<u8> {
         lookback_days: args.lookback_days,
         pattern: args.pattern,
         lock_timeout: args.lock_timeout,
+        stale_after_days: args.stale_after_days,
         pull,
         chain: crate::pipeline::Chain {
             ingest: IngestOptions {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::America::New_York;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
@@ -36,6 +37,18 @@ pub const LOCK_FILE: &str = "_locks/nightly.json";
 /// Days looked back by default: a week covers a failed night plus a weekend and a holiday.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
 
+/// Days the newest archive of the source may be old before a run warns that none arrived:
+/// ORATS delivers each trading day's archive after that night, so a run on the
+/// Wednesday after a long weekend (a Monday holiday) still sees Friday's, 5 days old.
+pub const DEFAULT_STALE_AFTER_DAYS: u32 = 5;
+
+/// The age in days of the source's newest archive (`newest`, a trade date) on `today`
+/// (New York), when it exceeds `stale_after_days` (0: never).
+pub fn overdue_days(newest: NaiveDate, today: NaiveDate, stale_after_days: u32) -> Option<i64> {
+    let age = today.signed_duration_since(newest).num_days();
+    (stale_after_days > 0 && age > i64::from(stale_after_days)).then_some(age)
+}
+
 /// Settings of a nightly run.
 #[derive(Debug, Clone)]
 pub struct NightlyOptions {
@@ -51,6 +64,8 @@ pub struct NightlyOptions {
     pub pattern: String,
     /// A lock older than this is taken over.
     pub lock_timeout: Duration,
+    /// Warn when the source's newest archive is older than this many days (0: never).
+    pub stale_after_days: u32,
     /// FTP download settings.
     pub pull: PullOptions,
     /// What runs on the archives found (lake, jobs, parameter sets).
@@ -370,64 +385,65 @@ async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
     let lake = &options.chain.ingest.lake;
     let done = last_done(lake).await?;
     let mut pull_failed = 0;
-    let (input, window, sources): (String, _, Vec<Source>) = if FtpSource::is_ftp(&options.source) {
-        let ftp = FtpSource::parse(&options.source)?;
-        let Some(raw) = &options.raw else {
-            bail!("--raw is required with an FTP source: it keeps the downloaded archives");
+    let (input, window, sources, newest): (String, _, Vec<Source>, _) =
+        if FtpSource::is_ftp(&options.source) {
+            let ftp = FtpSource::parse(&options.source)?;
+            let Some(raw) = &options.raw else {
+                bail!("--raw is required with an FTP source: it keeps the downloaded archives");
+            };
+            let names: Vec<String> = ftp
+                .list(&options.pull)
+                .await
+                .with_context(|| format!("listing {ftp}"))?
+                .into_iter()
+                .filter(|n| glob_matches(&options.pattern, n))
+                .collect();
+            let newest = names.iter().filter_map(|n| date_from_file_name(n)).max();
+            let window = window(options.date, done, newest, options.lookback_days);
+            let wanted: Vec<String> = match window {
+                Some(w) => names.into_iter().filter(|n| in_window(n, w)).collect(),
+                None => Vec::new(),
+            };
+            info!(
+                source = %ftp,
+                credentials = ftp.credentials_from(),
+                raw = %raw,
+                listed_newest = %newest.map(|d| d.to_string()).unwrap_or_else(|| "none".into()),
+                wanted = wanted.len(),
+                "nightly: FTP listing"
+            );
+            let pulled = ftp.pull(&wanted, raw, &options.pull).await?;
+            info!(
+                downloaded = pulled.downloaded.len(),
+                already_in_raw = pulled.present.len(),
+                failed = pulled.failed.len(),
+                mb = format!("{:.1}", pulled.bytes as f64 / 1e6),
+                seconds = format!("{:.2}", pulled.elapsed.as_secs_f64()),
+                "nightly: FTP summary"
+            );
+            pull_failed = pulled.failed.len();
+            let sources = match window {
+                Some(w) => discover(&[raw.url()], &selection(&options.pattern, Some(w))).await?,
+                None => Vec::new(),
+            };
+            (raw.url(), window, sources, newest)
+        } else {
+            if options.raw.is_some() {
+                warn!("--raw is only used with FTP sources: ignored");
+            }
+            let all = discover(
+                std::slice::from_ref(&options.source),
+                &selection(&options.pattern, None),
+            )
+            .await?;
+            let newest = all.iter().filter_map(|s| s.date).max();
+            let window = window(options.date, done, newest, options.lookback_days);
+            let sources = all
+                .into_iter()
+                .filter(|s| window.is_some_and(|w| s.date.is_some_and(|d| d >= w.0 && d <= w.1)))
+                .collect();
+            (options.source.clone(), window, sources, newest)
         };
-        let names: Vec<String> = ftp
-            .list(&options.pull)
-            .await
-            .with_context(|| format!("listing {ftp}"))?
-            .into_iter()
-            .filter(|n| glob_matches(&options.pattern, n))
-            .collect();
-        let newest = names.iter().filter_map(|n| date_from_file_name(n)).max();
-        let window = window(options.date, done, newest, options.lookback_days);
-        let wanted: Vec<String> = match window {
-            Some(w) => names.into_iter().filter(|n| in_window(n, w)).collect(),
-            None => Vec::new(),
-        };
-        info!(
-            source = %ftp,
-            credentials = ftp.credentials_from(),
-            raw = %raw,
-            listed_newest = %newest.map(|d| d.to_string()).unwrap_or_else(|| "none".into()),
-            wanted = wanted.len(),
-            "nightly: FTP listing"
-        );
-        let pulled = ftp.pull(&wanted, raw, &options.pull).await?;
-        info!(
-            downloaded = pulled.downloaded.len(),
-            already_in_raw = pulled.present.len(),
-            failed = pulled.failed.len(),
-            mb = format!("{:.1}", pulled.bytes as f64 / 1e6),
-            seconds = format!("{:.2}", pulled.elapsed.as_secs_f64()),
-            "nightly: FTP summary"
-        );
-        pull_failed = pulled.failed.len();
-        let sources = match window {
-            Some(w) => discover(&[raw.url()], &selection(&options.pattern, Some(w))).await?,
-            None => Vec::new(),
-        };
-        (raw.url(), window, sources)
-    } else {
-        if options.raw.is_some() {
-            warn!("--raw is only used with FTP sources: ignored");
-        }
-        let all = discover(
-            std::slice::from_ref(&options.source),
-            &selection(&options.pattern, None),
-        )
-        .await?;
-        let newest = all.iter().filter_map(|s| s.date).max();
-        let window = window(options.date, done, newest, options.lookback_days);
-        let sources = all
-            .into_iter()
-            .filter(|s| window.is_some_and(|w| s.date.is_some_and(|d| d >= w.0 && d <= w.1)))
-            .collect();
-        (options.source.clone(), window, sources)
-    };
     let chain = &options.chain;
     info!(
         source = %redact_source(&options.source),
@@ -445,6 +461,28 @@ async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
         database = %sink.map_or("none (Parquet results only)".to_string(), |s| s.url().to_string()),
         "nightly: run header"
     );
+    // "Nothing new" is success, so a source that stopped receiving archives would go
+    // unnoticed night after night: say so at WARNING, which an alert can watch.
+    if options.date.is_none() {
+        let today = Utc::now().with_timezone(&New_York).date_naive();
+        match newest {
+            Some(newest) => {
+                if let Some(age) = overdue_days(newest, today, options.stale_after_days) {
+                    warn!(
+                        newest = %newest,
+                        age_days = age,
+                        stale_after_days = options.stale_after_days,
+                        "nightly: the source's newest archive is {age} days old: are archives still arriving?"
+                    );
+                }
+            }
+            None => warn!(
+                source = %redact_source(&options.source),
+                pattern = %options.pattern,
+                "nightly: the source holds no archive"
+            ),
+        }
+    }
     if sources.is_empty() {
         if let Some(d) = options.date {
             bail!(
@@ -495,6 +533,28 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn an_archive_is_overdue_past_the_allowed_age() {
+        // Friday 2026-02-13's archive; Monday 2026-02-16 is Presidents' Day.
+        let friday = d("2026-02-13");
+        assert_eq!(
+            overdue_days(friday, d("2026-02-18"), 5),
+            None,
+            "Wednesday: 5 days"
+        );
+        assert_eq!(
+            overdue_days(friday, d("2026-02-19"), 5),
+            Some(6),
+            "Thursday: 6 days"
+        );
+        assert_eq!(
+            overdue_days(friday, d("2026-03-13"), 0),
+            None,
+            "0 never warns"
+        );
+        assert_eq!(overdue_days(friday, friday, 1), None);
     }
 
     #[test]

@@ -356,6 +356,99 @@ fn a_stale_lock_is_taken_over() {
     assert!(!lake.join("_locks/nightly.json").exists());
 }
 
+#[test]
+fn a_source_whose_archives_stopped_arriving_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("incoming");
+    let lake = dir.path().join("lake");
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "nightly".to_string(),
+            "--source".to_string(),
+            input.display().to_string(),
+            "--lake".to_string(),
+            lake.display().to_string(),
+            "--jobs".to_string(),
+            "1".to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let run_with = |extra: &[&str]| {
+        let args = args(extra);
+        gexlake(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    };
+    const OVERDUE: &str = "nightly: the source holds no archive";
+    std::fs::create_dir_all(&input).unwrap();
+    let empty = run_with(&[]);
+    assert_eq!(empty.code, Some(0), "{}", empty.stderr);
+    assert_eq!(empty.event(OVERDUE)["severity"], "WARNING");
+
+    // Archives of long ago: the job succeeds and warns how old the newest is.
+    archives(&input, "2026-02-04", 1);
+    let today = || {
+        chrono::Utc::now()
+            .with_timezone(&chrono_tz::America::New_York)
+            .date_naive()
+    };
+    let before = today();
+    let old = run_with(&[]);
+    let after = today();
+    assert_eq!(old.code, Some(0), "{}", old.stderr);
+    let stale = |e: &serde_json::Value| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("nightly: the source's newest archive is"))
+    };
+    let warning = old
+        .events()
+        .into_iter()
+        .find(stale)
+        .expect("a stale-source warning");
+    assert_eq!(warning["severity"], "WARNING");
+    assert_eq!(warning["newest"], "2026-02-04");
+    let age = warning["age_days"].as_i64().unwrap();
+    // The New York date the run saw (midnight may pass while it runs).
+    assert!(
+        [before, after].contains(
+            &date("2026-02-04")
+                .checked_add_days(chrono::Days::new(age as u64))
+                .unwrap()
+        ),
+        "{warning}"
+    );
+    assert_eq!(
+        warning["message"],
+        format!(
+            "nightly: the source's newest archive is {age} days old: are archives still arriving?"
+        )
+    );
+    // With the check off, no warning.
+    let off = run_with(&["--stale-after-days", "0"]);
+    assert_eq!(off.code, Some(0), "{}", off.stderr);
+    assert!(!off.events().iter().any(stale), "{}", off.stderr);
+
+    // Yesterday's archive (New York): no warning.
+    let yesterday = today().pred_opt().unwrap();
+    let spec = SampleSpec {
+        date: yesterday,
+        tickers: 5,
+        seed: 3,
+        layout: Layout::V1,
+    };
+    write_archive(&spec, &input).unwrap();
+    let fresh = run_with(&[]);
+    assert_eq!(fresh.code, Some(0), "{}", fresh.stderr);
+    assert_eq!(fresh.event("ingest: summary")["converted"], 1);
+    assert!(
+        !fresh.events().iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("newest archive is"))),
+        "{}",
+        fresh.stderr
+    );
+}
+
 /// fake-gcs-server (raw archives) and moto (the lake), with the environment gexlake needs.
 struct Clouds {
     gcs: Server,
