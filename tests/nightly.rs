@@ -383,6 +383,9 @@ fn a_source_whose_archives_stopped_arriving_is_warned_about() {
     let empty = run_with(&[]);
     assert_eq!(empty.code, Some(0), "{}", empty.stderr);
     assert_eq!(empty.event(OVERDUE)["severity"], "WARNING");
+    let empty_off = run_with(&["--stale-after-days", "0"]);
+    assert_eq!(empty_off.code, Some(0), "{}", empty_off.stderr);
+    assert!(!empty_off.has(OVERDUE), "{}", empty_off.stderr);
 
     // Archives of long ago: the job succeeds and warns how old the newest is.
     archives(&input, "2026-02-04", 1);
