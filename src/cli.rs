@@ -12,7 +12,10 @@ use tracing::{info, warn};
 use crate::ingest::{IngestOptions, IngestReport, Outcome, Selection, discover, ingest};
 use crate::logging::{self, LogFormat};
 use crate::metrics::engine::DateSelection;
-use crate::metrics::{MetricsParams, Profile};
+use crate::metrics::{
+    ContractsRule, FlipRule, LegSpot, MetricsParams, MissingGamma, Profile, SpotRule, StrikeRange,
+    WallRule,
+};
 use crate::sample::{Layout as SampleLayout, SampleSpec, write_archive};
 use crate::sink::SinkOptions;
 use crate::store::Location;
@@ -176,6 +179,38 @@ pub struct ParamArgs {
     /// Spot price for every ticker (`480.5`) or one ticker (`SPY=480.5`); repeatable.
     #[arg(long, value_parser = parse_spot_override)]
     pub spot_override: Vec<(Option<String>, f64)>,
+    /// How the gamma flip is chosen among the cumulative profile's sign changes (METRICS.md §10).
+    #[arg(long, value_enum)]
+    pub flip_rule: Option<FlipRule>,
+    /// Strikes that enter the flip search, as multiples of spot: `LOW,HIGH` (e.g. `0.2,3.0`) or `none`.
+    #[arg(long, value_parser = parse_strike_range)]
+    pub flip_strike_range: Option<FlipRange>,
+    /// What a null, NaN or infinite gamma does to its leg.
+    #[arg(long, value_enum)]
+    pub missing_gamma: Option<MissingGamma>,
+    /// Where each ticker's spot comes from.
+    #[arg(long, value_enum)]
+    pub spot_rule: Option<SpotRule>,
+    /// Which spot a leg's GEX is computed at.
+    #[arg(long, value_enum)]
+    pub leg_spot: Option<LegSpot>,
+    /// What `contracts_analyzed` counts.
+    #[arg(long, value_enum)]
+    pub contracts_rule: Option<ContractsRule>,
+    /// Which strikes can be walls, and how ties are broken.
+    #[arg(long, value_enum)]
+    pub wall_rule: Option<WallRule>,
+}
+
+/// `--flip-strike-range LOW,HIGH|none`.
+#[derive(Debug, Clone, Copy)]
+pub struct FlipRange(Option<StrikeRange>);
+
+fn parse_strike_range(text: &str) -> Result<FlipRange, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(FlipRange(None));
+    }
+    text.parse().map(|r| FlipRange(Some(r)))
 }
 
 /// `--max-dte-days N|none`.
@@ -246,23 +281,50 @@ impl ParamArgs {
                 None => p.spot_override = Some(*spot),
             }
         }
-        if p.min_open_interest < 0 || p.min_volume < 0 {
-            bail!("--min-open-interest and --min-volume must be 0 or more");
+        if let Some(v) = self.flip_rule {
+            p.flip_rule = v;
         }
-        if !(0..=1000).contains(&p.walls_top_n) {
-            bail!("--walls-top-n must be between 0 and 1000");
+        if let Some(FlipRange(v)) = self.flip_strike_range {
+            p.flip_strike_range = v;
         }
-        if !(p.gex_slope_range_pct > 0.0 && p.gex_slope_range_pct < 1.0) {
-            bail!("--gex-slope-range-pct must be between 0 and 1 (0.02 = ±2 %)");
+        if let Some(v) = self.missing_gamma {
+            p.missing_gamma = v;
         }
-        if p.contract_multiplier <= 0 {
-            bail!("--contract-multiplier must be positive");
+        if let Some(v) = self.spot_rule {
+            p.spot_rule = v;
         }
-        if !(p.neutral_threshold >= 0.0 && p.neutral_threshold.is_finite()) {
-            bail!("--neutral-threshold must be 0 or more");
+        if let Some(v) = self.leg_spot {
+            p.leg_spot = v;
         }
+        if let Some(v) = self.contracts_rule {
+            p.contracts_rule = v;
+        }
+        if let Some(v) = self.wall_rule {
+            p.wall_rule = v;
+        }
+        validate(&p)?;
         Ok(p)
     }
+}
+
+/// Checks the values a parameter set may take, whichever way they were set.
+pub fn validate(p: &MetricsParams) -> Result<()> {
+    if p.min_open_interest < 0 || p.min_volume < 0 {
+        bail!("--min-open-interest and --min-volume must be 0 or more");
+    }
+    if !(0..=1000).contains(&p.walls_top_n) {
+        bail!("--walls-top-n must be between 0 and 1000");
+    }
+    if !(p.gex_slope_range_pct > 0.0 && p.gex_slope_range_pct < 1.0) {
+        bail!("--gex-slope-range-pct must be between 0 and 1 (0.02 = ±2 %)");
+    }
+    if p.contract_multiplier <= 0 {
+        bail!("--contract-multiplier must be positive");
+    }
+    if !(p.neutral_threshold >= 0.0 && p.neutral_threshold.is_finite()) {
+        bail!("--neutral-threshold must be 0 or more");
+    }
+    Ok(())
 }
 
 /// Which trade dates to compute.

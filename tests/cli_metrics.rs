@@ -96,6 +96,93 @@ fn backfill_then_metrics_with_other_parameters_side_by_side() {
         "{table}"
     );
     assert!(table.contains("| 500 "), "{table}");
+
+    // A §10 rule set back on v2 from the command line: a set of its own, the
+    // rule and model_version recorded in every row, v2's own results untouched.
+    let v2_before =
+        std::fs::read(lake.join("dealer_metrics/params=v2/trade_date=2026-02-05/part.parquet"))
+            .unwrap();
+    let out = gexlake(
+        dir.path(),
+        &[
+            "metrics",
+            "--date",
+            "2026-02-05",
+            "--profile",
+            "v2",
+            "--flip-rule",
+            "first_crossing",
+            "--flip-strike-range",
+            "none",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v2_after =
+        std::fs::read(lake.join("dealer_metrics/params=v2/trade_date=2026-02-05/part.parquet"))
+            .unwrap();
+    assert_eq!(v2_before, v2_after);
+    let out = gexlake(
+        dir.path(),
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT params, flip_rule, flip_strike_range_low, wall_rule, model_version, \
+                    count(*) AS n FROM dealer_metrics \
+             WHERE trade_date = DATE '2026-02-05' AND profile = 'v2' \
+             GROUP BY params, flip_rule, flip_strike_range_low, wall_rule, model_version \
+             ORDER BY params",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[1].starts_with("v2,nearest_spot,0.2,first_listed,2,"),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("v2-"), "{text}");
+    assert!(
+        lines[2].contains(",first_crossing,,first_listed,2,"),
+        "{text}"
+    );
+
+    // `gexlake sql --param` sets strike_gex's parameters like the flags do.
+    let out = gexlake(
+        dir.path(),
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "--param",
+            "wall_rule=first_listed",
+            "--param",
+            "flip_strike_range=0.5,2",
+            "SELECT DISTINCT params FROM strike_gex WHERE trade_date = DATE '2026-02-05'",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = text.lines().nth(1).unwrap_or_default();
+    assert!(name.starts_with("a3-") && name.len() == 11, "{text}");
+    let out = gexlake(
+        dir.path(),
+        &["sql", "--param", "wall_rule=first", "SELECT 1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wall_rule") && err.contains("first_listed"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -221,8 +221,8 @@ fn three_days_convert_to_documented_partitions_and_ledgers() {
         let schema = b.schema();
         assert_eq!(
             schema.fields().len(),
-            38,
-            "39 ORATS columns minus the trade_date partition"
+            39,
+            "39 ORATS columns minus the trade_date partition, plus source_line"
         );
         assert!(
             schema.field_with_name("trade_date").is_err(),
@@ -681,7 +681,7 @@ fn v2_layout_has_null_opra_columns() {
         &std::fs::read(partition(&lake, "2021-05-27", "ORATS_SMV_Strikes_20210527")).unwrap(),
     );
     assert_eq!(b.num_rows() as u64, lines);
-    assert_eq!(b.schema().fields().len(), 38, "same lake schema as v1");
+    assert_eq!(b.schema().fields().len(), 39, "same lake schema as v1");
     assert_eq!(
         column::<StringArray>(&b, "c_opra").null_count() as u64,
         lines
@@ -1268,14 +1268,36 @@ fn unsorted_csv_converts_to_the_sorted_output() {
     }
     let rows = decode_all(&outputs[0].1).num_rows();
     assert_eq!(rows, lines.len());
-    for (label, bytes) in &outputs[1..] {
-        if bytes != &outputs[0].1 {
+    // The lake's order is the same whatever the file's; only source_line, the
+    // row's line in its own file, differs: it points back at that very line.
+    let without_line = |b: &RecordBatch| {
+        let keep: Vec<usize> = (0..b.num_columns())
+            .filter(|&i| b.schema().field(i).name() != "source_line")
+            .collect();
+        b.project(&keep).unwrap()
+    };
+    let sorted = without_line(&decode_all(&outputs[0].1));
+    for ((label, bytes), rows) in outputs.iter().zip([&lines, &within, &shuffled]) {
+        let b = decode_all(bytes);
+        assert_eq!(
+            without_line(&b),
+            sorted,
+            "{label}: rows differ from the sorted CSV's"
+        );
+        let opra = column::<StringArray>(&b, "c_opra");
+        let line = column::<Int64Array>(&b, "source_line");
+        for i in 0..b.num_rows() {
+            // Line 1 is the header; data row k is line k + 2.
+            let text = rows[line.value(i) as usize - 2];
             assert_eq!(
-                decode_all(bytes),
-                decode_all(&outputs[0].1),
-                "{label}: rows differ from the sorted CSV's"
+                text.split(',').nth(1),
+                Some(opra.value(i)),
+                "{label}: row {i}"
             );
-            panic!("{label}: same rows, but the Parquet bytes differ");
         }
     }
+    assert_ne!(
+        outputs[0].1, outputs[2].1,
+        "a shuffled file keeps its own order"
+    );
 }

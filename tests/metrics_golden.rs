@@ -339,6 +339,9 @@ async fn v2_profile_and_overrides_change_the_numbers_and_the_name() {
     assert_eq!(t.eligible_options_count, 6);
     assert_close(t.gex_net, 380_000.0);
     assert_eq!(t.params_name, "v2");
+    // The production rules (§10): contracts_analyzed counts the three rows, not
+    // the six legs; every row's own stkPx is 100, so the numbers above stand.
+    assert_eq!((t.contracts_analyzed, t.model_version), (3, 2));
 
     let mut p = Profile::A3.params();
     p.spot_override = Some(110.0);

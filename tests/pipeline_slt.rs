@@ -38,23 +38,38 @@ impl PipelineDb {
         Ok(Self { ctx })
     }
 
-    /// `LOAD PIPELINE a3 2024-01-03 [2024-01-04 …]`.
+    /// `LOAD PIPELINE a3 2024-01-03 [2024-01-04 …] [name=value …]`: the
+    /// profile, the dates, then parameters set as `gexlake sql --param` sets them.
     async fn load_pipeline(&self, args: &str) -> Result<(), DataFusionError> {
-        let usage =
-            || DataFusionError::Plan(format!("LOAD PIPELINE <profile> <date>…, got {args:?}"));
+        let usage = || {
+            DataFusionError::Plan(format!(
+                "LOAD PIPELINE <profile> <date>… [name=value…], got {args:?}"
+            ))
+        };
         let mut words = args.split_whitespace();
         let profile = words
             .next()
             .ok_or_else(usage)?
             .parse::<Profile>()
             .map_err(DataFusionError::Plan)?;
-        let dates = words
-            .map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").map_err(|_| usage()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut params = profile.params();
+        let mut dates = Vec::new();
+        for word in words {
+            match word.split_once('=') {
+                Some((name, value)) => {
+                    if !params.set(name, value).map_err(DataFusionError::Plan)? {
+                        return Err(DataFusionError::Plan(format!("no parameter {name:?}")));
+                    }
+                }
+                None => {
+                    dates.push(NaiveDate::parse_from_str(word, "%Y-%m-%d").map_err(|_| usage())?)
+                }
+            }
+        }
         if dates.is_empty() {
             return Err(usage());
         }
-        register_stage_views(&self.ctx, &profile.params(), &dates, None)
+        register_stage_views(&self.ctx, &params, &dates, None)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))
     }

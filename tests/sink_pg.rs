@@ -599,6 +599,19 @@ async fn sinking_a_day_twice_is_idempotent_and_bumps_updated_at_only_on_change()
     assert!(created_at_kept, "created_at is the first insert's time");
     let tickers: i64 = scalar(&db, "SELECT count(*) FROM tickers").await;
     assert_eq!(tickers, TICKERS as i64);
+
+    // A v2 ticker with no counted row gets no gex_metrics_snapshot row, as in
+    // production (METRICS.md §10); the lake still has its INVALID result.
+    let mut nothing_counted = v2[0].clone();
+    nothing_counted.ticker = "NOCOUNT".into();
+    (nothing_counted.contracts_analyzed, nothing_counted.status) = (0, "INVALID".into());
+    let report = sink
+        .upsert_gex_metrics(std::slice::from_ref(&nothing_counted))
+        .await
+        .unwrap();
+    assert_clean(&report, 0, 0);
+    assert_eq!(report.not_counted, 1);
+    assert_gex_holds(&db, &v2, 0).await;
 }
 
 #[tokio::test]

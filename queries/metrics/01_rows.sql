@@ -1,12 +1,55 @@
--- rows: the ORATS rows of the run's dates and watchlist (METRICS.md §1).
+-- rows: the ORATS rows of the run's dates and watchlist (METRICS.md §1), each
+-- classified once for every later stage (§3, §10):
+--   dte            calendar days from trade_date to expiry;
+--   row_spot       the row's own spot: stk_px if > 0, else spot_px if > 0, else NULL;
+--   gamma          as quoted, or 0 for a null, NaN or infinite one when
+--                  $missing_gamma = 'zero' (the leg then adds no GEX but still counts);
+--   c_/p_rejected_by  the first filter each leg fails, NULL when eligible:
+--                  expired, dte_exceeded, missing_gamma, uncounted_row (shared by
+--                  both legs: with $leg_spot = 'row' a row without its own spot, or
+--                  with a strike <= 0, is not counted), then low_open_interest and
+--                  low_volume (each leg's own OI and volume);
+--   counted        the row has an eligible leg (§10's "counted row").
 -- $from_date/$to_date are bound as literals, so the listing is pruned to the
 -- matching trade_date partitions before any file is opened. A run may be split
 -- into shards of contiguous tickers computed side by side: $shard_first and
 -- $shard_last bound one (NULL: every ticker), pruning the row groups of the
--- ticker-sorted files outside it.
-SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px,
-       c_oi, p_oi, c_volu, p_volu, delta, gamma
-FROM strikes
-WHERE trade_date BETWEEN $from_date AND $to_date
-  AND ($all_tickers OR ticker IN (SELECT ticker FROM watchlist))
-  AND ($shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last)
+-- ticker-sorted files outside it. source_line is the row's line in its source
+-- file: "file order" for the §10 rules.
+SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
+       c_oi, p_oi, c_volu, p_volu, delta, gamma, dte, row_spot,
+       c_rejected_by, p_rejected_by,
+       c_rejected_by IS NULL OR p_rejected_by IS NULL AS counted
+FROM (
+  SELECT *,
+         COALESCE(row_rejected_by, CASE
+           WHEN c_oi < greatest(1, $min_open_interest) THEN 'low_open_interest'
+           WHEN c_volu < $min_volume THEN 'low_volume'
+         END) AS c_rejected_by,
+         COALESCE(row_rejected_by, CASE
+           WHEN p_oi < greatest(1, $min_open_interest) THEN 'low_open_interest'
+           WHEN p_volu < $min_volume THEN 'low_volume'
+         END) AS p_rejected_by
+  FROM (
+    SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
+           c_oi, p_oi, c_volu, p_volu, delta, dte, row_spot,
+           CASE WHEN gamma_finite THEN raw_gamma WHEN $missing_gamma = 'zero' THEN 0.0 END AS gamma,
+           CASE
+             WHEN $exclude_expired AND dte < 0 THEN 'expired'
+             WHEN $max_dte_days IS NOT NULL AND dte > $max_dte_days THEN 'dte_exceeded'
+             WHEN NOT gamma_finite AND $missing_gamma = 'reject' THEN 'missing_gamma'
+             WHEN $leg_spot = 'row' AND (row_spot IS NULL OR NOT strike > 0) THEN 'uncounted_row'
+           END AS row_rejected_by
+    FROM (
+      SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
+             c_oi, p_oi, c_volu, p_volu, delta, gamma AS raw_gamma,
+             arrow_cast(expir_date, 'Int32') - arrow_cast(trade_date, 'Int32') AS dte,
+             CASE WHEN stk_px > 0 THEN stk_px WHEN spot_px > 0 THEN spot_px END AS row_spot,
+             COALESCE(NOT isnan(gamma) AND abs(gamma) <> CAST('inf' AS DOUBLE), false) AS gamma_finite
+      FROM strikes
+      WHERE trade_date BETWEEN $from_date AND $to_date
+        AND ($all_tickers OR ticker IN (SELECT ticker FROM watchlist))
+        AND ($shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last)
+    ) scanned
+  ) classified
+) legs_judged

@@ -4,6 +4,9 @@
 -- for filter_stats. Every floating-point sum is exact_sum: the correctly rounded
 -- sum (over both arguments' values when given two, as if each leg were a row),
 -- so results are bit-identical whatever the order rows arrive in.
+-- For $wall_rule = 'first_listed' (§10) a wall's OI and volume are summed over
+-- the strike's counted rows, 0 included, and first_line (the smallest
+-- source_line of a counted row) says which strike the file listed first.
 -- `spot` is one value per (ticker, trade_date); grouping by it carries it to
 -- ticker_gex without joining the spot table again.
 SELECT ticker, trade_date, spot, strike,
@@ -19,6 +22,16 @@ SELECT ticker, trade_date, spot, strike,
        coalesce(sum(c_volu) FILTER (WHERE c_rejected_by IS NULL), 0) AS call_volume,
        coalesce(sum(p_oi) FILTER (WHERE p_rejected_by IS NULL), 0) AS put_oi,
        coalesce(sum(p_volu) FILTER (WHERE p_rejected_by IS NULL), 0) AS put_volume,
+       count(*) FILTER (WHERE counted) AS counted_rows,
+       min(source_line) FILTER (WHERE counted) AS first_line,
+       CASE WHEN $wall_rule = 'first_listed' THEN coalesce(sum(c_oi) FILTER (WHERE counted), 0)
+            ELSE coalesce(sum(c_oi) FILTER (WHERE c_rejected_by IS NULL), 0) END AS wall_call_oi,
+       CASE WHEN $wall_rule = 'first_listed' THEN coalesce(sum(c_volu) FILTER (WHERE counted), 0)
+            ELSE coalesce(sum(c_volu) FILTER (WHERE c_rejected_by IS NULL), 0) END AS wall_call_volume,
+       CASE WHEN $wall_rule = 'first_listed' THEN coalesce(sum(p_oi) FILTER (WHERE counted), 0)
+            ELSE coalesce(sum(p_oi) FILTER (WHERE p_rejected_by IS NULL), 0) END AS wall_put_oi,
+       CASE WHEN $wall_rule = 'first_listed' THEN coalesce(sum(p_volu) FILTER (WHERE counted), 0)
+            ELSE coalesce(sum(p_volu) FILTER (WHERE p_rejected_by IS NULL), 0) END AS wall_put_volume,
        2 * count(*) AS legs,
        count(*) FILTER (WHERE c_rejected_by = 'expired')
          + count(*) FILTER (WHERE p_rejected_by = 'expired') AS expired,
@@ -26,6 +39,8 @@ SELECT ticker, trade_date, spot, strike,
          + count(*) FILTER (WHERE p_rejected_by = 'dte_exceeded') AS dte_exceeded,
        count(*) FILTER (WHERE c_rejected_by = 'missing_gamma')
          + count(*) FILTER (WHERE p_rejected_by = 'missing_gamma') AS missing_gamma,
+       count(*) FILTER (WHERE c_rejected_by = 'uncounted_row')
+         + count(*) FILTER (WHERE p_rejected_by = 'uncounted_row') AS uncounted_row,
        count(*) FILTER (WHERE c_rejected_by = 'low_open_interest')
          + count(*) FILTER (WHERE p_rejected_by = 'low_open_interest') AS low_open_interest,
        count(*) FILTER (WHERE c_rejected_by = 'low_volume')

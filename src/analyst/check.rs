@@ -14,7 +14,15 @@
 //! | `nonzero_gex` | share of tickers with `gex_net ≠ 0` below `--min-nonzero-share` (50 %) | an earlier date was |
 //! | `flip_share` | — | share with a flip below `--min-flip-share` (10 %) |
 //! | `contracts` | — | average contracts analyzed moves by more than `--max-contracts-change` (30 %) vs the previous date |
-//! | `spot_check` | a watched ticker present in `strikes` has no row, status INVALID, no spot, or `gex_net` null or 0 | no call or put wall; the flip or a wall more than 50 % from spot; spot moved more than 25 % since the previous date |
+//! | `spot_check` | a watched ticker present in `strikes` has no row, status INVALID, no spot, or `gex_net` null or 0; under `flip_rule = nearest_spot`, a flip outside the parameter set's strike range | no call or put wall; a wall more than 50 % from spot; under `nearest_spot`, a flip more than 50 % from spot (no sign change near it); spot moved more than 25 % since the previous date |
+//!
+//! Each parameter set in the lake (or each of `--params`) gets its own report.
+//! The flip's distance is judged against the rule that made it: the first
+//! crossing (METRICS.md §5) walks up from the lowest strike, so it may lie
+//! anywhere among the strikes and its distance says nothing; the nearest-spot
+//! rule (§10) only looks inside its band and takes the crossing closest to
+//! spot, so a flip outside the band is a bug and a far one a profile with no
+//! sign change near spot.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,8 +36,8 @@ use super::table::Table;
 use super::{EXIT_CHECK_FAILED, jobs, open};
 use crate::cli::{EXIT_OK, LakeArgs};
 use crate::lake::{METRICS_DIR, partition_date};
-use crate::metrics::Profile;
 use crate::metrics::engine::metrics_param_sets;
+use crate::metrics::{FlipRule, MetricsParams, Profile};
 use crate::orats::values::date_to_days;
 use crate::store::Location;
 
@@ -42,10 +50,10 @@ pub struct CheckArgs {
     /// The trade date to check (default: the latest with results for --params).
     #[arg(long)]
     date: Option<NaiveDate>,
-    /// The parameter set to check, as in dealer_metrics' `params` column. The
-    /// handoff's checks were written for its own rules, profile v2.
-    #[arg(long, default_value = "v2")]
-    params: String,
+    /// The parameter sets to check, as in dealer_metrics' `params` column
+    /// (comma-separated; default: every set in the lake, one report each).
+    #[arg(long, value_delimiter = ',')]
+    params: Vec<String>,
     /// Dates shown in the rows-per-date table (ending at --date).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     last: u16,
@@ -187,6 +195,7 @@ pub fn evaluate(
     strikes_tickers: i64,
     spot: &[SpotCheck],
     t: &Thresholds,
+    rules: &MetricsParams,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(today) = window.last() else {
@@ -315,12 +324,12 @@ pub fn evaluate(
         ),
     ));
     for check in spot {
-        out.extend(spot_findings(check));
+        out.extend(spot_findings(check, rules));
     }
     out
 }
 
-fn spot_findings(check: &SpotCheck) -> Vec<Finding> {
+fn spot_findings(check: &SpotCheck, rules: &MetricsParams) -> Vec<Finding> {
     let name = format!("spot_check {}", check.ticker);
     let Some(row) = &check.row else {
         return vec![finding(
@@ -344,18 +353,21 @@ fn spot_findings(check: &SpotCheck) -> Vec<Finding> {
         out.push(finding(Level::Fail, &name, fail.join("; ")));
         return out;
     };
+    let mut warn = Vec::new();
+    if let Some(flip) = row.flip {
+        match flip_judgement(flip, spot, rules) {
+            Some((Level::Fail, why)) => fail.push(why),
+            Some((_, why)) => warn.push(why),
+            None => {}
+        }
+    }
     if !fail.is_empty() {
         out.push(finding(Level::Fail, &name, fail.join("; ")));
     }
-    let mut warn = Vec::new();
     if row.call_wall.is_none() || row.put_wall.is_none() {
         warn.push("no call or put wall".to_string());
     }
-    for (label, level) in [
-        ("call wall", row.call_wall),
-        ("put wall", row.put_wall),
-        ("flip", row.flip),
-    ] {
+    for (label, level) in [("call wall", row.call_wall), ("put wall", row.put_wall)] {
         if let Some(k) = level
             && (k / spot - 1.0).abs() > 0.5
         {
@@ -380,6 +392,52 @@ fn spot_findings(check: &SpotCheck) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// Judges a flip's distance from spot against the rule that made it (see the
+/// module documentation): `None` when there is nothing to say.
+fn flip_judgement(flip: f64, spot: f64, rules: &MetricsParams) -> Option<(Level, String)> {
+    match rules.flip_rule {
+        FlipRule::FirstCrossing => None,
+        FlipRule::NearestSpot => {
+            if let Some(range) = rules.flip_strike_range
+                && !(range.low * spot <= flip && flip <= range.high * spot)
+            {
+                return Some((
+                    Level::Fail,
+                    format!(
+                        "flip {flip:.2} lies outside the nearest_spot band [{}, {}] × spot {spot}",
+                        range.low, range.high
+                    ),
+                ));
+            }
+            ((flip / spot - 1.0).abs() > 0.5).then(|| {
+                (
+                    Level::Warn,
+                    format!(
+                        "flip {flip:.2} is the sign change nearest to spot {spot}, yet more than 50 % from it"
+                    ),
+                )
+            })
+        }
+    }
+}
+
+/// How the flip of `rules` is chosen, for the report.
+pub fn flip_rule_text(rules: &MetricsParams) -> String {
+    let band = rules
+        .flip_strike_range
+        .map_or("every strike".to_string(), |r| {
+            format!("strikes in [{}, {}] × spot", r.low, r.high)
+        });
+    match rules.flip_rule {
+        FlipRule::FirstCrossing => format!(
+            "first_crossing over {band} (the first sign change up from the lowest strike: its distance from spot is not judged)"
+        ),
+        FlipRule::NearestSpot => format!(
+            "nearest_spot over {band} (the sign change closest to spot: outside the band fails, beyond 50 % of spot warns)"
+        ),
+    }
 }
 
 /// The dates with results for `params`, ascending.
@@ -665,15 +723,44 @@ pub fn render(
     out
 }
 
-/// Runs `gexlake check`; returns [`EXIT_CHECK_FAILED`] when a check fails.
-pub async fn run(args: CheckArgs) -> Result<u8> {
-    let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &Profile::A3.params()).await?;
-    let dates = metric_dates(&lake, &args.params).await?;
+/// The parameters a set's results were made with, from their `parameters`
+/// column (results written before a parameter existed read as its model-1 value).
+async fn recorded_params(
+    ctx: &SessionContext,
+    params: &str,
+    date: NaiveDate,
+) -> Result<MetricsParams> {
+    let table = Table::query(
+        ctx,
+        "SELECT parameters FROM dealer_metrics WHERE params = $params AND trade_date = $date LIMIT 1",
+        vec![
+            ("params", ScalarValue::Utf8(Some(params.to_string()))),
+            ("date", date_value(date)),
+        ],
+    )
+    .await?;
+    let text = table
+        .text("parameters")?
+        .into_iter()
+        .flatten()
+        .next()
+        .with_context(|| format!("no dealer_metrics row for params={params} on {date}"))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("params={params}: unreadable parameters {text:?}"))
+}
+
+/// One parameter set's report and whether a check failed.
+async fn check_params(
+    ctx: &SessionContext,
+    lake: &Location,
+    params: &str,
+    args: &CheckArgs,
+) -> Result<(String, bool)> {
+    let dates = metric_dates(lake, params).await?;
     if dates.is_empty() {
-        let sets = metrics_param_sets(&lake).await?;
+        let sets = metrics_param_sets(lake).await?;
         anyhow::bail!(
-            "the lake {lake} has no dealer_metrics for params={} (it has: {}); run `gexlake metrics` or pick --params",
-            args.params,
+            "the lake {lake} has no dealer_metrics for params={params} (it has: {}); run `gexlake metrics` or pick --params",
             if sets.is_empty() {
                 "none".to_string()
             } else {
@@ -684,30 +771,55 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
     let date = args.date.unwrap_or(dates[dates.len() - 1]);
     let upto: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d <= date).collect();
     let shown = &upto[upto.len().saturating_sub(args.last as usize)..];
-    let header = format!(
-        "gexlake check: {date}, params {}, lake {lake} (last {} dates)",
-        args.params,
+    let mut header = format!(
+        "gexlake check: {date}, params {params}, lake {lake} (last {} dates)",
         shown.len()
     );
     if shown.last() != Some(&date) {
         let findings = vec![finding(
             Level::Fail,
             "rows",
-            format!("no dealer_metrics for {date} under params={}", args.params),
+            format!("no dealer_metrics for {date} under params={params}"),
         )];
-        println!("{}", render(&header, &[], date, &[], &findings));
-        return Ok(EXIT_CHECK_FAILED);
+        return Ok((render(&header, &[], date, &[], &findings), true));
     }
-    let window = date_stats(&ctx, &args.params, shown[0], date).await?;
+    let rules = recorded_params(ctx, params, date).await?;
+    let _ = write!(
+        header,
+        "\nflip rule: {}\nmodel_version {}",
+        flip_rule_text(&rules),
+        rules.model_version()
+    );
+    let window = date_stats(ctx, params, shown[0], date).await?;
     let previous = shown.len().checked_sub(2).map(|i| shown[i]);
-    let (strikes_tickers, spot) = spot_checks(&ctx, &args.params, date, previous).await?;
-    let findings = evaluate(&window, strikes_tickers, &spot, &args.thresholds);
-    println!("{}", render(&header, &window, date, &spot, &findings));
-    Ok(if findings.iter().any(|f| f.level == Level::Fail) {
-        EXIT_CHECK_FAILED
-    } else {
-        EXIT_OK
-    })
+    let (strikes_tickers, spot) = spot_checks(ctx, params, date, previous).await?;
+    let findings = evaluate(&window, strikes_tickers, &spot, &args.thresholds, &rules);
+    let failed = findings.iter().any(|f| f.level == Level::Fail);
+    Ok((render(&header, &window, date, &spot, &findings), failed))
+}
+
+/// Runs `gexlake check`: one report per parameter set; returns
+/// [`EXIT_CHECK_FAILED`] when a check of any set fails.
+pub async fn run(args: CheckArgs) -> Result<u8> {
+    let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &Profile::A3.params()).await?;
+    let mut sets = args.params.clone();
+    if sets.is_empty() {
+        sets = metrics_param_sets(&lake).await?;
+        sets.sort();
+        if sets.is_empty() {
+            anyhow::bail!("the lake {lake} has no dealer_metrics; run `gexlake metrics` first");
+        }
+    }
+    let mut failed = false;
+    for (i, params) in sets.iter().enumerate() {
+        let (report, set_failed) = check_params(&ctx, &lake, params, &args).await?;
+        if i > 0 {
+            println!();
+        }
+        println!("{report}");
+        failed |= set_failed;
+    }
+    Ok(if failed { EXIT_CHECK_FAILED } else { EXIT_OK })
 }
 
 #[cfg(test)]
@@ -724,6 +836,10 @@ mod tests {
             full: 0,
             invalid: 0,
         }
+    }
+
+    fn v2() -> MetricsParams {
+        Profile::V2.params()
     }
 
     fn row() -> SpotRow {
@@ -755,7 +871,7 @@ mod tests {
             row: Some(row()),
             previous_spot: Some(101.0),
         }];
-        let f = evaluate(&window, 98, &spot, &Thresholds::default());
+        let f = evaluate(&window, 98, &spot, &Thresholds::default(), &v2());
         assert!(f.iter().all(|f| f.level == Level::Pass), "{f:?}");
         assert_eq!(levels(&f, "spot_check SPY"), [Level::Pass]);
     }
@@ -768,6 +884,7 @@ mod tests {
             79,
             &[],
             &t,
+            &v2(),
         );
         assert_eq!(levels(&today, "ticker_count"), [Level::Fail]);
         let exactly = evaluate(
@@ -775,6 +892,7 @@ mod tests {
             80,
             &[],
             &t,
+            &v2(),
         );
         assert_eq!(levels(&exactly, "ticker_count"), [Level::Pass]);
         let earlier = evaluate(
@@ -786,6 +904,7 @@ mod tests {
             70,
             &[],
             &t,
+            &v2(),
         );
         assert_eq!(levels(&earlier, "ticker_count"), [Level::Warn, Level::Pass]);
     }
@@ -798,32 +917,39 @@ mod tests {
             120,
             &[],
             &t,
+            &v2(),
         );
         assert_eq!(levels(&f, "nonzero_gex"), [Level::Fail]);
         assert_eq!(levels(&f, "flip_share"), [Level::Warn]);
         assert_eq!(levels(&f, "contracts"), [Level::Warn]);
         assert_eq!(levels(&f, "rows"), [Level::Warn]);
-        let empty = evaluate(&[day(5, 0, 0, 0, 0.0)], 10, &[], &t);
+        let empty = evaluate(&[day(5, 0, 0, 0, 0.0)], 10, &[], &t, &v2());
         assert_eq!(levels(&empty, "rows"), [Level::Fail]);
     }
 
     #[test]
     fn spot_checks_fail_on_invalid_rows_and_warn_on_odd_levels() {
-        let missing = spot_findings(&SpotCheck {
-            ticker: "AAPL".into(),
-            row: None,
-            previous_spot: None,
-        });
+        let missing = spot_findings(
+            &SpotCheck {
+                ticker: "AAPL".into(),
+                row: None,
+                previous_spot: None,
+            },
+            &v2(),
+        );
         assert_eq!(missing[0].level, Level::Fail);
-        let invalid = spot_findings(&SpotCheck {
-            ticker: "AAPL".into(),
-            row: Some(SpotRow {
-                status: "INVALID".into(),
-                gex_net: None,
-                ..row()
-            }),
-            previous_spot: None,
-        });
+        let invalid = spot_findings(
+            &SpotCheck {
+                ticker: "AAPL".into(),
+                row: Some(SpotRow {
+                    status: "INVALID".into(),
+                    gex_net: None,
+                    ..row()
+                }),
+                previous_spot: None,
+            },
+            &v2(),
+        );
         assert_eq!(invalid.len(), 1);
         assert_eq!(invalid[0].level, Level::Fail);
         assert!(
@@ -832,19 +958,71 @@ mod tests {
                 .contains("status INVALID; net GEX is null"),
             "{invalid:?}"
         );
-        let odd = spot_findings(&SpotCheck {
-            ticker: "TSLA".into(),
-            row: Some(SpotRow {
-                call_wall: Some(400.0),
-                put_wall: None,
-                ..row()
-            }),
-            previous_spot: Some(50.0),
-        });
+        let odd = spot_findings(
+            &SpotCheck {
+                ticker: "TSLA".into(),
+                row: Some(SpotRow {
+                    call_wall: Some(400.0),
+                    put_wall: None,
+                    ..row()
+                }),
+                previous_spot: Some(50.0),
+            },
+            &v2(),
+        );
         assert_eq!(odd.len(), 1);
         assert_eq!(odd[0].level, Level::Warn);
         for part in ["no call or put wall", "call wall 400", "spot moved from 50"] {
             assert!(odd[0].detail.contains(part), "{part}: {odd:?}");
         }
+    }
+
+    fn with_flip(flip: f64) -> SpotCheck {
+        SpotCheck {
+            ticker: "SPY".into(),
+            row: Some(SpotRow {
+                flip: Some(flip),
+                ..row()
+            }),
+            previous_spot: None,
+        }
+    }
+
+    #[test]
+    fn the_flip_is_judged_against_its_rule() {
+        let a3 = Profile::A3.params();
+        // Spot 100. The first crossing may lie anywhere: 20 is no alarm.
+        assert_eq!(spot_findings(&with_flip(20.0), &a3)[0].level, Level::Pass);
+        // Nearest to spot within [0.2, 3.0]·spot: 99 passes; 40 is inside the
+        // band but more than 50 % away: a warning naming the rule.
+        assert_eq!(spot_findings(&with_flip(99.0), &v2())[0].level, Level::Pass);
+        let far = spot_findings(&with_flip(40.0), &v2());
+        assert_eq!(far.len(), 1);
+        assert_eq!(far[0].level, Level::Warn);
+        assert!(far[0].detail.contains("nearest to spot"), "{far:?}");
+        // Outside the band the rule cannot have put it: a failure.
+        let outside = spot_findings(&with_flip(310.0), &v2());
+        assert_eq!(outside[0].level, Level::Fail);
+        assert!(
+            outside[0]
+                .detail
+                .contains("outside the nearest_spot band [0.2, 3] × spot"),
+            "{outside:?}"
+        );
+        // Without a band, the nearest rule still warns when far.
+        let mut open = v2();
+        open.flip_strike_range = None;
+        assert_eq!(
+            spot_findings(&with_flip(310.0), &open)[0].level,
+            Level::Warn
+        );
+    }
+
+    #[test]
+    fn the_report_names_the_flip_rule() {
+        assert!(
+            flip_rule_text(&Profile::A3.params()).starts_with("first_crossing over every strike")
+        );
+        assert!(flip_rule_text(&v2()).starts_with("nearest_spot over strikes in [0.2, 3] × spot"));
     }
 }

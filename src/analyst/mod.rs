@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
 
 use crate::cli::{EXIT_FATAL, EXIT_OK, LakeArgs, ParamArgs};
 use crate::metrics::engine::{lake_dates, lake_session, register_dealer_metrics};
@@ -141,7 +142,18 @@ async fn open(
 }
 
 async fn run_sql(args: SqlArgs) -> Result<u8> {
-    let params = args.strike_params.params()?;
+    let mut params = args.strike_params.params()?;
+    // `--param flip_rule=nearest_spot` and the like also set strike_gex's parameters.
+    for (name, value) in &args.params {
+        let text = match value {
+            ScalarValue::Utf8(Some(text)) => text.clone(),
+            other => other.to_string(),
+        };
+        params
+            .set(name, &text)
+            .map_err(|e| anyhow::anyhow!("--param {e}"))?;
+    }
+    crate::cli::validate(&params)?;
     let output = Output::new(args.format, args.output.as_ref(), args.timing)?;
     let script = match (&args.query, &args.file) {
         (Some(q), _) => Some(q.clone()),

@@ -13,7 +13,7 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::orats::layout::{COLUMNS, Kind, TRADE_DATE, file_schema};
+use crate::orats::layout::{COLUMNS, Kind, SOURCE_LINE, TRADE_DATE, file_schema};
 use crate::orats::reader::{BatchSink, ReadError};
 
 /// Rows per row group: a day splits into ~10–15 groups, so a one-ticker query
@@ -99,7 +99,13 @@ pub fn strikes_properties(source: &str) -> WriterProperties {
             _ => builder.set_column_dictionary_enabled(path, true),
         };
     }
-    builder.build()
+    // Line numbers rise by one from row to row in a file sorted the usual way:
+    // delta encoding stores them in a few bits each.
+    let line = ColumnPath::from(SOURCE_LINE);
+    builder
+        .set_column_dictionary_enabled(line.clone(), false)
+        .set_column_encoding(line, Encoding::DELTA_BINARY_PACKED)
+        .build()
 }
 
 /// One finished Parquet file for one trade date.

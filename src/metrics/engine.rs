@@ -33,7 +33,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tokio::task::JoinSet;
 
-use super::model::MODEL_VERSION;
 use super::params::MetricsParams;
 use crate::lake::writer::publish;
 use crate::lake::{METRICS_DIR, STRIKES_DIR, metrics_partition, partition_date};
@@ -417,7 +416,25 @@ pub(crate) fn bindings(
             "neutral_threshold",
             ScalarValue::Float64(Some(params.neutral_threshold)),
         ),
+        ("flip_rule", text(params.flip_rule.as_str())),
+        (
+            "flip_range_low",
+            ScalarValue::Float64(params.flip_strike_range.map(|r| r.low)),
+        ),
+        (
+            "flip_range_high",
+            ScalarValue::Float64(params.flip_strike_range.map(|r| r.high)),
+        ),
+        ("missing_gamma", text(params.missing_gamma.as_str())),
+        ("spot_rule", text(params.spot_rule.as_str())),
+        ("leg_spot", text(params.leg_spot.as_str())),
+        ("contracts_rule", text(params.contracts_rule.as_str())),
+        ("wall_rule", text(params.wall_rule.as_str())),
     ]
+}
+
+fn text(value: &str) -> ScalarValue {
+    ScalarValue::Utf8(Some(value.to_string()))
 }
 
 /// Registers every stage of the pipeline as a view of that name (`rows`,
@@ -662,6 +679,38 @@ fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRe
             float(Some(params.neutral_threshold)),
         ),
         (
+            Field::new("flip_rule", DataType::Utf8, false),
+            text(params.flip_rule.to_string()),
+        ),
+        (
+            Field::new("flip_strike_range_low", DataType::Float64, true),
+            float(params.flip_strike_range.map(|r| r.low)),
+        ),
+        (
+            Field::new("flip_strike_range_high", DataType::Float64, true),
+            float(params.flip_strike_range.map(|r| r.high)),
+        ),
+        (
+            Field::new("missing_gamma", DataType::Utf8, false),
+            text(params.missing_gamma.to_string()),
+        ),
+        (
+            Field::new("spot_rule", DataType::Utf8, false),
+            text(params.spot_rule.to_string()),
+        ),
+        (
+            Field::new("leg_spot", DataType::Utf8, false),
+            text(params.leg_spot.to_string()),
+        ),
+        (
+            Field::new("contracts_rule", DataType::Utf8, false),
+            text(params.contracts_rule.to_string()),
+        ),
+        (
+            Field::new("wall_rule", DataType::Utf8, false),
+            text(params.wall_rule.to_string()),
+        ),
+        (
             Field::new("params_hash", DataType::Utf8, false),
             text(params.hash()),
         ),
@@ -671,7 +720,7 @@ fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRe
         ),
         (
             Field::new("model_version", DataType::Int32, false),
-            Arc::new(Int32Array::from(vec![MODEL_VERSION; rows])),
+            Arc::new(Int32Array::from(vec![params.model_version(); rows])),
         ),
     ]
 }

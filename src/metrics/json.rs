@@ -137,7 +137,7 @@ impl<'a> DealerMetricsDocument<'a> {
             gex_total: m.gex_total,
             metadata: Metadata {
                 call_wall_strike: m.call_wall_strike,
-                contracts_analyzed: m.eligible_options_count,
+                contracts_analyzed: m.contracts_analyzed,
                 diagnostics: &m.diagnostics,
                 filter_stats: Stats::from(&m.filter_stats),
                 filters: Filters {
@@ -176,7 +176,7 @@ impl<'a> DealerMetricsDocument<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{FilterStats, MODEL_VERSION, Profile, Wall};
+    use crate::metrics::{FilterStats, Profile, Wall};
     use chrono::{NaiveDate, TimeZone, Utc};
 
     fn invalid_row() -> DealerMetrics {
@@ -194,6 +194,7 @@ mod tests {
             snapshot_ts: Utc.with_ymd_and_hms(2024, 1, 3, 21, 0, 0).unwrap(),
             eligible_options_count: 0,
             total_options_count: 4,
+            contracts_analyzed: 0,
             gex_total: None,
             gex_net: None,
             gex_call: None,
@@ -218,7 +219,7 @@ mod tests {
                 ..Default::default()
             },
             diagnostics: vec!["missing_spot_price".into()],
-            model_version: MODEL_VERSION,
+            model_version: 1,
         }
     }
 

@@ -8,5 +8,8 @@ pub mod params;
 pub mod rows;
 
 pub use json::dealer_metrics_json;
-pub use model::{DealerMetrics, FilterStats, MODEL_VERSION, Wall};
-pub use params::{MetricsParams, Profile};
+pub use model::{DealerMetrics, FilterStats, Wall};
+pub use params::{
+    ContractsRule, FlipRule, LegSpot, MetricsParams, MissingGamma, Profile, SpotRule, StrikeRange,
+    WallRule,
+};

@@ -6,9 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::params::MetricsParams;
 
-/// The metrics model implemented here (METRICS.md, "model_version 1").
-pub const MODEL_VERSION: i32 = 1;
-
 /// One wall: a strike and the open interest and volume summed over its expiries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Wall {
@@ -29,8 +26,11 @@ pub struct FilterStats {
     pub expired: i64,
     /// `dte > max_dte_days`.
     pub dte_exceeded: i64,
-    /// Gamma null, NaN or infinite.
+    /// Gamma null, NaN or infinite (with `missing_gamma = reject`).
     pub missing_gamma: i64,
+    /// Rows not counted under `leg_spot = row`: no own spot, or a strike ≤ 0
+    /// (METRICS.md §10; always 0 under the §1–9 rules).
+    pub uncounted_row: i64,
     /// `oi < max(1, min_open_interest)`.
     pub low_open_interest: i64,
     /// `volume < min_volume`.
@@ -66,6 +66,8 @@ pub struct DealerMetrics {
     pub eligible_options_count: i64,
     /// 2 × rows for the ticker and date.
     pub total_options_count: i64,
+    /// Eligible legs, or counted rows under `contracts_rule = rows` (METRICS.md §10).
+    pub contracts_analyzed: i64,
     /// Σ_K |net_K|.
     pub gex_total: Option<f64>,
     /// Σ_K net_K.
@@ -100,13 +102,6 @@ pub struct DealerMetrics {
     pub filter_stats: FilterStats,
     /// Diagnostic codes, in the order METRICS.md §6 lists them.
     pub diagnostics: Vec<String>,
-    /// Metrics model version.
+    /// Metrics model version: 1 under the rules of METRICS.md §1–9, 2 under §10's.
     pub model_version: i32,
-}
-
-impl DealerMetrics {
-    /// Eligible legs, under the V2 name.
-    pub fn contracts_analyzed(&self) -> i64 {
-        self.eligible_options_count
-    }
 }

@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::error::{DataFusionError, Result};
 
-use super::model::{DealerMetrics, FilterStats, MODEL_VERSION, Wall};
+use super::model::{DealerMetrics, FilterStats, Wall};
 use super::params::MetricsParams;
 use crate::orats::values::days_to_date;
 
@@ -83,6 +83,7 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
         let spot_source = column::<StringArray>(b, "spot_price_source")?;
         let eligible = column::<Int64Array>(b, "eligible_options_count")?;
         let total = column::<Int64Array>(b, "total_options_count")?;
+        let contracts = column::<Int64Array>(b, "contracts_analyzed")?;
         let f = |name| column::<Float64Array>(b, name);
         let (gex_total, gex_net, gex_call, gex_put) = (
             f("gex_total")?,
@@ -108,11 +109,12 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
                 .ok_or_else(|| DataFusionError::Internal(format!("filter_stats lacks {name}")))?;
             Ok(Arc::new(c.as_primitive::<Int64Type>().clone()))
         };
-        let (s_total, s_exp, s_dte, s_gamma, s_oi, s_vol) = (
+        let (s_total, s_exp, s_dte, s_gamma, s_uncounted, s_oi, s_vol) = (
             stat("total")?,
             stat("expired")?,
             stat("dte_exceeded")?,
             stat("missing_gamma")?,
+            stat("uncounted_row")?,
             stat("low_open_interest")?,
             stat("low_volume")?,
         );
@@ -139,6 +141,7 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
                     .ok_or_else(|| DataFusionError::Internal("snapshot_ts out of range".into()))?,
                 eligible_options_count: eligible.value(i),
                 total_options_count: total.value(i),
+                contracts_analyzed: contracts.value(i),
                 gex_total: float(gex_total, i),
                 gex_net: float(gex_net, i),
                 gex_call: float(gex_call, i),
@@ -159,13 +162,14 @@ pub fn from_batches(batches: &[RecordBatch], params: &MetricsParams) -> Result<V
                     expired: s_exp.value(i),
                     dte_exceeded: s_dte.value(i),
                     missing_gamma: s_gamma.value(i),
+                    uncounted_row: s_uncounted.value(i),
                     low_open_interest: s_oi.value(i),
                     low_volume: s_vol.value(i),
                 },
                 diagnostics: (0..codes.len())
                     .map(|j| codes.value(j).to_string())
                     .collect(),
-                model_version: MODEL_VERSION,
+                model_version: params.model_version(),
             });
         }
     }

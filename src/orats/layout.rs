@@ -102,7 +102,8 @@ pub fn column_index(orats: &str) -> Option<usize> {
     COLUMNS.iter().position(|c| c.orats == orats)
 }
 
-/// The schema of an `orats_strikes` Parquet file (every column but `trade_date`).
+/// The schema of an `orats_strikes` Parquet file: every column but `trade_date`,
+/// then [`SOURCE_LINE`].
 pub fn file_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
@@ -118,11 +119,24 @@ pub fn file_schema() -> SchemaRef {
                     };
                     Field::new(c.lake, data_type, !c.must_have_value())
                 })
+                .chain(std::iter::once(Field::new(
+                    SOURCE_LINE,
+                    DataType::Int64,
+                    true,
+                )))
                 .collect();
             Arc::new(Schema::new(fields))
         })
         .clone()
 }
+
+/// The last column of an `orats_strikes` file: the row's line in its source CSV
+/// (the header is line 1). It keeps the file's own order, which the lake's sort
+/// by (ticker, expir_date, strike, c_opra) does not: the production rules of
+/// METRICS.md §10 read "the first row in file order". Every row written has
+/// one; the field is nullable so that lakes written before it existed still
+/// read (their rows have none).
+pub const SOURCE_LINE: &str = "source_line";
 
 /// Which ORATS layout a header is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,7 +282,9 @@ mod tests {
     #[test]
     fn file_schema_has_lake_names_and_types() {
         let s = file_schema();
-        assert_eq!(s.fields().len(), 38);
+        assert_eq!(s.fields().len(), 39);
+        assert_eq!(s.field(38).name(), SOURCE_LINE);
+        assert_eq!(s.field(38).data_type(), &DataType::Int64);
         assert_eq!(s.field(0).name(), "ticker");
         assert_eq!(
             s.field_with_name("expir_date").unwrap().data_type(),

@@ -14,18 +14,20 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::builder::NullBufferBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayRef, Date32Array, Float64Array, Int64Array, StringArray, UInt64Array,
+    Array, ArrayRef, Date32Array, Float64Array, Int64Array, StringArray,
 };
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::ArrowNativeType;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::layout::{COLUMNS, HeaderError, HeaderMap, Kind, Layout, TRADE_DATE, file_schema};
+use super::layout::{
+    COLUMNS, HeaderError, HeaderMap, Kind, Layout, SOURCE_LINE, TRADE_DATE, file_schema,
+};
 use super::records::{Record, Records};
 use super::values::{is_blank, parse_count, parse_date, parse_float};
 
@@ -535,7 +537,7 @@ impl Column {
 /// cell; a row found bad half way is cut off again.
 struct Columns {
     columns: Vec<Column>,
-    lines: Vec<u64>,
+    lines: Vec<i64>,
 }
 
 impl Columns {
@@ -582,25 +584,9 @@ impl Columns {
             .map(Column::finish)
             .collect::<Result<Vec<ArrayRef>, ArrowError>>()?;
         let lines = std::mem::replace(&mut self.lines, Vec::with_capacity(CHUNK_ROWS));
-        arrays.push(Arc::new(UInt64Array::from(lines)));
-        RecordBatch::try_new(buffer_schema(), arrays)
+        arrays.push(Arc::new(Int64Array::from(lines)));
+        RecordBatch::try_new(file_schema(), arrays)
     }
-}
-
-/// The file schema plus the `_line` sort key.
-fn buffer_schema() -> SchemaRef {
-    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let mut fields: Vec<Field> = file_schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new("_line", DataType::UInt64, false));
-            Arc::new(Schema::new(fields))
-        })
-        .clone()
 }
 
 /// The rows of one trade date not yet released.
@@ -633,7 +619,9 @@ impl DateBuffer {
         parser
             .append(record, &mut self.columns)
             .map_err(AppendError::Row)?;
-        self.columns.lines.push(record.line);
+        self.columns
+            .lines
+            .push(i64::try_from(record.line).unwrap_or(i64::MAX));
         if !self.buffer_whole {
             let ticker = match &self.columns.columns[0] {
                 Column::Text(text) => &text.bytes[text.offsets[rows] as usize..],
@@ -687,12 +675,10 @@ impl DateBuffer {
         batches: &[RecordBatch],
         sink: &mut dyn BatchSink,
     ) -> Result<(), PassError> {
-        let file_columns: Vec<usize> = (0..FILE_COLUMNS).collect();
         if in_key_order(batches)? {
             // The usual case: the file is already sorted; no copy.
             for batch in batches {
-                let batch = batch.project(&file_columns)?;
-                self.out.push(batch, &mut |b| sink.write(date, b))?;
+                self.out.push(batch.clone(), &mut |b| sink.write(date, b))?;
             }
             return Ok(());
         }
@@ -713,26 +699,25 @@ impl DateBuffer {
     }
 }
 
-/// Concatenates and sorts rows by (ticker, expir_date, strike, c_opra, line);
-/// returns them in the file schema (the line key dropped).
+/// Concatenates and sorts rows by (ticker, expir_date, strike, c_opra,
+/// source_line): rows equal in every key keep their file order.
 fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
-    let all = concat_batches(&buffer_schema(), batches)?;
-    let file_columns: Vec<usize> = (0..FILE_COLUMNS).collect();
+    let all = concat_batches(&file_schema(), batches)?;
     if all.num_rows() == 0 {
-        return all.project(&file_columns);
+        return Ok(all);
     }
     let keys = SORT_KEYS
         .iter()
-        .chain(std::iter::once(&"_line"))
+        .chain(std::iter::once(&SOURCE_LINE))
         .map(|name| {
             Ok(SortColumn {
-                values: all.column(buffer_schema().index_of(name)?).clone(),
+                values: all.column(file_schema().index_of(name)?).clone(),
                 options: None,
             })
         })
         .collect::<Result<Vec<_>, ArrowError>>()?;
     let indices = lexsort_to_indices(&keys, None)?;
-    take_record_batch(&all, &indices)?.project(&file_columns)
+    take_record_batch(&all, &indices)
 }
 
 /// The sort key of `orats_strikes` (rows equal in all of it keep file order).
@@ -748,7 +733,7 @@ fn in_key_order(batches: &[RecordBatch]) -> Result<bool, ArrowError> {
     let key_columns = |batch: &RecordBatch| -> Result<Vec<ArrayRef>, ArrowError> {
         SORT_KEYS
             .iter()
-            .map(|n| Ok(batch.column(buffer_schema().index_of(n)?).clone()))
+            .map(|n| Ok(batch.column(file_schema().index_of(n)?).clone()))
             .collect()
     };
     let fields = key_columns(first)?
@@ -1092,7 +1077,24 @@ mod tests {
         let one = concat_batches(&file_schema(), &out1[&d]).unwrap();
         let two = concat_batches(&file_schema(), &out2[&d]).unwrap();
         assert_eq!(one.num_rows(), 90_000);
-        assert_eq!(one, two);
+        // The same rows in the same order; only the two swapped rows' lines moved.
+        let line = file_schema().index_of(SOURCE_LINE).unwrap();
+        let keys: Vec<usize> = (0..line).collect();
+        assert_eq!(one.project(&keys).unwrap(), two.project(&keys).unwrap());
+        let (l1, l2) = (
+            column::<Int64Array>(&one, SOURCE_LINE),
+            column::<Int64Array>(&two, SOURCE_LINE),
+        );
+        let moved: Vec<(i64, i64)> = (0..one.num_rows())
+            .filter(|&i| l1.value(i) != l2.value(i))
+            .map(|i| (l1.value(i), l2.value(i)))
+            .collect();
+        // Rows 10 and 80,000 (lines 12 and 80,002) traded places.
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        assert!(
+            moved.contains(&(12, 80_002)) && moved.contains(&(80_002, 12)),
+            "{moved:?}"
+        );
         let tickers = column::<StringArray>(&one, "ticker");
         let strikes = column::<Float64Array>(&one, "strike");
         for i in 1..one.num_rows() {

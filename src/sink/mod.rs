@@ -93,6 +93,9 @@ pub struct SinkReport {
     pub unchanged: usize,
     /// Input rows dropped because a later input row had the same key.
     pub duplicates: usize,
+    /// `gex_metrics_snapshot`: results of tickers with no counted row, which the
+    /// production job writes no row for (METRICS.md §10).
+    pub not_counted: usize,
     /// Transient failures that were retried.
     pub retries: usize,
     /// Rows not written.
@@ -106,6 +109,7 @@ impl SinkReport {
             written: 0,
             unchanged: 0,
             duplicates: 0,
+            not_counted: 0,
             retries: 0,
             soft_failed: Vec::new(),
         }
@@ -250,7 +254,8 @@ impl PgSink {
     }
 
     /// Upserts profile-v2 results into `gex_metrics_snapshot` keyed by (symbol, snapshot_ts):
-    /// net_gex = gex_net, gamma_flip_level = gamma_flip, contracts_analyzed = eligible legs.
+    /// net_gex = gex_net, gamma_flip_level = gamma_flip, contracts_analyzed as the parameters
+    /// count it (v2: counted rows). A ticker with nothing counted gets no row, as in production.
     ///
     /// Numbers are stored exactly (they read back as the same f64). A row is updated only when
     /// a value changed; `net_vex` and `net_charm` stay NULL and `created_at` keeps the first
@@ -274,9 +279,14 @@ impl PgSink {
         }
         self.migrate().await?;
         let started = Instant::now();
-        let (rows, duplicates) = last_per_key(rows);
+        let (mut rows, duplicates) = last_per_key(rows);
         let mut report = SinkReport::new(table);
         report.duplicates = duplicates;
+        if table == Table::GexMetricsSnapshot {
+            let before = rows.len();
+            rows.retain(|m| m.contracts_analyzed > 0);
+            report.not_counted = before - rows.len();
+        }
         let mut known = TickerIds::new();
         if table == Table::DailySnapshots {
             // All new symbols in one sorted statement before the batches run side by side,

@@ -172,7 +172,7 @@ async fn write_gex_metrics_snapshot(
         .bind(numbers(|m| m.gamma_flip))
         .bind(
             rows.iter()
-                .map(|m| m.contracts_analyzed())
+                .map(|m| m.contracts_analyzed)
                 .collect::<Vec<_>>(),
         )
         .execute(pool)

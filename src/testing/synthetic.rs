@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 
-use crate::metrics::{DealerMetrics, FilterStats, MODEL_VERSION, Profile, Wall};
+use crate::metrics::{ContractsRule, DealerMetrics, FilterStats, Profile, Wall};
 
 /// The tickers every synthetic day starts with: the V2 handoff's spot-check symbols.
 pub const MAJOR_TICKERS: [&str; 5] = ["AAPL", "TSLA", "SPY", "NVDA", "META"];
@@ -44,11 +44,14 @@ pub fn synthetic_day(profile: Profile, trade_date: NaiveDate, count: usize) -> V
                 ^ fnv1a(trade_date.to_string().as_bytes())
                 ^ fnv1a(profile.name().as_bytes());
             let mut rng = SplitMix64(seed);
-            let spot = (rng.unit() >= 0.02).then(|| 5.0 + rng.unit() * 495.0);
-            let eligible = if spot.is_some() {
-                (rng.unit() * 400.0) as i64
-            } else {
-                0
+            // A v2 result reaches the sink only with a counted row, hence a spot
+            // and an eligible leg (METRICS.md §10).
+            let v2 = profile == Profile::V2;
+            let spot = (rng.unit() >= 0.02 || v2).then(|| 5.0 + rng.unit() * 495.0);
+            let eligible = match (rng_if(spot.is_some(), &mut rng), v2) {
+                (Some(e), true) => e.max(1),
+                (Some(e), false) => e,
+                (None, _) => 0,
             };
             let has_legs = eligible > 0;
             let gex_call = has_legs.then(|| rng.unit() * 5e8);
@@ -131,6 +134,11 @@ pub fn synthetic_day(profile: Profile, trade_date: NaiveDate, count: usize) -> V
                 snapshot_ts,
                 eligible_options_count: eligible,
                 total_options_count,
+                // Under v2 a counted row holds one or two eligible legs.
+                contracts_analyzed: match params.contracts_rule {
+                    ContractsRule::Legs => eligible,
+                    ContractsRule::Rows => (eligible + 1) / 2,
+                },
                 gex_total,
                 gex_net,
                 gex_call,
@@ -151,11 +159,12 @@ pub fn synthetic_day(profile: Profile, trade_date: NaiveDate, count: usize) -> V
                     expired: rejected / 4,
                     dte_exceeded: rejected / 4,
                     missing_gamma: 0,
+                    uncounted_row: 0,
                     low_open_interest: rejected - 3 * (rejected / 4),
                     low_volume: rejected / 4,
                 },
                 diagnostics,
-                model_version: MODEL_VERSION,
+                model_version: params.model_version(),
             }
         })
         .collect()
@@ -214,7 +223,14 @@ mod tests {
             ("XAAA", "XAAB", "XABA")
         );
         let count = |f: fn(&DealerMetrics) -> bool| day.iter().filter(|m| f(m)).count();
-        assert!(count(|m| m.spot_price.is_none()) > 10);
+        // v2 results reach the sink only for tickers with a counted row: all have a
+        // spot and contracts; a3's include tickers without a spot.
+        assert_eq!(
+            count(|m| m.spot_price.is_none() || m.contracts_analyzed == 0),
+            0
+        );
+        let a3 = synthetic_day(Profile::A3, date, 2000);
+        assert!(a3.iter().filter(|m| m.spot_price.is_none()).count() > 10);
         assert!(count(|m| m.gex_net == Some(0.0)) > 10);
         assert!(count(|m| m.gamma_flip.is_none()) > 100);
         assert!(count(|m| m.status == "FULL") > 1000);
@@ -231,4 +247,9 @@ mod tests {
         assert_eq!(winter.to_rfc3339(), "2024-01-03T21:00:00+00:00");
         assert_eq!(summer.to_rfc3339(), "2024-07-03T20:00:00+00:00");
     }
+}
+
+/// Up to 400 eligible legs, drawn only when `draw` (so other rows keep their values).
+fn rng_if(draw: bool, rng: &mut SplitMix64) -> Option<i64> {
+    draw.then(|| (rng.unit() * 400.0) as i64)
 }

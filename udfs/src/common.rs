@@ -308,3 +308,194 @@ pub(crate) fn strike_nets_convert(
     };
     [singles(strike), singles(net)]
 }
+
+/// One group of an aggregate over `(strike, net)` points around a spot: the
+/// spot, once seen, and the strike rows.
+#[derive(Debug, Default)]
+pub(crate) struct SpotPoints {
+    pub(crate) spot: Option<f64>,
+    pub(crate) points: StrikeNets,
+}
+
+impl HeapSize for SpotPoints {
+    fn heap_bytes(&self) -> usize {
+        self.points.heap_bytes()
+    }
+}
+
+impl SpotPoints {
+    /// Records a non-null spot; a different one in the same group is an
+    /// error of `function`, since the result would be ambiguous.
+    pub(crate) fn set_spot(&mut self, spot: f64, function: &str) -> Result<()> {
+        match self.spot {
+            None => self.spot = Some(spot),
+            Some(s) if s == spot || (s.is_nan() && spot.is_nan()) => {}
+            Some(s) => {
+                return exec_err!(
+                    "{function}: spot must be constant within a group, found {s} and {spot}"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where an aggregate's spot argument is, if it has one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpotArg {
+    /// The aggregate's name, for errors.
+    pub(crate) function: &'static str,
+    /// The argument's position; `None` when the call has no spot.
+    pub(crate) index: Option<usize>,
+}
+
+impl SpotArg {
+    /// Feeds the selected rows of an input batch (`strike` and `net` are
+    /// arguments 0 and 1) to the states `state_of(row)`.
+    pub(crate) fn update_rows(
+        self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        mut state_of: impl FnMut(usize, &mut dyn FnMut(&mut SpotPoints) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let (strike, net) = (&values[0], &values[1]);
+        let mask = selected_rows(&[], filter);
+        let has_point = selected_rows(&[strike, net], None);
+        let (k, n) = (
+            strike.as_primitive::<Float64Type>().values(),
+            net.as_primitive::<Float64Type>().values(),
+        );
+        let spot = self.index.map(|i| values[i].as_primitive::<Float64Type>());
+        for row in rows(strike.len(), mask.as_ref()) {
+            state_of(row, &mut |state: &mut SpotPoints| {
+                if let Some(s) = spot.filter(|s| s.is_valid(row)) {
+                    state.set_spot(s.value(row), self.function)?;
+                }
+                if has_point.as_ref().is_none_or(|m| m.is_valid(row)) {
+                    state.points.push(k[row], n[row]);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Merges row `row` of the `(spot, strikes, nets)` state columns.
+    pub(crate) fn merge_row(
+        self,
+        states: &SpotStates,
+        row: usize,
+        state: &mut SpotPoints,
+    ) -> Result<()> {
+        if states.spot.is_valid(row) {
+            state.set_spot(states.spot.value(row), self.function)?;
+        }
+        merge_strike_nets(&states.strikes, &states.nets, row, &mut state.points);
+        Ok(())
+    }
+
+    /// `convert_to_state`: one single-row state per input row.
+    pub(crate) fn convert(
+        self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+    ) -> Vec<ArrayRef> {
+        let spot: ArrayRef = match self.index {
+            Some(i) => {
+                let nulls = selected_rows(&[&values[i]], filter);
+                let spot = values[i].as_primitive::<Float64Type>();
+                Arc::new(Float64Array::new(spot.values().clone(), nulls))
+            }
+            None => Arc::new(Float64Array::new_null(values[0].len())),
+        };
+        let [strikes, nets] = strike_nets_convert(&values[0], &values[1], filter);
+        vec![spot, strikes, nets]
+    }
+}
+
+/// The `(spot, strikes, nets)` state columns, read row-wise.
+pub(crate) struct SpotStates<'a> {
+    spot: &'a Float64Array,
+    strikes: ListRows<'a>,
+    nets: ListRows<'a>,
+}
+
+impl<'a> SpotStates<'a> {
+    /// Views the three state columns.
+    pub(crate) fn new(states: &'a [ArrayRef]) -> Self {
+        Self {
+            spot: states[0].as_primitive::<Float64Type>(),
+            strikes: ListRows::new(&states[1]),
+            nets: ListRows::new(&states[2]),
+        }
+    }
+
+    /// Rows in the state batch.
+    pub(crate) fn len(&self) -> usize {
+        self.spot.len()
+    }
+}
+
+/// The `(spot, strikes, nets)` state fields of aggregate `name`.
+pub(crate) fn spot_points_fields(name: &str) -> Vec<FieldRef> {
+    vec![
+        Arc::new(Field::new(
+            datafusion::logical_expr::utils::format_state_name(name, "spot"),
+            DataType::Float64,
+            true,
+        )),
+        list_field(
+            datafusion::logical_expr::utils::format_state_name(name, "strikes"),
+            DataType::Float64,
+        ),
+        list_field(
+            datafusion::logical_expr::utils::format_state_name(name, "nets"),
+            DataType::Float64,
+        ),
+    ]
+}
+
+/// The `(spot, strikes, nets)` state columns of `states`.
+pub(crate) fn spot_points_state<'a>(
+    states: impl Iterator<Item = &'a mut SpotPoints>,
+) -> Vec<ArrayRef> {
+    let mut spots = Vec::new();
+    let mut points = Vec::new();
+    for state in states {
+        spots.push(state.spot);
+        points.push(&mut state.points);
+    }
+    let [strikes, nets] = strike_nets_state(points.into_iter());
+    vec![Arc::new(Float64Array::from(spots)), strikes, nets]
+}
+
+/// A text argument that must be a literal naming one of `choices`.
+pub(crate) fn text_literal_arg<'a>(
+    args: &AccumulatorArgs,
+    index: usize,
+    function: &str,
+    parameter: &str,
+    choices: &[&'a str],
+) -> Result<&'a str> {
+    let value = literal_arg(args, index, function, parameter)?;
+    let text = match value {
+        ScalarValue::Utf8(Some(t))
+        | ScalarValue::LargeUtf8(Some(t))
+        | ScalarValue::Utf8View(Some(t)) => Some(t.as_str()),
+        _ => None,
+    };
+    match text.and_then(|t| choices.iter().find(|c| **c == t)) {
+        Some(choice) => Ok(choice),
+        None => exec_err!(
+            "{function}: {parameter} must be one of {}, got {value}",
+            choices.join(", ")
+        ),
+    }
+}
+
+/// A text parameter: any string type, as it is.
+pub(crate) fn text_arg() -> Coercion {
+    Coercion::new_exact(TypeSignatureClass::Native(
+        datafusion::common::types::logical_string(),
+    ))
+}

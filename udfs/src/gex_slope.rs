@@ -5,19 +5,19 @@
 use std::mem::size_of_val;
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
     Signature, Volatility,
 };
 
 use crate::common::{
-    GroupStates, HeapSize, ListRows, StrikeNets, float64_arg, list_field, literal_arg,
-    merge_strike_nets, rows, selected_rows, strike_nets_convert, strike_nets_state,
+    GroupStates, HeapSize, SpotArg, SpotPoints, SpotStates, float64_arg, literal_arg,
+    spot_points_fields, spot_points_state,
 };
 use crate::exact_sum::ExactSum;
 
@@ -111,21 +111,13 @@ impl AggregateUDFImpl for GexSlope {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "spot"),
-                DataType::Float64,
-                true,
-            )),
-            list_field(format_state_name(args.name, "strikes"), DataType::Float64),
-            list_field(format_state_name(args.name, "nets"), DataType::Float64),
-        ])
+        Ok(spot_points_fields(args.name))
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(GexSlopeAccumulator {
             window_pct: window_pct(&acc_args)?,
-            state: SlopeState::default(),
+            state: SpotPoints::default(),
         }))
     }
 
@@ -152,122 +144,43 @@ impl AggregateUDFImpl for GexSlope {
     }
 }
 
-/// One group: its spot, once seen, and its strike rows.
-#[derive(Debug, Default)]
-struct SlopeState {
-    spot: Option<f64>,
-    points: StrikeNets,
-}
+/// The spot is the third argument.
+const SPOT: SpotArg = SpotArg {
+    function: "gex_slope",
+    index: Some(2),
+};
 
-impl HeapSize for SlopeState {
-    fn heap_bytes(&self) -> usize {
-        self.points.heap_bytes()
-    }
-}
-
-impl SlopeState {
-    /// Records a non-null spot; a different one in the same group is an
-    /// error, since the window would be ambiguous.
-    fn set_spot(&mut self, spot: f64) -> Result<()> {
-        match self.spot {
-            None => self.spot = Some(spot),
-            Some(s) if s == spot || (s.is_nan() && spot.is_nan()) => {}
-            Some(s) => {
-                return exec_err!(
-                    "gex_slope: spot must be constant within a group, found {s} and {spot}"
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate(&self, window_pct: f64) -> Option<f64> {
-        let spot = self.spot?;
-        gex_slope(self.points.rows().iter().copied(), spot, window_pct)
-    }
-}
-
-/// Feeds the selected rows of an input batch to the states `state_of(row)`.
-fn update_rows(
-    values: &[ArrayRef],
-    filter: Option<&BooleanArray>,
-    mut state_of: impl FnMut(usize, &mut dyn FnMut(&mut SlopeState) -> Result<()>) -> Result<()>,
-) -> Result<()> {
-    let (strike, net, spot) = (&values[0], &values[1], &values[2]);
-    let mask = selected_rows(&[], filter);
-    let has_point = selected_rows(&[strike, net], None);
-    let (k, n) = (
-        strike.as_primitive::<Float64Type>().values(),
-        net.as_primitive::<Float64Type>().values(),
-    );
-    let s = spot.as_primitive::<Float64Type>();
-    for row in rows(strike.len(), mask.as_ref()) {
-        state_of(row, &mut |state: &mut SlopeState| {
-            if s.is_valid(row) {
-                state.set_spot(s.value(row))?;
-            }
-            if has_point.as_ref().is_none_or(|m| m.is_valid(row)) {
-                state.points.push(k[row], n[row]);
-            }
-            Ok(())
-        })?;
-    }
-    Ok(())
-}
-
-/// Merges row `row` of the `(spot, strikes, nets)` state columns.
-fn merge_row(
-    spot: &Float64Array,
-    strikes: &ListRows,
-    nets: &ListRows,
-    row: usize,
-    state: &mut SlopeState,
-) -> Result<()> {
-    if spot.is_valid(row) {
-        state.set_spot(spot.value(row))?;
-    }
-    merge_strike_nets(strikes, nets, row, &mut state.points);
-    Ok(())
-}
-
-/// The `(spot, strikes, nets)` state columns of `states`.
-fn state_arrays<'a>(states: impl Iterator<Item = &'a mut SlopeState>) -> Vec<ArrayRef> {
-    let mut spots = Vec::new();
-    let mut points = Vec::new();
-    for state in states {
-        spots.push(state.spot);
-        points.push(&mut state.points);
-    }
-    let [strikes, nets] = strike_nets_state(points.into_iter());
-    vec![Arc::new(Float64Array::from(spots)), strikes, nets]
+/// The slope of one group, once its spot is known.
+fn evaluate(state: &SpotPoints, window_pct: f64) -> Option<f64> {
+    let spot = state.spot?;
+    gex_slope(state.points.rows().iter().copied(), spot, window_pct)
 }
 
 #[derive(Debug)]
 struct GexSlopeAccumulator {
     window_pct: f64,
-    state: SlopeState,
+    state: SpotPoints,
 }
 
 impl Accumulator for GexSlopeAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        update_rows(values, None, |_, f| f(&mut self.state))
+        SPOT.update_rows(values, None, |_, f| f(&mut self.state))
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let spot = states[0].as_primitive::<Float64Type>();
-        let (strikes, nets) = (ListRows::new(&states[1]), ListRows::new(&states[2]));
-        (0..spot.len()).try_for_each(|row| merge_row(spot, &strikes, &nets, row, &mut self.state))
+        let states = SpotStates::new(states);
+        (0..states.len()).try_for_each(|row| SPOT.merge_row(&states, row, &mut self.state))
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        state_arrays(std::iter::once(&mut self.state))
+        spot_points_state(std::iter::once(&mut self.state))
             .iter()
             .map(|array| ScalarValue::try_from_array(array, 0))
             .collect()
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(self.state.evaluate(self.window_pct)))
+        Ok(ScalarValue::Float64(evaluate(&self.state, self.window_pct)))
     }
 
     fn size(&self) -> usize {
@@ -277,7 +190,7 @@ impl Accumulator for GexSlopeAccumulator {
 
 struct GexSlopeGroups {
     window_pct: f64,
-    groups: GroupStates<SlopeState>,
+    groups: GroupStates<SpotPoints>,
 }
 
 impl GroupsAccumulator for GexSlopeGroups {
@@ -290,7 +203,7 @@ impl GroupsAccumulator for GexSlopeGroups {
     ) -> Result<()> {
         self.groups.resize(total_num_groups);
         let groups = &mut self.groups;
-        update_rows(values, opt_filter, |row, f| {
+        SPOT.update_rows(values, opt_filter, |row, f| {
             groups.update(group_indices[row], |state| f(state))
         })
     }
@@ -302,11 +215,10 @@ impl GroupsAccumulator for GexSlopeGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize(total_num_groups);
-        let spot = values[0].as_primitive::<Float64Type>();
-        let (strikes, nets) = (ListRows::new(&values[1]), ListRows::new(&values[2]));
+        let states = SpotStates::new(values);
         for (row, &group) in group_indices.iter().enumerate() {
             self.groups
-                .update(group, |state| merge_row(spot, &strikes, &nets, row, state))?;
+                .update(group, |state| SPOT.merge_row(&states, row, state))?;
         }
         Ok(())
     }
@@ -315,14 +227,14 @@ impl GroupsAccumulator for GexSlopeGroups {
         let groups = self.groups.take(emit_to);
         let slopes: Float64Array = groups
             .iter()
-            .map(|state| state.evaluate(self.window_pct))
+            .map(|state| evaluate(state, self.window_pct))
             .collect();
         Ok(Arc::new(slopes))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let mut groups = self.groups.take(emit_to);
-        Ok(state_arrays(groups.iter_mut()))
+        Ok(spot_points_state(groups.iter_mut()))
     }
 
     fn convert_to_state(
@@ -330,11 +242,7 @@ impl GroupsAccumulator for GexSlopeGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let spot = values[2].as_primitive::<Float64Type>();
-        let spot_nulls = selected_rows(&[&values[2]], opt_filter);
-        let spot: ArrayRef = Arc::new(Float64Array::new(spot.values().clone(), spot_nulls));
-        let [strikes, nets] = strike_nets_convert(&values[0], &values[1], opt_filter);
-        Ok(vec![spot, strikes, nets])
+        Ok(SPOT.convert(values, opt_filter))
     }
 
     fn size(&self) -> usize {
@@ -411,10 +319,10 @@ mod tests {
 
     #[test]
     fn conflicting_spots_are_an_error() {
-        let mut state = SlopeState::default();
-        state.set_spot(100.0).unwrap();
-        state.set_spot(100.0).unwrap();
-        let err = state.set_spot(101.0).unwrap_err().to_string();
+        let mut state = SpotPoints::default();
+        state.set_spot(100.0, "gex_slope").unwrap();
+        state.set_spot(100.0, "gex_slope").unwrap();
+        let err = state.set_spot(101.0, "gex_slope").unwrap_err().to_string();
         assert!(err.contains("spot must be constant"), "{err}");
     }
 }

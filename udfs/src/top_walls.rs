@@ -1,6 +1,8 @@
-//! `top_walls(strike DOUBLE, open_interest BIGINT, volume BIGINT, n BIGINT)
-//! -> List<Struct<strike, open_interest, volume>>`: the `n` strikes with the
-//! most open interest, the "walls" that pin or repel the underlying.
+//! `top_walls(strike DOUBLE, open_interest BIGINT, volume BIGINT, n BIGINT
+//! [, rule TEXT, listed BIGINT]) -> List<Struct<strike, open_interest, volume>>`:
+//! the `n` strikes with the most open interest, the "walls" that pin or repel
+//! the underlying — ties to the lower strike (METRICS.md §5), or to the strike
+//! listed first in the source file with every strike a candidate (§10).
 
 use std::mem::size_of_val;
 use std::sync::{Arc, OnceLock};
@@ -14,12 +16,12 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
-    Signature, Volatility,
+    Signature, TypeSignature, Volatility,
 };
 
 use crate::common::{
     GroupStates, HeapSize, ListRows, float64_arg, int64_arg, list_array, list_field, literal_arg,
-    selected_rows,
+    selected_rows, text_arg, text_literal_arg,
 };
 
 /// A strike with its open interest and volume.
@@ -33,23 +35,77 @@ pub struct Wall {
     pub volume: i64,
 }
 
-/// The top `n` walls of `rows`: rows with a non-finite strike are ignored,
-/// rows of equal strike are summed, strikes whose summed open interest is
-/// not positive are dropped, and the rest are ordered by open interest
-/// descending, then strike ascending. Errors if a sum overflows BIGINT.
+/// Which strikes can be walls, and how equal open interest is ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WallRule {
+    /// Strikes with positive open interest; ties to the lower strike
+    /// (`'lower_strike_ties'`, METRICS.md §5).
+    LowerStrikeTies,
+    /// Every strike, 0 open interest included; ties to the strike listed first,
+    /// then the lower strike (`'first_listed'`, §10).
+    FirstListed,
+}
+
+impl WallRule {
+    /// The rule's SQL spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WallRule::LowerStrikeTies => "lower_strike_ties",
+            WallRule::FirstListed => "first_listed",
+        }
+    }
+}
+
+/// A wall candidate with the position of its first listing (smaller is
+/// earlier; rows without one rank last).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Listed {
+    /// The strike and its counts.
+    pub wall: Wall,
+    /// Where the strike was first listed, e.g. its first line in the source file.
+    pub listed: i64,
+}
+
+/// The top `n` walls of `rows` under the §5 rule: see [`top_walls_by`].
 pub fn top_walls(rows: impl IntoIterator<Item = Wall>, n: usize) -> Result<Vec<Wall>> {
+    let rows = rows.into_iter().map(|wall| Listed {
+        wall,
+        listed: i64::MAX,
+    });
+    top_walls_by(rows, n, WallRule::LowerStrikeTies)
+}
+
+/// The top `n` walls of `rows`: rows with a non-finite strike are ignored,
+/// rows of equal strike are summed (their first listing is the smallest),
+/// under `LowerStrikeTies` strikes whose summed open interest is not positive
+/// are dropped, and the rest are ordered by open interest descending, then
+/// (under `FirstListed`) first listing ascending, then strike ascending.
+/// Errors if a sum overflows BIGINT.
+pub fn top_walls_by(
+    rows: impl IntoIterator<Item = Listed>,
+    n: usize,
+    rule: WallRule,
+) -> Result<Vec<Wall>> {
     let mut buffer = WallRows::default();
-    rows.into_iter().try_for_each(|wall| buffer.push(wall))?;
+    rows.into_iter().try_for_each(|row| buffer.push(row))?;
     buffer.fold()?;
     let mut walls = buffer.rows;
-    walls.retain(|w| w.open_interest > 0);
+    if rule == WallRule::LowerStrikeTies {
+        walls.retain(|w| w.wall.open_interest > 0);
+    }
     walls.sort_unstable_by(|a, b| {
-        b.open_interest
-            .cmp(&a.open_interest)
-            .then(a.strike.total_cmp(&b.strike))
+        let listed = match rule {
+            WallRule::FirstListed => a.listed.cmp(&b.listed),
+            WallRule::LowerStrikeTies => std::cmp::Ordering::Equal,
+        };
+        b.wall
+            .open_interest
+            .cmp(&a.wall.open_interest)
+            .then(listed)
+            .then(a.wall.strike.total_cmp(&b.wall.strike))
     });
     walls.truncate(n);
-    Ok(walls)
+    Ok(walls.into_iter().map(|w| w.wall).collect())
 }
 
 /// Slack before the first fold, so that small groups are never sorted while
@@ -60,19 +116,18 @@ const FOLD_SLACK: usize = 64;
 /// doubled, so memory follows the number of distinct strikes.
 #[derive(Debug, Clone, Default)]
 struct WallRows {
-    rows: Vec<Wall>,
+    rows: Vec<Listed>,
     folded: usize,
 }
 
 impl WallRows {
     /// Adds a row, skipping it when its strike is not finite.
-    fn push(&mut self, wall: Wall) -> Result<()> {
-        if wall.strike.is_finite() {
+    fn push(&mut self, row: Listed) -> Result<()> {
+        if row.wall.strike.is_finite() {
             // `+ 0.0` turns -0.0 into 0.0 so both spellings are one strike.
-            self.rows.push(Wall {
-                strike: wall.strike + 0.0,
-                ..wall
-            });
+            let mut row = row;
+            row.wall.strike += 0.0;
+            self.rows.push(row);
             if self.rows.len() >= 2 * self.folded + FOLD_SLACK {
                 self.fold()?;
             }
@@ -83,22 +138,24 @@ impl WallRows {
     /// Sums equal strikes; afterwards rows are sorted by strike.
     fn fold(&mut self) -> Result<()> {
         self.rows
-            .sort_unstable_by(|a, b| a.strike.total_cmp(&b.strike));
+            .sort_unstable_by(|a, b| a.wall.strike.total_cmp(&b.wall.strike));
         let mut kept = 0;
         for i in 0..self.rows.len() {
             let row = self.rows[i];
-            if kept > 0 && self.rows[kept - 1].strike == row.strike {
-                let wall = &mut self.rows[kept - 1];
+            if kept > 0 && self.rows[kept - 1].wall.strike == row.wall.strike {
+                let first = &mut self.rows[kept - 1];
+                let wall = &mut first.wall;
                 let (Some(oi), Some(volume)) = (
-                    wall.open_interest.checked_add(row.open_interest),
-                    wall.volume.checked_add(row.volume),
+                    wall.open_interest.checked_add(row.wall.open_interest),
+                    wall.volume.checked_add(row.wall.volume),
                 ) else {
                     return exec_err!(
                         "top_walls: open interest or volume at strike {} overflows BIGINT",
-                        row.strike
+                        row.wall.strike
                     );
                 };
                 (wall.open_interest, wall.volume) = (oi, volume);
+                first.listed = first.listed.min(row.listed);
             } else {
                 self.rows[kept] = row;
                 kept += 1;
@@ -112,7 +169,7 @@ impl WallRows {
 
 impl HeapSize for WallRows {
     fn heap_bytes(&self) -> usize {
-        self.rows.capacity() * size_of::<Wall>()
+        self.rows.capacity() * size_of::<Listed>()
     }
 }
 
@@ -143,10 +200,12 @@ pub fn top_walls_udaf() -> Arc<AggregateUDF> {
     Arc::clone(UDAF.get_or_init(|| Arc::new(AggregateUDF::from(TopWalls::new()))))
 }
 
-/// `top_walls(strike, open_interest, volume, n)`; see [`top_walls`]. Null
-/// open interest or volume count as 0, rows with a null strike are ignored,
-/// and `n` must be a non-negative literal. Returns an empty list, not NULL,
-/// when no strike qualifies.
+/// `top_walls(strike, open_interest, volume, n)` or `top_walls(strike,
+/// open_interest, volume, n, rule, listed)`; see [`top_walls_by`]. Null open
+/// interest or volume count as 0, rows with a null strike are ignored, `n`
+/// must be a non-negative literal, `rule` the literal `'lower_strike_ties'` or
+/// `'first_listed'`, and `listed` ranks a row's strike by where it was listed
+/// (null: last). Returns an empty list, not NULL, when no strike qualifies.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct TopWalls {
     signature: Signature,
@@ -161,20 +220,54 @@ impl Default for TopWalls {
 impl TopWalls {
     /// The UDAF implementation; prefer the shared [`top_walls_udaf`].
     pub fn new() -> Self {
+        let counts = || vec![float64_arg(), int64_arg(), int64_arg(), int64_arg()];
+        let mut ranked = counts();
+        ranked.extend([text_arg(), int64_arg()]);
         Self {
-            signature: Signature::coercible(
-                vec![float64_arg(), int64_arg(), int64_arg(), int64_arg()],
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(counts()),
+                    TypeSignature::Coercible(ranked),
+                ],
                 Volatility::Immutable,
             ),
         }
     }
 }
 
-/// Reads and checks the `n` literal.
-fn limit(args: &AccumulatorArgs) -> Result<usize> {
-    match literal_arg(args, 3, "top_walls", "n")? {
-        ScalarValue::Int64(Some(n)) if *n >= 0 => Ok(usize::try_from(*n).unwrap_or(usize::MAX)),
-        other => exec_err!("top_walls: n must be a non-negative integer, got {other}"),
+/// How one call ranks: `n` and the rule, read from its literals.
+#[derive(Debug, Clone, Copy)]
+struct Ranking {
+    n: usize,
+    rule: WallRule,
+}
+
+impl Ranking {
+    /// Reads and checks the `n` and `rule` literals.
+    fn of(args: &AccumulatorArgs) -> Result<Self> {
+        let n = match literal_arg(args, 3, "top_walls", "n")? {
+            ScalarValue::Int64(Some(n)) if *n >= 0 => usize::try_from(*n).unwrap_or(usize::MAX),
+            other => return exec_err!("top_walls: n must be a non-negative integer, got {other}"),
+        };
+        let rule = if args.exprs.len() > 4 {
+            match text_literal_arg(
+                args,
+                4,
+                "top_walls",
+                "rule",
+                &["lower_strike_ties", "first_listed"],
+            )? {
+                "first_listed" => WallRule::FirstListed,
+                _ => WallRule::LowerStrikeTies,
+            }
+        } else {
+            WallRule::LowerStrikeTies
+        };
+        Ok(Ranking { n, rule })
+    }
+
+    fn walls(self, rows: Vec<Listed>) -> Result<Vec<Wall>> {
+        top_walls_by(rows, self.n, self.rule)
     }
 }
 
@@ -202,12 +295,13 @@ impl AggregateUDFImpl for TopWalls {
                 DataType::Int64,
             ),
             list_field(format_state_name(args.name, "volume"), DataType::Int64),
+            list_field(format_state_name(args.name, "listed"), DataType::Int64),
         ])
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(TopWallsAccumulator {
-            n: limit(&acc_args)?,
+            ranking: Ranking::of(&acc_args)?,
             rows: WallRows::default(),
         }))
     }
@@ -221,7 +315,7 @@ impl AggregateUDFImpl for TopWalls {
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(TopWallsGroups {
-            n: limit(&args)?,
+            ranking: Ranking::of(&args)?,
             groups: GroupStates::default(),
         }))
     }
@@ -235,39 +329,48 @@ impl AggregateUDFImpl for TopWalls {
     }
 }
 
-/// The selected input rows of a batch, as walls: rows with a null strike or
-/// rejected by the filter are skipped, null counts become 0.
+/// A count cell: null is 0.
+fn count(a: &Int64Array, i: usize) -> i64 {
+    if a.is_valid(i) { a.value(i) } else { 0 }
+}
+
+/// A listing cell: null ranks last.
+fn listing(a: &Int64Array, i: usize) -> i64 {
+    if a.is_valid(i) { a.value(i) } else { i64::MAX }
+}
+
+/// The selected input rows of a batch, as wall candidates: rows with a null
+/// strike or rejected by the filter are skipped, null counts become 0.
 fn input_walls<'a>(
     values: &'a [ArrayRef],
     filter: Option<&BooleanArray>,
-) -> impl Iterator<Item = (usize, Wall)> + 'a {
+) -> impl Iterator<Item = (usize, Listed)> + 'a {
     let mask = selected_rows(&[&values[0]], filter);
     let strike = values[0].as_primitive::<Float64Type>();
     let (oi, volume) = (
         values[1].as_primitive::<Int64Type>(),
         values[2].as_primitive::<Int64Type>(),
     );
+    let listed = values.get(5).map(|a| a.as_primitive::<Int64Type>());
     (0..strike.len())
         .filter(move |&row| mask.as_ref().is_none_or(|mask| mask.is_valid(row)))
         .map(move |row| {
             let wall = Wall {
                 strike: strike.value(row),
-                open_interest: if oi.is_valid(row) { oi.value(row) } else { 0 },
-                volume: if volume.is_valid(row) {
-                    volume.value(row)
-                } else {
-                    0
-                },
+                open_interest: count(oi, row),
+                volume: count(volume, row),
             };
-            (row, wall)
+            let listed = listed.map_or(i64::MAX, |a| listing(a, row));
+            (row, Listed { wall, listed })
         })
 }
 
-/// The `(strikes, open_interest, volume)` list state columns, read row-wise.
+/// The `(strikes, open_interest, volume, listed)` list state columns, read row-wise.
 struct WallStates<'a> {
     strikes: ListRows<'a>,
     oi: &'a Int64Array,
     volume: &'a Int64Array,
+    listed: &'a Int64Array,
 }
 
 impl<'a> WallStates<'a> {
@@ -276,22 +379,25 @@ impl<'a> WallStates<'a> {
             strikes: ListRows::new(&states[0]),
             oi: ListRows::new(&states[1]).i64_values(),
             volume: ListRows::new(&states[2]).i64_values(),
+            listed: ListRows::new(&states[3]).i64_values(),
         }
     }
 
-    /// Adds row `row` to `target`. All three lists share offsets; null
-    /// counts inside them (from `convert_to_state`) are 0.
+    /// Adds row `row` to `target`. All four lists share offsets; null
+    /// counts inside them (from `convert_to_state`) are 0, null listings last.
     fn merge(&self, row: usize, target: &mut WallRows) -> Result<()> {
         let Some(range) = self.strikes.range(row) else {
             return Ok(());
         };
         let strikes = self.strikes.f64_values();
-        let count = |a: &Int64Array, i: usize| if a.is_valid(i) { a.value(i) } else { 0 };
         range.into_iter().try_for_each(|i| {
-            target.push(Wall {
-                strike: strikes[i],
-                open_interest: count(self.oi, i),
-                volume: count(self.volume, i),
+            target.push(Listed {
+                wall: Wall {
+                    strike: strikes[i],
+                    open_interest: count(self.oi, i),
+                    volume: count(self.volume, i),
+                },
+                listed: listing(self.listed, i),
             })
         })
     }
@@ -300,40 +406,36 @@ impl<'a> WallStates<'a> {
 /// The state columns for folded `groups`.
 fn state_arrays<'a>(groups: impl Iterator<Item = &'a mut WallRows>) -> Result<Vec<ArrayRef>> {
     let mut lengths = Vec::new();
-    let (mut strikes, mut oi, mut volume) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut strikes, mut oi, mut volume, mut listed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for group in groups {
         group.fold()?;
         lengths.push(group.rows.len());
-        for wall in &group.rows {
-            strikes.push(wall.strike);
-            oi.push(wall.open_interest);
-            volume.push(wall.volume);
+        for row in &group.rows {
+            strikes.push(row.wall.strike);
+            oi.push(row.wall.open_interest);
+            volume.push(row.wall.volume);
+            listed.push(row.listed);
         }
     }
+    let list = |child: ArrayRef| list_array(child, lengths.iter().copied(), None);
     Ok(vec![
-        list_array(
-            Arc::new(Float64Array::from(strikes)),
-            lengths.iter().copied(),
-            None,
-        ),
-        list_array(
-            Arc::new(Int64Array::from(oi)),
-            lengths.iter().copied(),
-            None,
-        ),
-        list_array(Arc::new(Int64Array::from(volume)), lengths, None),
+        list(Arc::new(Float64Array::from(strikes))),
+        list(Arc::new(Int64Array::from(oi))),
+        list(Arc::new(Int64Array::from(volume))),
+        list(Arc::new(Int64Array::from(listed))),
     ])
 }
 
 #[derive(Debug)]
 struct TopWallsAccumulator {
-    n: usize,
+    ranking: Ranking,
     rows: WallRows,
 }
 
 impl Accumulator for TopWallsAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        input_walls(values, None).try_for_each(|(_, wall)| self.rows.push(wall))
+        input_walls(values, None).try_for_each(|(_, row)| self.rows.push(row))
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -349,7 +451,7 @@ impl Accumulator for TopWallsAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let walls = top_walls(self.rows.rows.iter().copied(), self.n)?;
+        let walls = self.ranking.walls(self.rows.rows.clone())?;
         ScalarValue::try_from_array(&walls_array(&[walls]), 0)
     }
 
@@ -359,7 +461,7 @@ impl Accumulator for TopWallsAccumulator {
 }
 
 struct TopWallsGroups {
-    n: usize,
+    ranking: Ranking,
     groups: GroupStates<WallRows>,
 }
 
@@ -397,7 +499,7 @@ impl GroupsAccumulator for TopWallsGroups {
         let groups = self.groups.take(emit_to);
         let walls = groups
             .into_iter()
-            .map(|rows| top_walls(rows.rows, self.n))
+            .map(|rows| self.ranking.walls(rows.rows))
             .collect::<Result<Vec<_>>>()?;
         Ok(walls_array(&walls))
     }
@@ -413,10 +515,14 @@ impl GroupsAccumulator for TopWallsGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         // One single-row list per input row; the count columns keep their
-        // nulls, which merging reads as 0.
+        // nulls, which merging reads as 0 (and a missing listing as last).
         let nulls = selected_rows(&[&values[0]], opt_filter);
         let strike = values[0].as_primitive::<Float64Type>();
         let strikes: ArrayRef = Arc::new(Float64Array::new(strike.values().clone(), None));
+        let listed = values.get(5).map_or_else(
+            || Arc::new(Int64Array::new_null(strike.len())) as ArrayRef,
+            Arc::clone,
+        );
         let singles = |child: ArrayRef| {
             list_array(child, std::iter::repeat_n(1, strike.len()), nulls.clone())
         };
@@ -424,6 +530,7 @@ impl GroupsAccumulator for TopWallsGroups {
             singles(strikes),
             singles(Arc::clone(&values[1])),
             singles(Arc::clone(&values[2])),
+            singles(listed),
         ])
     }
 
@@ -526,6 +633,65 @@ mod tests {
         assert_eq!(top_walls(rows, 5).unwrap(), [wall(100.0, 1, 1)]);
     }
 
+    fn listed(strike: f64, open_interest: i64, listed: i64) -> Listed {
+        Listed {
+            wall: wall(strike, open_interest, 0),
+            listed,
+        }
+    }
+
+    #[test]
+    fn first_listed_breaks_ties_by_listing_and_keeps_zero_oi() {
+        // Equal OI 500 at 90, 100, 110; the file listed 110 first, then 90.
+        let rows = [
+            listed(90.0, 500, 7),
+            listed(100.0, 500, 9),
+            listed(110.0, 500, 3),
+            listed(120.0, 0, 1),
+        ];
+        assert_eq!(
+            top_walls_by(rows, 3, WallRule::FirstListed).unwrap(),
+            [wall(110.0, 500, 0), wall(90.0, 500, 0), wall(100.0, 500, 0)]
+        );
+        // The §5 rule on the same rows: lower strike first, 120 (no OI) dropped.
+        assert_eq!(
+            top_walls_by(rows, 4, WallRule::LowerStrikeTies).unwrap(),
+            [wall(90.0, 500, 0), wall(100.0, 500, 0), wall(110.0, 500, 0)]
+        );
+    }
+
+    #[test]
+    fn first_listed_names_a_wall_without_open_interest() {
+        // No call OI at all: every strike ties at 0 and the first listed wins.
+        let rows = [
+            listed(95.0, 0, 12),
+            listed(90.0, 0, 30),
+            listed(100.0, 0, 11),
+        ];
+        assert_eq!(
+            top_walls_by(rows, 1, WallRule::FirstListed).unwrap(),
+            [wall(100.0, 0, 0)]
+        );
+        assert_eq!(
+            top_walls_by(rows, 1, WallRule::LowerStrikeTies).unwrap(),
+            []
+        );
+    }
+
+    #[test]
+    fn a_strike_is_listed_where_its_first_row_is() {
+        // 90 has rows at lines 50 and 2, 100 one row at line 10: 90 was listed first.
+        let rows = [
+            listed(90.0, 300, 50),
+            listed(100.0, 500, 10),
+            listed(90.0, 200, 2),
+        ];
+        assert_eq!(
+            top_walls_by(rows, 2, WallRule::FirstListed).unwrap(),
+            [wall(90.0, 500, 0), wall(100.0, 500, 0)]
+        );
+    }
+
     #[test]
     fn overflow_is_an_error() {
         let rows = [wall(100.0, i64::MAX, 0), wall(100.0, 1, 0)];
@@ -537,10 +703,18 @@ mod tests {
     fn folding_while_buffering_keeps_the_sums() {
         let mut rows = WallRows::default();
         for i in 0..1000 {
-            rows.push(wall(f64::from(i % 10), 1, 2)).unwrap();
+            let listed = Listed {
+                wall: wall(f64::from(i % 10), 1, 2),
+                listed: 5000 - i64::from(i),
+            };
+            rows.push(listed).unwrap();
         }
         assert!(rows.rows.len() < 200);
-        let walls = top_walls(rows.rows.iter().copied(), 2).unwrap();
+        rows.fold().unwrap();
+        // The earliest listing of strike 9 is row 999's (listed 4001).
+        let first = rows.rows.iter().find(|r| r.wall.strike == 9.0).unwrap();
+        assert_eq!(first.listed, 4001);
+        let walls = top_walls(rows.rows.iter().map(|r| r.wall), 2).unwrap();
         assert_eq!(walls, [wall(0.0, 100, 200), wall(1.0, 100, 200)]);
     }
 }

@@ -19,12 +19,14 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use gexlake_udfs::exact_sum::exact_sum;
-use gexlake_udfs::gamma_flip::gamma_flip;
+use gexlake_udfs::gamma_flip::{FlipRule, FlipSearch, gamma_flip, gamma_flip_with};
 use gexlake_udfs::gex_slope::gex_slope;
-use gexlake_udfs::top_walls::{Wall, top_walls};
+use gexlake_udfs::top_walls::{Listed, Wall, WallRule, top_walls, top_walls_by};
 
 const WINDOW_PCT: f64 = 0.05;
 const TOP_N: usize = 3;
+/// The flip band of the nearest-spot columns, as multiples of spot.
+const FLIP_RANGE: (f64, f64) = (0.9, 1.1);
 /// Groups `g` with `g % 97 == NAN_GROUP` may hold NaN in `x`.
 const NAN_GROUP: i64 = 5;
 
@@ -68,6 +70,7 @@ struct Row {
     spot: Option<f64>,
     oi: Option<i64>,
     volume: Option<i64>,
+    listed: Option<i64>,
 }
 
 fn generate(groups: usize, seed: u64) -> Vec<Row> {
@@ -110,6 +113,8 @@ fn generate(groups: usize, seed: u64) -> Vec<Row> {
                 spot: spot.filter(|_| !rng.chance(30)),
                 oi: (!rng.chance(10)).then(|| rng.below(1000) as i64 - 50),
                 volume: (!rng.chance(10)).then(|| rng.below(100) as i64),
+                // Few distinct listings, so that equal open interest ties on them too.
+                listed: (!rng.chance(10)).then(|| rng.below(8) as i64),
             });
         }
     }
@@ -125,6 +130,10 @@ struct Results {
     flip: Option<u64>,
     slope: Option<u64>,
     walls: Vec<(u64, i64, i64)>,
+    /// `gamma_flip(strike, net, 'nearest_spot', spot, FLIP_RANGE)`.
+    flip_near: Option<u64>,
+    /// `top_walls(strike, oi, volume, TOP_N, 'first_listed', listed)`.
+    walls_listed: Vec<(u64, i64, i64)>,
 }
 
 fn bits(x: Option<f64>) -> Option<u64> {
@@ -151,15 +160,40 @@ fn reference(rows: &[&Row], spot_override: Option<f64>) -> Results {
         TOP_N,
     )
     .expect("no overflow in test data");
+    let walls_listed = top_walls_by(
+        rows.iter().filter_map(|r| {
+            Some(Listed {
+                wall: Wall {
+                    strike: r.strike?,
+                    open_interest: r.oi.unwrap_or(0),
+                    volume: r.volume.unwrap_or(0),
+                },
+                listed: r.listed.unwrap_or(i64::MAX),
+            })
+        }),
+        TOP_N,
+        WallRule::FirstListed,
+    )
+    .expect("no overflow in test data");
+    let near = FlipSearch {
+        rule: FlipRule::NearestSpot,
+        spot,
+        range: Some(FLIP_RANGE),
+    };
+    let as_bits = |walls: &[Wall]| -> Vec<(u64, i64, i64)> {
+        walls
+            .iter()
+            .map(|w| (w.strike.to_bits(), w.open_interest, w.volume))
+            .collect()
+    };
     Results {
         sum: bits((!xs.is_empty()).then(|| exact_sum(xs))),
         sum2: bits((!xs2.is_empty()).then(|| exact_sum(xs2))),
         flip: bits(gamma_flip(points.iter().copied())),
         slope: bits(spot.and_then(|s| gex_slope(points.iter().copied(), s, WINDOW_PCT))),
-        walls: walls
-            .iter()
-            .map(|w| (w.strike.to_bits(), w.open_interest, w.volume))
-            .collect(),
+        walls: as_bits(&walls),
+        flip_near: bits(gamma_flip_with(points.iter().copied(), near)),
+        walls_listed: as_bits(&walls_listed),
     }
 }
 
@@ -182,6 +216,7 @@ fn schema() -> Arc<Schema> {
         Field::new("spot", DataType::Float64, true),
         Field::new("oi", DataType::Int64, true),
         Field::new("volume", DataType::Int64, true),
+        Field::new("listed", DataType::Int64, true),
     ]))
 }
 
@@ -202,6 +237,7 @@ fn batch(rows: &[Row]) -> RecordBatch {
             f(|r| r.spot),
             i(|r| r.oi),
             i(|r| r.volume),
+            i(|r| r.listed),
         ],
     )
     .expect("valid batch")
@@ -302,7 +338,8 @@ fn skipped_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
     own + plan.children().into_iter().map(skipped_rows).sum::<usize>()
 }
 
-/// Runs `sql`, whose columns are `g, sum, flip, slope, sum2, walls`, and returns
+/// Runs `sql`, whose columns are `g, sum, flip, slope, sum2, walls, flip_near,
+/// walls_listed`, and returns
 /// the results by group together with the number of skipped rows.
 async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize) {
     let plan = ctx
@@ -322,22 +359,27 @@ async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize)
             let a = batch.column(i).as_primitive::<Float64Type>();
             a.is_valid(row).then(|| a.value(row).to_bits())
         };
-        let walls = batch.column(5).as_list::<i32>();
-        for row in 0..batch.num_rows() {
-            assert!(walls.is_valid(row), "top_walls is never NULL");
-            let list = walls.value(row);
+        let walls = |i: usize, row: usize| {
+            let lists = batch.column(i).as_list::<i32>();
+            assert!(lists.is_valid(row), "top_walls is never NULL");
+            let list = lists.value(row);
             let walls = list.as_struct();
             let strike = walls.column(0).as_primitive::<Float64Type>();
             let oi = walls.column(1).as_primitive::<Int64Type>();
             let volume = walls.column(2).as_primitive::<Int64Type>();
+            (0..walls.len())
+                .map(|i| (strike.value(i).to_bits(), oi.value(i), volume.value(i)))
+                .collect::<Vec<_>>()
+        };
+        for row in 0..batch.num_rows() {
             let results = Results {
                 sum: float(1, row),
                 sum2: float(4, row),
                 flip: float(2, row),
                 slope: float(3, row),
-                walls: (0..walls.len())
-                    .map(|i| (strike.value(i).to_bits(), oi.value(i), volume.value(i)))
-                    .collect(),
+                walls: walls(5, row),
+                flip_near: float(6, row),
+                walls_listed: walls(7, row),
             };
             let key = if g.is_valid(row) { g.value(row) } else { -1 };
             assert!(out.insert(key, results).is_none(), "one row per group");
@@ -350,7 +392,11 @@ fn grouped_sql(suffix: &str) -> String {
     format!(
         "SELECT g, exact_sum{suffix}(x), gamma_flip{suffix}(strike, net), \
          gex_slope{suffix}(strike, net, spot, {WINDOW_PCT}), exact_sum{suffix}(x, net), \
-         top_walls{suffix}(strike, oi, volume, {TOP_N}) FROM t GROUP BY g"
+         top_walls{suffix}(strike, oi, volume, {TOP_N}), \
+         gamma_flip{suffix}(strike, net, 'nearest_spot', spot, {low}, {high}), \
+         top_walls{suffix}(strike, oi, volume, {TOP_N}, 'first_listed', listed) FROM t GROUP BY g",
+        low = FLIP_RANGE.0,
+        high = FLIP_RANGE.1,
     )
 }
 
@@ -358,7 +404,12 @@ fn ungrouped_sql(suffix: &str) -> String {
     format!(
         "SELECT NULL::bigint, exact_sum{suffix}(x), gamma_flip{suffix}(strike, net), \
          gex_slope{suffix}(strike, net, 100.0, {WINDOW_PCT}), exact_sum{suffix}(x, net), \
-         top_walls{suffix}(strike, oi, volume, {TOP_N}) FROM t WHERE g % 97 <> {NAN_GROUP}"
+         top_walls{suffix}(strike, oi, volume, {TOP_N}), \
+         gamma_flip{suffix}(strike, net, 'nearest_spot', 100.0, {low}, {high}), \
+         top_walls{suffix}(strike, oi, volume, {TOP_N}, 'first_listed', listed) \
+         FROM t WHERE g % 97 <> {NAN_GROUP}",
+        low = FLIP_RANGE.0,
+        high = FLIP_RANGE.1,
     )
 }
 
