@@ -621,6 +621,24 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     ] {
         assert!(report.contains(part), "{part} missing:\n{report}");
     }
+    // One report per parameter set, each naming the rule behind its flips, and
+    // no alarm on the sample: v2's SPY flip lies far from spot, as the
+    // nearest-spot rule allows (its only bound is the [0.2, 3.0] band).
+    let reports: Vec<&str> = report.split("gexlake check: ").skip(1).collect();
+    assert_eq!(reports.len(), 2, "{report}");
+    assert!(
+        reports[0].contains("params a3")
+            && reports[0].contains("flip rule: first_crossing over every strike"),
+        "{report}"
+    );
+    assert!(
+        reports[1].contains("params v2")
+            && reports[1].contains("flip rule: nearest_spot over strikes in [0.2, 3] × spot"),
+        "{report}"
+    );
+    for r in &reports {
+        assert!(r.contains("Result: PASS (0 failed, 0 warnings)"), "{r}");
+    }
 
     // The fourth day has half the tickers of the third.
     let dir = tempfile::tempdir().unwrap();

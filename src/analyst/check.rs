@@ -14,15 +14,15 @@
 //! | `nonzero_gex` | share of tickers with `gex_net ≠ 0` below `--min-nonzero-share` (50 %) | an earlier date was |
 //! | `flip_share` | — | share with a flip below `--min-flip-share` (10 %) |
 //! | `contracts` | — | average contracts analyzed moves by more than `--max-contracts-change` (30 %) vs the previous date |
-//! | `spot_check` | a watched ticker present in `strikes` has no row, status INVALID, no spot, or `gex_net` null or 0; under `flip_rule = nearest_spot`, a flip outside the parameter set's strike range | no call or put wall; a wall more than 50 % from spot; under `nearest_spot`, a flip more than 50 % from spot (no sign change near it); spot moved more than 25 % since the previous date |
+//! | `spot_check` | a watched ticker present in `strikes` has no row, status INVALID, no spot, or `gex_net` null or 0; a flip outside the parameter set's `flip_strike_range` | no call or put wall; a wall more than 50 % from spot; spot moved more than 25 % since the previous date |
 //!
 //! Each parameter set in the lake (or each of `--params`) gets its own report.
-//! The flip's distance is judged against the rule that made it: the first
-//! crossing (METRICS.md §5) walks up from the lowest strike, so it may lie
-//! anywhere among the strikes and its distance says nothing; the nearest-spot
-//! rule (§10) only looks inside its band and takes the crossing closest to
-//! spot, so a flip outside the band is a bug and a far one a profile with no
-//! sign change near spot.
+//! The flip is judged against the rule that made it, never against a fixed
+//! distance: the first crossing (METRICS.md §5) walks up from the lowest strike,
+//! so it may lie anywhere among the strikes; the nearest-spot rule (§10) takes
+//! the crossing closest to spot, which is far when the profile changes sign only
+//! far away (a short-gamma index, say). Either may lie only inside its
+//! `flip_strike_range`: outside it, the rule was not followed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -394,33 +394,19 @@ fn spot_findings(check: &SpotCheck, rules: &MetricsParams) -> Vec<Finding> {
     out
 }
 
-/// Judges a flip's distance from spot against the rule that made it (see the
-/// module documentation): `None` when there is nothing to say.
+/// Judges a flip's place against the rule that made it (see the module
+/// documentation): `None` when the rule allows it there.
 fn flip_judgement(flip: f64, spot: f64, rules: &MetricsParams) -> Option<(Level, String)> {
-    match rules.flip_rule {
-        FlipRule::FirstCrossing => None,
-        FlipRule::NearestSpot => {
-            if let Some(range) = rules.flip_strike_range
-                && !(range.low * spot <= flip && flip <= range.high * spot)
-            {
-                return Some((
-                    Level::Fail,
-                    format!(
-                        "flip {flip:.2} lies outside the nearest_spot band [{}, {}] × spot {spot}",
-                        range.low, range.high
-                    ),
-                ));
-            }
-            ((flip / spot - 1.0).abs() > 0.5).then(|| {
-                (
-                    Level::Warn,
-                    format!(
-                        "flip {flip:.2} is the sign change nearest to spot {spot}, yet more than 50 % from it"
-                    ),
-                )
-            })
-        }
-    }
+    let range = rules.flip_strike_range?;
+    (!(range.low * spot <= flip && flip <= range.high * spot)).then(|| {
+        (
+            Level::Fail,
+            format!(
+                "flip {flip:.2} lies outside the {} band [{}, {}] × spot {spot}",
+                rules.flip_rule, range.low, range.high
+            ),
+        )
+    })
 }
 
 /// How the flip of `rules` is chosen, for the report.
@@ -435,7 +421,7 @@ pub fn flip_rule_text(rules: &MetricsParams) -> String {
             "first_crossing over {band} (the first sign change up from the lowest strike: its distance from spot is not judged)"
         ),
         FlipRule::NearestSpot => format!(
-            "nearest_spot over {band} (the sign change closest to spot: outside the band fails, beyond 50 % of spot warns)"
+            "nearest_spot over {band} (the sign change closest to spot, however far: a flip outside the band fails)"
         ),
     }
 }
@@ -804,7 +790,14 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
     let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &Profile::A3.params()).await?;
     let mut sets = args.params.clone();
     if sets.is_empty() {
-        sets = metrics_param_sets(&lake).await?;
+        // Every set with results; a directory left empty holds none to check.
+        for set in metrics_param_sets(&lake).await? {
+            if metric_dates(&lake, &set).await?.is_empty() {
+                tracing::warn!(params = %set, "check: no results under this parameter set; skipped");
+            } else {
+                sets.push(set);
+            }
+        }
         sets.sort();
         if sets.is_empty() {
             anyhow::bail!("the lake {lake} has no dealer_metrics; run `gexlake metrics` first");
@@ -991,30 +984,30 @@ mod tests {
     #[test]
     fn the_flip_is_judged_against_its_rule() {
         let a3 = Profile::A3.params();
-        // Spot 100. The first crossing may lie anywhere: 20 is no alarm.
+        // Spot 100. The first crossing over every strike may lie anywhere: 20
+        // is no alarm; nor is v2's nearest crossing at 40, inside [20, 300].
         assert_eq!(spot_findings(&with_flip(20.0), &a3)[0].level, Level::Pass);
-        // Nearest to spot within [0.2, 3.0]·spot: 99 passes; 40 is inside the
-        // band but more than 50 % away: a warning naming the rule.
         assert_eq!(spot_findings(&with_flip(99.0), &v2())[0].level, Level::Pass);
-        let far = spot_findings(&with_flip(40.0), &v2());
-        assert_eq!(far.len(), 1);
-        assert_eq!(far[0].level, Level::Warn);
-        assert!(far[0].detail.contains("nearest to spot"), "{far:?}");
-        // Outside the band the rule cannot have put it: a failure.
+        assert_eq!(spot_findings(&with_flip(40.0), &v2())[0].level, Level::Pass);
+        assert_eq!(
+            spot_findings(&with_flip(300.0), &v2())[0].level,
+            Level::Pass
+        );
+        // Outside the band the rule cannot have put it: a failure naming it.
         let outside = spot_findings(&with_flip(310.0), &v2());
         assert_eq!(outside[0].level, Level::Fail);
         assert!(
             outside[0]
                 .detail
-                .contains("outside the nearest_spot band [0.2, 3] × spot"),
+                .contains("flip 310.00 lies outside the nearest_spot band [0.2, 3] × spot 100"),
             "{outside:?}"
         );
-        // Without a band, the nearest rule still warns when far.
-        let mut open = v2();
-        open.flip_strike_range = None;
+        // A band on the first-crossing rule binds it too.
+        let mut banded = a3.clone();
+        banded.flip_strike_range = v2().flip_strike_range;
         assert_eq!(
-            spot_findings(&with_flip(310.0), &open)[0].level,
-            Level::Warn
+            spot_findings(&with_flip(19.0), &banded)[0].level,
+            Level::Fail
         );
     }
 

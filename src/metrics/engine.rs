@@ -636,6 +636,8 @@ fn metrics_properties() -> WriterProperties {
 /// The columns recording how a result was made, appended to every row: each
 /// effective parameter as its own column (easy to compare across runs), their
 /// hash, the whole set as JSON (with per-ticker spot overrides) and the model version.
+/// The §10 rule columns are nullable: results written before they existed read
+/// as null there, beside the new ones, in one `dealer_metrics` table.
 fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRef)> {
     use datafusion::arrow::array::{BooleanArray, Int32Array, Int64Array};
     let text = |v: String| Arc::new(StringArray::from(vec![v; rows])) as ArrayRef;
@@ -679,7 +681,7 @@ fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRe
             float(Some(params.neutral_threshold)),
         ),
         (
-            Field::new("flip_rule", DataType::Utf8, false),
+            Field::new("flip_rule", DataType::Utf8, true),
             text(params.flip_rule.to_string()),
         ),
         (
@@ -691,23 +693,23 @@ fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRe
             float(params.flip_strike_range.map(|r| r.high)),
         ),
         (
-            Field::new("missing_gamma", DataType::Utf8, false),
+            Field::new("missing_gamma", DataType::Utf8, true),
             text(params.missing_gamma.to_string()),
         ),
         (
-            Field::new("spot_rule", DataType::Utf8, false),
+            Field::new("spot_rule", DataType::Utf8, true),
             text(params.spot_rule.to_string()),
         ),
         (
-            Field::new("leg_spot", DataType::Utf8, false),
+            Field::new("leg_spot", DataType::Utf8, true),
             text(params.leg_spot.to_string()),
         ),
         (
-            Field::new("contracts_rule", DataType::Utf8, false),
+            Field::new("contracts_rule", DataType::Utf8, true),
             text(params.contracts_rule.to_string()),
         ),
         (
-            Field::new("wall_rule", DataType::Utf8, false),
+            Field::new("wall_rule", DataType::Utf8, true),
             text(params.wall_rule.to_string()),
         ),
         (

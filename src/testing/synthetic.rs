@@ -194,6 +194,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Up to 400 eligible legs, drawn only when `draw` (so other rows keep their values).
+fn rng_if(draw: bool, rng: &mut SplitMix64) -> Option<i64> {
+    draw.then(|| (rng.unit() * 400.0) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,9 +252,4 @@ mod tests {
         assert_eq!(winter.to_rfc3339(), "2024-01-03T21:00:00+00:00");
         assert_eq!(summer.to_rfc3339(), "2024-07-03T20:00:00+00:00");
     }
-}
-
-/// Up to 400 eligible legs, drawn only when `draw` (so other rows keep their values).
-fn rng_if(draw: bool, rng: &mut SplitMix64) -> Option<i64> {
-    draw.then(|| (rng.unit() * 400.0) as i64)
 }
