@@ -12,11 +12,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{gexlake_bin, manifest_dir, wait_or_kill};
+use common::{isolated_gexlake, manifest_dir, output_within};
 
 /// The README section whose commands are the quick start.
 const QUICK_START: &str = "## Two commands on a fresh machine";
@@ -268,37 +268,11 @@ impl Ran {
     }
 }
 
-/// Runs the built binary with `args` and `env` in `dir`, as a user's shell would: the
-/// gexlake settings of the test's own environment removed, stdin not a terminal.
+/// Runs the built binary with `args` and `env` in `dir`, as a user's shell would.
 fn run_in(dir: &Path, args: &[String], env: &[(String, String)], what: &str) -> Output {
-    let mut cmd = Command::new(gexlake_bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("GEXLAKE_") || key == "RUST_LOG" || key == "DATABASE_URL" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
-    let mut child = cmd.spawn().expect("starting the gexlake binary");
-    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let (out, err) = (read(Box::new(stdout)), read(Box::new(stderr)));
-    let status = wait_or_kill(&mut child, Duration::from_secs(600), what);
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    let mut cmd = isolated_gexlake();
+    cmd.args(args).current_dir(dir).envs(env.iter().cloned());
+    output_within(&mut cmd, Duration::from_secs(600), what)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
