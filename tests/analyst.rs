@@ -606,6 +606,160 @@ fn plots_are_written_as_svg_and_png() {
     assert_eq!(wrong.status.code(), Some(1));
 }
 
+/// A `<text>` of an SVG: its attributes x, y, font-size, text-anchor and dy, and its text.
+#[derive(Debug)]
+struct SvgText {
+    x: f64,
+    y: f64,
+    size: f64,
+    anchor: String,
+    dy: String,
+    text: String,
+}
+
+impl SvgText {
+    /// The box (left, top, right, bottom) the text covers in a common sans-serif, estimated
+    /// from its length: 0.6 em a character, 1.2 em high from the top. Only for text anchored
+    /// at its top (`dy="0.76em"`, as plotters writes it) and its start or end.
+    #[track_caller]
+    fn bounds(&self) -> (f64, f64, f64, f64) {
+        assert_eq!(self.dy, "0.76em", "{self:?} is anchored at its top");
+        let width = self.text.chars().count() as f64 * 0.6 * self.size;
+        let left = match self.anchor.as_str() {
+            "start" => self.x,
+            "end" => self.x - width,
+            other => panic!("text-anchor {other} in {self:?}"),
+        };
+        (left, self.y, left + width, self.y + 1.2 * self.size)
+    }
+}
+
+/// The value of attribute `name` in an element's opening tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    tag[at..].split('"').next()
+}
+
+/// Every `<text>` element of an SVG document.
+fn svg_texts(svg: &str) -> Vec<SvgText> {
+    svg.split("<text")
+        .skip(1)
+        .map(|part| {
+            let (tag, rest) = part.split_once('>').unwrap();
+            let number = |name| attribute(tag, name).unwrap().parse::<f64>().unwrap();
+            let text = |name| attribute(tag, name).unwrap_or_default().to_string();
+            SvgText {
+                x: number("x"),
+                y: number("y"),
+                size: number("font-size"),
+                anchor: text("text-anchor"),
+                dy: text("dy"),
+                text: rest.split("</text>").next().unwrap().trim().to_string(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn plot_labels_of_close_levels_do_not_overlap() {
+    // Spot 100 and, by METRICS.md §4-5 under a3 (g = ±gamma·OI·10,000):
+    //   net_60 = -0.001·5000·10⁴ = -50,000 (the call has no OI)
+    //   net_99.5 = 0.05·100·10⁴ - 0.05·2000·10⁴ = -950,000
+    //   net_100 = 0.05·4000·10⁴ - 0.05·1000·10⁴ = 1,500,000
+    //   net_100.5 = 0.03·500·10⁴ - 0.03·150·10⁴ = 105,000
+    // The cumulative -50,000 → -1,000,000 → 500,000 crosses at 99.5 + 0.5·1e6/1.5e6 = 99.83.
+    // Call walls 100 (4,000), 100.5 (500), 99.5 (100); put walls 60 (5,000), 99.5 (2,000),
+    // 100 (1,000). The put wall at 60 stretches the chart to about 60–103, 25 px a strike:
+    // seven of the eight levels lie within 25 px of each other.
+    let dir = tempfile::tempdir().unwrap();
+    let leg = |strike, c_oi, p_oi, gamma| common::Leg {
+        c_oi,
+        p_oi,
+        c_volu: if c_oi > 0 { 10 } else { 0 },
+        gamma,
+        ..common::Leg::new("T", strike)
+    };
+    let rows = [
+        leg(60.0, 0, 5000, "0.001"),
+        leg(99.5, 100, 2000, "0.05"),
+        leg(100.0, 4000, 1000, "0.05"),
+        leg(100.5, 500, 150, "0.03"),
+    ];
+    let archives = dir.path().join("archives");
+    std::fs::create_dir(&archives).unwrap();
+    common::write_zip(&archives, "20240103", &common::csv(&rows));
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    ok(&gexlake(&[
+        "ingest",
+        archives.to_str().unwrap(),
+        "--lake",
+        lake,
+    ]));
+    let svg = dir.path().join("t.svg");
+    ok(&gexlake(&[
+        "plot",
+        "T",
+        "--lake",
+        lake,
+        "--date",
+        "2024-01-03",
+        "-o",
+        svg.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let texts = svg_texts(&text);
+    let expected = [
+        "spot 100",
+        "flip 99.83",
+        "call wall 1 100 ",
+        "call wall 2 100.5 ",
+        "call wall 3 99.5 ",
+        "put wall 1 60 ",
+        "put wall 2 99.5 ",
+        "put wall 3 100 ",
+    ];
+    let labels: Vec<&SvgText> = expected
+        .iter()
+        .map(|start| {
+            let found: Vec<&SvgText> = texts
+                .iter()
+                .filter(|t| t.text == *start || (start.ends_with(' ') && t.text.starts_with(start)))
+                .collect();
+            assert_eq!(found.len(), 1, "label {start:?} in {texts:?}");
+            found[0]
+        })
+        .collect();
+    for (i, a) in labels.iter().enumerate() {
+        let (al, at, ar, ab) = a.bounds();
+        for b in &labels[..i] {
+            let (bl, bt, br, bb) = b.bounds();
+            let apart = ar <= bl || br <= al || ab <= bt || bb <= at;
+            assert!(apart, "{:?} overlaps {:?}", a.text, b.text);
+        }
+    }
+    // The spot line is the one vertical polyline in the spot's colour; its label is beside it.
+    let spot_x: Vec<f64> = text
+        .split("<polyline")
+        .skip(1)
+        .filter(|p| attribute(p, "stroke") == Some("#1F77B4"))
+        .filter_map(|p| {
+            let xs: Vec<f64> = attribute(p, "points")?
+                .split_whitespace()
+                .map(|xy| xy.split(',').next().unwrap().parse().unwrap())
+                .collect();
+            (xs.len() == 2 && xs[0] == xs[1]).then_some(xs[0])
+        })
+        .collect();
+    assert_eq!(spot_x.len(), 1, "one spot line");
+    let (l, _, r, _) = labels[0].bounds();
+    let distance = (l - spot_x[0]).max(spot_x[0] - r).max(0.0);
+    assert!(
+        distance <= 6.0,
+        "the spot label is {distance} px from its line"
+    );
+}
+
 #[test]
 fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     let healthy = gexlake(&["check", "--lake", &lake_arg(), "--date", "2026-02-06"]);

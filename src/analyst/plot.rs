@@ -19,6 +19,7 @@ use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::table::Table;
 use super::{jobs, open};
@@ -26,6 +27,8 @@ use crate::cli::{EXIT_OK, LakeArgs, ParamArgs};
 use crate::metrics::MetricsParams;
 use crate::metrics::engine::lake_dates;
 use crate::orats::values::date_to_days;
+
+mod labels;
 
 /// `gexlake plot`.
 #[derive(Debug, clap::Args)]
@@ -451,6 +454,69 @@ struct Marker {
     dashed: bool,
 }
 
+/// The marker labels' font size.
+const LABEL_SIZE: u32 = 13;
+/// The space between a label's text and the edge of its background box.
+const LABEL_PAD: i32 = 2;
+/// The space between the plot's top edge and the first row of labels.
+const LABEL_TOP: i32 = 6;
+
+/// The markers within `range`, most important first, as their labels claim rows: spot, the
+/// flip, then the walls by rank (call before put).
+fn markers(chart: &StrikeChart, range: &Range<f64>) -> Vec<Marker> {
+    let mut markers = vec![Marker {
+        x: chart.spot,
+        label: format!("spot {}", strike_text(chart.spot)),
+        color: SPOT,
+        dashed: false,
+    }];
+    if let Some(f) = chart.flip {
+        markers.push(Marker {
+            x: f,
+            label: format!("flip {f:.2}"),
+            color: FLIP,
+            dashed: true,
+        });
+    }
+    let wall = |side: &str, rank: usize, &(k, oi): &(f64, i64), color| Marker {
+        x: k,
+        label: format!(
+            "{side} wall {} {} (OI {})",
+            rank + 1,
+            strike_text(k),
+            short_number(oi as f64)
+        ),
+        color,
+        dashed: true,
+    };
+    let ranks = chart.call_walls.len().max(chart.put_walls.len());
+    for rank in 0..ranks {
+        markers.extend(
+            chart
+                .call_walls
+                .get(rank)
+                .map(|w| wall("call", rank, w, CALL_WALL)),
+        );
+        markers.extend(
+            chart
+                .put_walls
+                .get(rank)
+                .map(|w| wall("put", rank, w, PUT_WALL)),
+        );
+    }
+    markers.retain(|m| range.contains(&m.x));
+    markers
+}
+
+/// The width to reserve for `text` at font `size`: the bundled font's (`measured`), or more
+/// when an SVG viewer's own sans-serif could draw it wider (the SVG names the family, not the
+/// font; plotters writes the size divided by 1.24, and 0.64 em a character covers DejaVu
+/// Sans, the widest common default, whose digits are 0.636 em).
+fn text_width(text: &str, size: u32, measured: u32) -> i32 {
+    let svg = text.chars().count() as f64 * 0.64 * f64::from(size) / 1.24;
+    (measured as f64).max(svg).ceil() as i32
+}
+
 fn draw_strikes<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     chart: &StrikeChart,
@@ -509,16 +575,53 @@ where
         .iter()
         .fold((0.0f64, 0.0f64), |(lo, hi), b| (lo.min(b.1), hi.max(b.1)));
     let span = if max_g > min_g { max_g - min_g } else { 1.0 };
-    // Headroom above the bars for the marker labels.
-    let y = (min_g - span * 0.05)..(max_g + span * 0.28);
-    let mut plot = ChartBuilder::on(&body)
-        .margin_left(16)
-        .margin_right(28)
-        .margin_bottom(12)
-        .x_label_area_size(48)
-        .y_label_area_size(84)
-        .build_cartesian_2d(range.clone(), y.clone())
-        .map_err(draw_error)?;
+    let build = |y: Range<f64>| {
+        ChartBuilder::on(&body)
+            .margin_left(16)
+            .margin_right(28)
+            .margin_bottom(12)
+            .x_label_area_size(48)
+            .y_label_area_size(84)
+            .build_cartesian_2d(range.clone(), y)
+            .map_err(draw_error)
+    };
+    let markers = markers(chart, &range);
+    // The labels are placed before anything is drawn, on a chart of the same width (the
+    // x scale does not depend on the y range), so the headroom can fit their rows.
+    let font = TextStyle::from((FAMILY, LABEL_SIZE).into_font());
+    let provisional = build(0.0..1.0)?;
+    let x_pixel = |x: f64| provisional.backend_coord(&(x, 1.0)).0;
+    let mut boxes = Vec::with_capacity(markers.len());
+    let mut text_widths = Vec::with_capacity(markers.len());
+    let mut text_height = 0;
+    for m in &markers {
+        let (w, h) = root
+            .estimate_text_size(&m.label, &font)
+            .map_err(draw_error)?;
+        text_height = text_height.max(h as i32);
+        text_widths.push(w as i32);
+        boxes.push(labels::Label {
+            x: x_pixel(m.x),
+            width: text_width(&m.label, LABEL_SIZE, w) + 2 * LABEL_PAD,
+        });
+    }
+    let room = labels::Room {
+        left: x_pixel(range.start),
+        right: x_pixel(range.end),
+        offset: 2,
+        gap: 4,
+    };
+    let placed = labels::place(&boxes, room);
+    let row_height = text_height + 2 * LABEL_PAD + 4;
+    let plot_height = provisional.plotting_area().dim_in_pixel().1 as f64;
+    // Headroom above the bars: at least 28 % of their span, more when the label rows need
+    // it (up to 3/4 of the plot: past that the bars would be too flat to read).
+    let need =
+        ((LABEL_TOP + labels::rows(&placed) as i32 * row_height) as f64).min(plot_height * 0.75);
+    let below = span * 0.05;
+    let head = (span * 0.28).max(need * (span + below) / (plot_height - need));
+    let y = (min_g - below)..(max_g + head);
+    let mut plot = build(y.clone())?;
     let money = |v: &f64| dollar_tick(*v);
     let strike = |v: &f64| strike_text(*v);
     plot.configure_mesh()
@@ -535,47 +638,6 @@ where
         .draw()
         .map_err(draw_error)?;
 
-    let mut markers = vec![Marker {
-        x: chart.spot,
-        label: format!("spot {}", strike_text(chart.spot)),
-        color: SPOT,
-        dashed: false,
-    }];
-    if let Some(f) = chart.flip {
-        markers.push(Marker {
-            x: f,
-            label: format!("flip {f:.2}"),
-            color: FLIP,
-            dashed: true,
-        });
-    }
-    for (i, (k, oi)) in chart.call_walls.iter().enumerate() {
-        markers.push(Marker {
-            x: *k,
-            label: format!(
-                "call wall {} {} (OI {})",
-                i + 1,
-                strike_text(*k),
-                short_number(*oi as f64)
-            ),
-            color: CALL_WALL,
-            dashed: true,
-        });
-    }
-    for (i, (k, oi)) in chart.put_walls.iter().enumerate() {
-        markers.push(Marker {
-            x: *k,
-            label: format!(
-                "put wall {} {} (OI {})",
-                i + 1,
-                strike_text(*k),
-                short_number(*oi as f64)
-            ),
-            color: PUT_WALL,
-            dashed: true,
-        });
-    }
-    markers.retain(|m| range.contains(&m.x));
     for m in &markers {
         let points = vec![(m.x, y.start), (m.x, y.end)];
         let style = m.color.stroke_width(if m.color == SPOT || m.color == FLIP {
@@ -615,41 +677,31 @@ where
         BLACK.stroke_width(1),
     )))
     .map_err(draw_error)?;
-    // Labels in rows under the top edge, each in the first row where it
-    // overlaps no other label, so close levels stay readable; a label that
-    // would run past the right edge goes to the left of its line.
-    markers.sort_by(|a, b| a.x.total_cmp(&b.x));
-    let font = TextStyle::from((FAMILY, 13).into_font());
-    let right_edge = plot.backend_coord(&(range.end, y.end)).0;
-    let mut rows: Vec<Vec<(i32, i32)>> = Vec::new();
-    for m in &markers {
-        let (px, top) = plot.backend_coord(&(m.x, y.end));
-        let (w, h) = root
-            .estimate_text_size(&m.label, &font)
-            .map_err(draw_error)?;
-        let (w, h) = (w as i32, h as i32);
-        let x0 = if px + 4 + w > right_edge {
-            px - 4 - w
+    let top = plot.backend_coord(&(range.start, y.end)).1;
+    for (i, (m, at)) in markers.iter().zip(&placed).enumerate() {
+        let (b, y0) = (boxes[i], top + LABEL_TOP + at.row as i32 * row_height);
+        // Left of its line, the text ends at the line whatever font the viewer draws it in;
+        // the background hugs the text as drawn here (the layout reserved more).
+        let before_line = at.left + b.width <= b.x;
+        let (start, style) = if before_line {
+            (
+                at.left + b.width - LABEL_PAD,
+                font.color(&m.color).pos(Pos::new(HPos::Right, VPos::Top)),
+            )
         } else {
-            px + 4
+            (at.left + LABEL_PAD, font.color(&m.color))
         };
-        let span = (x0 - 3, x0 + w + 3);
-        let free = |row: &Vec<(i32, i32)>| row.iter().all(|&(a, b)| span.1 < a || b < span.0);
-        let row = match rows.iter().position(free) {
-            Some(r) => r,
-            None => {
-                rows.push(Vec::new());
-                rows.len() - 1
-            }
+        let (left, right) = if before_line {
+            (start - text_widths[i] - LABEL_PAD, start + LABEL_PAD)
+        } else {
+            (start - LABEL_PAD, start + text_widths[i] + LABEL_PAD)
         };
-        rows[row].push(span);
-        let y0 = top + 6 + row as i32 * (h + 6);
         root.draw(&Rectangle::new(
-            [(x0 - 2, y0 - 2), (x0 + w + 2, y0 + h + 2)],
+            [(left, y0), (right, y0 + text_height + 2 * LABEL_PAD)],
             WHITE.mix(0.85).filled(),
         ))
         .map_err(draw_error)?;
-        root.draw(&Text::new(m.label.clone(), (x0, y0), font.color(&m.color)))
+        root.draw(&Text::new(m.label.clone(), (start, y0 + LABEL_PAD), style))
             .map_err(draw_error)?;
     }
     let mut legend = vec![

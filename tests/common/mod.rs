@@ -185,15 +185,13 @@ impl std::fmt::Display for CliRun {
     }
 }
 
-/// Runs the built `gexlake` with `args` plus `--log-format json --log-level debug`, with the
-/// gexlake/RUST_LOG environment cleared and `envs` set; fails the test after `timeout`.
-pub fn run_gexlake_env(args: &[&str], envs: &[(&str, &str)]) -> CliRun {
-    use std::io::Read;
+/// A command for the built `gexlake` as a user's shell would start it: the gexlake, RUST_LOG
+/// and DATABASE_URL settings of the test's own environment removed, stdin not a terminal,
+/// stdout and stderr captured.
+pub fn isolated_gexlake() -> std::process::Command {
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(gexlake_bin());
-    cmd.args(args)
-        .args(["--log-format", "json", "--log-level", "debug"])
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (key, _) in std::env::vars() {
@@ -201,12 +199,20 @@ pub fn run_gexlake_env(args: &[&str], envs: &[(&str, &str)]) -> CliRun {
             cmd.env_remove(key);
         }
     }
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
+    cmd
+}
+
+/// Runs `cmd` (stdout and stderr piped) to its end and returns what it wrote; past `limit`
+/// kills it and fails the test, naming `what`.
+pub fn output_within(
+    cmd: &mut std::process::Command,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::Output {
+    use std::io::Read;
     let mut child = cmd.spawn().expect("starting the gexlake binary");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut err = child.stderr.take().expect("stderr is piped");
     let out_thread = std::thread::spawn(move || {
         let mut s = Vec::new();
         let _ = out.read_to_end(&mut s);
@@ -217,16 +223,33 @@ pub fn run_gexlake_env(args: &[&str], envs: &[(&str, &str)]) -> CliRun {
         let _ = err.read_to_end(&mut s);
         s
     });
-    let status = wait_or_kill(
-        &mut child,
+    let status = wait_or_kill(&mut child, limit, what);
+    std::process::Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    }
+}
+
+/// Runs the built `gexlake` with `args` plus `--log-format json --log-level debug`, with the
+/// gexlake/RUST_LOG environment cleared and `envs` set; fails the test after `timeout`.
+pub fn run_gexlake_env(args: &[&str], envs: &[(&str, &str)]) -> CliRun {
+    let mut cmd = isolated_gexlake();
+    cmd.args(args)
+        .args(["--log-format", "json", "--log-level", "debug"]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let output = output_within(
+        &mut cmd,
         std::time::Duration::from_secs(180),
         &format!("`gexlake {}`", args.join(" ")),
     );
     CliRun {
         args: args.iter().map(|s| s.to_string()).collect(),
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned(),
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
