@@ -139,17 +139,26 @@ fn example(name: &str) -> String {
 
 #[test]
 fn strike_gex_adds_up_to_dealer_metrics_under_both_profiles() {
-    for profile in ["a3", "v2"] {
+    // Each profile's own flip rule and band (METRICS.md §5, §10), passed to the UDAF.
+    for (profile, flip_rule, low, high) in [
+        (
+            "a3",
+            "first_crossing",
+            "CAST(NULL AS DOUBLE)",
+            "CAST(NULL AS DOUBLE)",
+        ),
+        ("v2", "nearest_spot", "0.2", "3.0"),
+    ] {
         // Net GEX and the flip of every (ticker, date) from the view, next to the run's.
-        let rows = sql_json(&[
+        let sql = format!(
             "SELECT m.ticker, m.trade_date, m.gex_net, v.net, m.gamma_flip, v.flip, v.params
              FROM dealer_metrics m
-             JOIN (SELECT ticker, trade_date, params, sum(net_gex) AS net, gamma_flip(strike, net_gex) AS flip
+             JOIN (SELECT ticker, trade_date, params, sum(net_gex) AS net,
+                          gamma_flip(strike, net_gex, '{flip_rule}', spot, {low}, {high}) AS flip
                    FROM strike_gex GROUP BY ticker, trade_date, params) v
-               ON v.ticker = m.ticker AND v.trade_date = m.trade_date AND v.params = m.params",
-            "--profile",
-            profile,
-        ]);
+               ON v.ticker = m.ticker AND v.trade_date = m.trade_date AND v.params = m.params"
+        );
+        let rows = sql_json(&[&sql, "--profile", profile]);
         let with_gex = rows.iter().filter(|r| !r["gex_net"].is_null()).count();
         assert!(
             with_gex >= 60,

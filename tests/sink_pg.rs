@@ -175,7 +175,7 @@ impl GexRow {
         ];
         Self {
             numbers: numbers.map(|v| v.map(f64::to_bits)),
-            contracts_analyzed: Some(i32::try_from(m.eligible_options_count).unwrap()),
+            contracts_analyzed: Some(i32::try_from(m.contracts_analyzed).unwrap()),
             vex_and_charm_null: true,
         }
     }
@@ -727,7 +727,7 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
         );
         assert_eq!(
             row[6].as_deref(),
-            Some(m.eligible_options_count.to_string().as_str())
+            Some(m.contracts_analyzed.to_string().as_str())
         );
     }
 
@@ -739,11 +739,7 @@ async fn sinking_into_production_keeps_other_columns_and_passes_the_handoff_chec
         .filter(|m| m.gex_net.is_some_and(|g| g != 0.0))
         .count();
     let flips_expected = v2.iter().filter(|m| m.gamma_flip.is_some()).count();
-    let avg_expected = v2
-        .iter()
-        .map(|m| m.eligible_options_count as f64)
-        .sum::<f64>()
-        / TICKERS as f64;
+    let avg_expected = v2.iter().map(|m| m.contracts_analyzed as f64).sum::<f64>() / TICKERS as f64;
     assert_eq!(total.unwrap(), TICKERS.to_string());
     assert_eq!(nonzero.unwrap(), nonzero_expected.to_string());
     assert_eq!(has_flip.unwrap(), flips_expected.to_string());
@@ -771,7 +767,7 @@ async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
     a3[1500].ticker = "BAD\0A".to_string();
     a3[3100].ticker = "TOOLONGTICKER".to_string();
     v2[1500].ticker = "BAD\0V".to_string();
-    v2[4200].eligible_options_count = 3_000_000_000;
+    v2[4200].contracts_analyzed = 3_000_000_000;
 
     let daily = sink.upsert_daily_snapshots(&a3).await.unwrap();
     let expected = [("BAD\0A", "22021"), ("TOOLONGTICKER", "22001")];
