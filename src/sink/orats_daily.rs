@@ -315,3 +315,109 @@ impl<'r> Upsert for OratsDailyUpsert<'r> {
         async move { Ok(query.execute(pool).await?.rows_affected()) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{LargeStringArray, StringViewArray, new_null_array};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 3, d).unwrap()
+    }
+
+    /// A batch with the given key columns and every contract column null, `vol_regime` typed
+    /// `regime`.
+    fn batch(symbols: ArrayRef, dates: &[NaiveDate], regime: DataType) -> RecordBatch {
+        let rows = dates.len();
+        let mut fields = vec![
+            Field::new("symbol", symbols.data_type().clone(), true),
+            Field::new("asof_date", DataType::Date32, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            symbols,
+            Arc::new(Date32Array::from_iter_values(
+                dates.iter().map(|d| Date32Type::from_naive_date(*d)),
+            )),
+        ];
+        for (name, kind) in COLUMNS {
+            let data_type = match name {
+                "vol_regime" => regime.clone(),
+                _ => kind.data_type(),
+            };
+            columns.push(new_null_array(&data_type, rows));
+            fields.push(Field::new(name, data_type, true));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn rows_are_sorted_by_key_one_per_key_the_last_given_whatever_the_string_type() {
+        let view = StringViewArray::from(vec!["MSFT", "AAPL", "AAPL"]);
+        let large = LargeStringArray::from(vec!["AAPL"]);
+        let input = [
+            batch(Arc::new(view), &[day(8), day(8), day(7)], DataType::Int16),
+            batch(Arc::new(large), &[day(8)], DataType::Int16),
+        ];
+        let columns = columns(&input).unwrap();
+        let mut report = SinkReport::new(TABLE);
+        let rows = rows(&columns, &mut report);
+        let keys: Vec<(NaiveDate, &str, usize, usize)> = rows
+            .iter()
+            .map(|r| (r.date, r.symbol, r.batch, r.index))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (day(7), "AAPL", 0, 2),
+                (day(8), "AAPL", 1, 0),
+                (day(8), "MSFT", 0, 0),
+            ]
+        );
+        assert_eq!(report.duplicates, 1);
+        assert!(report.soft_failed.is_empty());
+    }
+
+    #[test]
+    fn a_mistyped_column_or_a_null_key_names_the_batch_and_the_column() {
+        let symbols = || -> ArrayRef { Arc::new(StringArray::from(vec![Some("A")])) };
+        let good = batch(symbols(), &[day(8)], DataType::Int16);
+        let wide = batch(symbols(), &[day(8)], DataType::Int64);
+        let err = columns(&[good.clone(), wide]).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "orats_daily input batch 1: column vol_regime is Int64, expected Int16"
+        );
+        let null_symbol: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
+        let err = columns(&[batch(null_symbol, &[day(8)], DataType::Int16), good])
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "orats_daily input batch 0: column symbol has 1 nulls"
+        );
+    }
+
+    #[test]
+    fn the_statement_binds_every_column_once_and_updates_only_the_contract_and_updated_at() {
+        let sql = upsert_statement();
+        assert!(sql.contains("$37::float8[])"), "{sql}");
+        assert!(!sql.contains("$38"), "{sql}");
+        assert!(
+            sql.contains("$34::int2[]"),
+            "vol_regime is the 32nd column: {sql}"
+        );
+        let set = sql.split_once("\nSET ").unwrap().1;
+        let set = set.split_once("\nWHERE ").unwrap().0;
+        let assigned: Vec<&str> = set
+            .split(", ")
+            .map(|a| a.split_once(" = ").unwrap().0)
+            .collect();
+        let mut expected: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+        expected.push("updated_at");
+        assert_eq!(assigned, expected);
+    }
+}
