@@ -357,8 +357,8 @@ impl PgSink {
     /// existing V1 table survive; `updated_at` moves only when a value changes. Rounded values
     /// are bound as float8 and cast by the column type (the contract's rounding). A key given
     /// twice keeps its last row. A row with a NaN or infinite value soft-fails without being
-    /// sent; a missing or mistyped column, or a null key, fails the call before anything is
-    /// written.
+    /// sent; a missing or mistyped column, a null key or a date beyond the calendar fails the
+    /// call before anything is written ([`SinkError::OratsDailyInput`]).
     pub async fn upsert_orats_daily(
         &self,
         batches: &[RecordBatch],

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::LazyLock;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Date32Type, Float64Type, Int16Type, Int64Type,
@@ -131,7 +131,7 @@ WHERE ({stored}) IS DISTINCT FROM ({excluded})",
 /// One input batch's columns, checked: the key columns typed, the others in [`COLUMNS`] order.
 pub(crate) struct BatchColumns {
     symbols: StringArray,
-    dates: Date32Array,
+    dates: Vec<NaiveDate>,
     values: Vec<ArrayRef>,
 }
 
@@ -183,13 +183,24 @@ fn batch_columns(batch: &RecordBatch) -> Result<BatchColumns, String> {
     not_null("symbol", &symbols)?;
     let dates = typed("asof_date", DataType::Date32)?;
     not_null("asof_date", &dates)?;
+    let dates = dates.as_primitive::<Date32Type>();
+    let dates = (0..dates.len())
+        .map(|i| {
+            dates.value_as_date(i).ok_or_else(|| {
+                format!(
+                    "column asof_date holds day {} after 1970-01-01, beyond the calendar",
+                    dates.value(i)
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let values = COLUMNS
         .iter()
         .map(|(name, kind)| typed(name, kind.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(BatchColumns {
         symbols: symbols.as_string::<i32>().clone(),
-        dates: dates.as_primitive::<Date32Type>().clone(),
+        dates,
         values,
     })
 }
@@ -220,16 +231,12 @@ pub(crate) fn rows<'a>(columns: &'a [BatchColumns], report: &mut SinkReport) -> 
     let mut rows: Vec<OratsRow<'a>> =
         Vec::with_capacity(columns.iter().map(|c| c.dates.len()).sum());
     for (batch, c) in columns.iter().enumerate() {
-        for index in 0..c.dates.len() {
-            let date = c
-                .dates
-                .value_as_date(index)
-                .expect("a Date32 is always a date");
+        for (index, date) in c.dates.iter().enumerate() {
             rows.push(OratsRow {
                 batch,
                 index,
                 symbol: c.symbols.value(index),
-                date,
+                date: *date,
             });
         }
     }
@@ -320,7 +327,9 @@ impl<'r> Upsert for OratsDailyUpsert<'r> {
 mod tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{LargeStringArray, StringViewArray, new_null_array};
+    use datafusion::arrow::array::{
+        Date32Array, LargeStringArray, StringViewArray, new_null_array,
+    };
     use datafusion::arrow::datatypes::{Field, Schema};
 
     use super::*;
@@ -382,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn a_mistyped_column_or_a_null_key_names_the_batch_and_the_column() {
+    fn a_mistyped_column_a_null_key_or_an_impossible_date_names_the_batch_and_the_column() {
         let symbols = || -> ArrayRef { Arc::new(StringArray::from(vec![Some("A")])) };
         let good = batch(symbols(), &[day(8)], DataType::Int16);
         let wide = batch(symbols(), &[day(8)], DataType::Int64);
@@ -392,12 +401,20 @@ mod tests {
             "orats_daily input batch 1: column vol_regime is Int64, expected Int16"
         );
         let null_symbol: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
-        let err = columns(&[batch(null_symbol, &[day(8)], DataType::Int16), good])
+        let err = columns(&[batch(null_symbol, &[day(8)], DataType::Int16), good.clone()])
             .err()
             .unwrap();
         assert_eq!(
             err.to_string(),
             "orats_daily input batch 0: column symbol has 1 nulls"
+        );
+        let mut far = good.columns().to_vec();
+        far[1] = Arc::new(Date32Array::from(vec![i32::MAX]));
+        let far = RecordBatch::try_new(good.schema(), far).unwrap();
+        assert_eq!(
+            columns(&[far]).err().unwrap().to_string(),
+            "orats_daily input batch 0: column asof_date holds day 2147483647 after 1970-01-01, \
+             beyond the calendar"
         );
     }
 
