@@ -64,7 +64,7 @@ enum Command {
     Backfill(BackfillArgs),
     /// The unattended nightly job: pull and process the archives newer than the last one done (under a lake lock).
     Nightly(NightlyArgs),
-    /// Apply the database migrations (tables daily_snapshots, gex_metrics_snapshot, tickers).
+    /// Apply the database migrations (tables daily_snapshots, gex_metrics_snapshot, orats_daily, tickers).
     Migrate(DatabaseArgs),
     /// Write deterministic ORATS-shaped sample archives.
     Sample(SampleArgs),

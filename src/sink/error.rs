@@ -49,6 +49,15 @@ pub enum SinkError {
         /// The row's trade date.
         trade_date: NaiveDate,
     },
+    /// An `orats_daily` input batch lacks a column, types one differently from the contract,
+    /// or has a null key; nothing was written.
+    #[error("orats_daily input batch {batch}: {reason}")]
+    OratsDailyInput {
+        /// The batch's position in the input (0-based).
+        batch: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Whether retrying may succeed: a lost or refused connection, a pool timeout, a serialization

@@ -1,6 +1,7 @@
 //! The Postgres sink: upserts [`DealerMetrics`] into `daily_snapshots` (profile a3, the A3
-//! JSON) and `gex_metrics_snapshot` (profile v2, the handoff's flat columns), after applying
-//! the migrations in `migrations/` (which create the tables, or adopt existing ones).
+//! JSON) and `gex_metrics_snapshot` (profile v2, the handoff's flat columns), and the lake's
+//! `orats_daily` batches into `orats_daily`, after applying the migrations in `migrations/`
+//! (which create the tables, or adopt existing ones).
 //!
 //! Rows are written in batches, one UNNEST statement per batch, each statement its own
 //! transaction. A batch rejected for its data is split in halves until the offending rows
@@ -11,6 +12,7 @@
 //! as errors; re-running the same rows later converges to the uninterrupted result.
 
 mod error;
+mod orats_daily;
 mod redact;
 mod tables;
 
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::NaiveDate;
+use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -34,8 +37,9 @@ pub use redact::{DatabaseUrl, redact_url};
 
 use crate::metrics::DealerMetrics;
 use error::{is_row_specific, is_transient, is_transient_migration};
+use orats_daily::OratsDailyUpsert;
 use redact::Redactor;
-use tables::{Table, TickerIds, last_per_key};
+use tables::{MetricsUpsert, Table, TickerIds, last_per_key};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -103,9 +107,9 @@ pub struct SinkReport {
 }
 
 impl SinkReport {
-    fn new(table: Table) -> Self {
+    fn new(table: &'static str) -> Self {
         Self {
-            table: table.name(),
+            table,
             written: 0,
             unchanged: 0,
             duplicates: 0,
@@ -115,18 +119,18 @@ impl SinkReport {
         }
     }
 
-    fn soft_fail(&mut self, batch: &[&DealerMetrics], reason: &str) {
-        for m in batch {
+    fn soft_fail<R: Keyed>(&mut self, batch: &[R], reason: &str) {
+        for row in batch {
             warn!(
                 table = self.table,
-                ticker = %m.ticker,
-                trade_date = %m.trade_date,
+                ticker = row.ticker(),
+                trade_date = %row.trade_date(),
                 reason,
                 "row soft-failed"
             );
             self.soft_failed.push(SoftFail {
-                ticker: m.ticker.clone(),
-                trade_date: m.trade_date,
+                ticker: row.ticker().to_string(),
+                trade_date: row.trade_date(),
                 reason: reason.to_string(),
             });
         }
@@ -141,10 +145,49 @@ impl SinkReport {
         self.soft_failed.extend(part.soft_failed);
     }
 
+    fn log_finished(&self, started: Instant) {
+        info!(
+            table = self.table,
+            written = self.written,
+            unchanged = self.unchanged,
+            duplicates = self.duplicates,
+            not_counted = self.not_counted,
+            retries = self.retries,
+            soft_failed = self.soft_failed.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "upsert finished"
+        );
+    }
+
     /// The soft-failed tickers, in input order.
     pub fn soft_failed_tickers(&self) -> Vec<&str> {
         self.soft_failed.iter().map(|f| f.ticker.as_str()).collect()
     }
+}
+
+/// A row of an upsert, as reports name it: its ticker (or symbol) and trade date.
+pub(crate) trait Keyed {
+    /// The row's ticker or symbol.
+    fn ticker(&self) -> &str;
+    /// The row's trade date.
+    fn trade_date(&self) -> NaiveDate;
+}
+
+/// One table's upsert statement, which the batching, retries and splitting drive.
+pub(crate) trait Upsert: Sync {
+    /// What one input row is.
+    type Row: Keyed + Sync;
+
+    /// The table's name.
+    fn table(&self) -> &'static str;
+
+    /// Upserts `rows` (unique keys) in one statement; returns how many were inserted or
+    /// changed.
+    fn write<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        rows: &'a [Self::Row],
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a;
 }
 
 /// A connection pool to the metrics database, and the upserts into it.
@@ -280,7 +323,7 @@ impl PgSink {
         self.migrate().await?;
         let started = Instant::now();
         let (mut rows, duplicates) = last_per_key(rows);
-        let mut report = SinkReport::new(table);
+        let mut report = SinkReport::new(table.name());
         report.duplicates = duplicates;
         if table == Table::GexMetricsSnapshot {
             let before = rows.len();
@@ -309,11 +352,47 @@ impl PgSink {
             }
             report.retries += retries;
         }
+        let upsert = MetricsUpsert {
+            table,
+            known: &known,
+        };
+        report.absorb(self.write_all(&upsert, &rows).await);
+        report.log_finished(started);
+        Ok(report)
+    }
+
+    /// Upserts the lake's `orats_daily` rows (the columns of ORATS_DAILY.md §2–3 and
+    /// `asof_date`, in any batch split or order) into `orats_daily`, keyed by (asof_date, symbol).
+    ///
+    /// Only the contract's columns and `updated_at` are written, so the other columns of an
+    /// existing V1 table survive; `updated_at` moves only when a value changes. Rounded values
+    /// are bound as float8 and cast by the column type (the contract's rounding). A key given
+    /// twice keeps its last row. A row with a NaN or infinite value soft-fails without being
+    /// sent; a missing or mistyped column, a null key or a date beyond the calendar fails the
+    /// call before anything is written ([`SinkError::OratsDailyInput`]).
+    pub async fn upsert_orats_daily(
+        &self,
+        batches: &[RecordBatch],
+    ) -> Result<SinkReport, SinkError> {
+        let columns = orats_daily::columns(batches)?;
+        self.migrate().await?;
+        let started = Instant::now();
+        let mut report = SinkReport::new(orats_daily::TABLE);
+        let rows = orats_daily::rows(&columns, &mut report);
+        let upsert = OratsDailyUpsert { columns: &columns };
+        report.absorb(self.write_all(&upsert, &rows).await);
+        report.log_finished(started);
+        Ok(report)
+    }
+
+    /// Writes `rows` in batches, several in flight at once.
+    async fn write_all<U: Upsert>(&self, upsert: &U, rows: &[U::Row]) -> SinkReport {
+        let mut report = SinkReport::new(upsert.table());
         let unavailable: Mutex<Option<String>> = Mutex::new(None);
         // The futures are made first: a stream holding the closure would not be `Send`.
         let batches: Vec<_> = rows
             .chunks(self.options.batch_size.max(1))
-            .map(|batch| self.write_batch(table, batch, &known, &unavailable))
+            .map(|batch| self.write_batch(upsert, batch, &unavailable))
             .collect();
         let parts: Vec<SinkReport> = futures::stream::iter(batches)
             .buffered(self.options.concurrency.max(1))
@@ -322,32 +401,22 @@ impl PgSink {
         for part in parts {
             report.absorb(part);
         }
-        info!(
-            table = table.name(),
-            written = report.written,
-            unchanged = report.unchanged,
-            duplicates = report.duplicates,
-            retries = report.retries,
-            soft_failed = report.soft_failed.len(),
-            elapsed_ms = started.elapsed().as_millis(),
-            "upsert finished"
-        );
-        Ok(report)
+        report
     }
 
     /// Writes one batch; a batch the database rejects for its data is split in halves until
     /// only the bad rows soft-fail. Once the database is unavailable (a transient error
     /// outlasted the retries) the remaining batches are not attempted.
-    async fn write_batch(
+    async fn write_batch<U: Upsert>(
         &self,
-        table: Table,
-        batch: &[&DealerMetrics],
-        known: &TickerIds,
+        upsert: &U,
+        batch: &[U::Row],
         unavailable: &Mutex<Option<String>>,
     ) -> SinkReport {
+        let table = upsert.table();
         let mut report = SinkReport::new(table);
         // A stack, so that the halves of a split batch are written in order.
-        let mut pending: Vec<&[&DealerMetrics]> = vec![batch];
+        let mut pending: Vec<&[U::Row]> = vec![batch];
         while let Some(batch) = pending.pop() {
             let down = unavailable.lock().expect("not poisoned").clone();
             if let Some(reason) = down {
@@ -361,7 +430,7 @@ impl PgSink {
                 &self.redactor,
                 &mut report.retries,
                 is_transient,
-                || table.write(&self.pool, batch, known),
+                || upsert.write(&self.pool, batch),
             )
             .await;
             match result {
@@ -370,7 +439,7 @@ impl PgSink {
                     report.written += changed;
                     report.unchanged += batch.len() - changed;
                     info!(
-                        table = table.name(),
+                        table,
                         rows = batch.len(),
                         written = changed,
                         unchanged = batch.len() - changed,
@@ -380,7 +449,7 @@ impl PgSink {
                 }
                 Err(err) if batch.len() > 1 && is_row_specific(&err) => {
                     debug!(
-                        table = table.name(),
+                        table,
                         rows = batch.len(),
                         error = %self.redactor.scrub(&err),
                         "batch rejected for its data; splitting it"
@@ -473,5 +542,6 @@ mod tests {
         assert_send(&sink.migrate());
         assert_send(&sink.upsert_daily_snapshots(&[]));
         assert_send(&sink.upsert_gex_metrics(&[]));
+        assert_send(&sink.upsert_orats_daily(&[]));
     }
 }

@@ -1,12 +1,13 @@
-//! The two target tables: one UNNEST upsert statement per batch of rows.
+//! The two tables of dealer metrics: one UNNEST upsert statement per batch of rows.
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use tracing::debug;
 
+use super::{Keyed, Upsert};
 use crate::metrics::json::DealerMetricsDocument;
 use crate::metrics::{DealerMetrics, Profile};
 
@@ -83,19 +84,42 @@ impl Table {
             Table::GexMetricsSnapshot => Profile::V2,
         }
     }
+}
 
-    /// Upserts `rows` (unique keys) in one statement; returns how many were inserted or changed.
-    /// `known` holds ticker ids already registered; others are looked up (and registered).
-    pub(crate) async fn write(
-        self,
-        pool: &PgPool,
-        rows: &[&DealerMetrics],
-        known: &TickerIds,
+/// The upsert of dealer metrics into one of the two tables.
+pub(crate) struct MetricsUpsert<'a> {
+    /// The table written.
+    pub(crate) table: Table,
+    /// Ticker ids already registered; others are looked up (and registered) per batch.
+    pub(crate) known: &'a TickerIds,
+}
+
+impl<'r> Upsert for MetricsUpsert<'r> {
+    type Row = &'r DealerMetrics;
+
+    fn table(&self) -> &'static str {
+        self.table.name()
+    }
+
+    async fn write<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        rows: &'a [Self::Row],
     ) -> Result<u64, sqlx::Error> {
-        match self {
-            Table::DailySnapshots => write_daily_snapshots(pool, rows, known).await,
+        match self.table {
+            Table::DailySnapshots => write_daily_snapshots(pool, rows, self.known).await,
             Table::GexMetricsSnapshot => write_gex_metrics_snapshot(pool, rows).await,
         }
+    }
+}
+
+impl Keyed for &DealerMetrics {
+    fn ticker(&self) -> &str {
+        &self.ticker
+    }
+
+    fn trade_date(&self) -> NaiveDate {
+        self.trade_date
     }
 }
 
