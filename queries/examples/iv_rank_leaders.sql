@@ -2,7 +2,8 @@
 -- (V1's symbol-level table), with their 30-day historical volatility, the
 -- IV/HV ratio (decimal IV over percent HV, as V1 computes it) and volume
 -- against its 60-row average. Symbols under a volume floor are left out, as
--- V1's scanners do.
+-- V1's scanners do; symbols without a rank yet (under 36 days of history)
+-- come last.
 --
 --   gexlake sql -f queries/examples/iv_rank_leaders.sql --param date=2026-02-05 --param min_volume=1000 --param n=20
 SELECT symbol,
@@ -16,6 +17,6 @@ SELECT symbol,
        volume_trend_pct,
        put_call_volume_skew
 FROM orats_daily
-WHERE trade_date = $date AND avg_daily_volume >= $min_volume AND iv_rank IS NOT NULL
-ORDER BY iv_rank DESC, symbol
+WHERE trade_date = $date AND avg_daily_volume >= $min_volume
+ORDER BY iv_rank DESC NULLS LAST, symbol
 LIMIT $n;
