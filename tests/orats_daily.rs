@@ -450,6 +450,11 @@ impl Lcg {
 /// or not at all; volumes (some zero), open interest and IVs (some blank)
 /// drawn at random, three strikes a day.
 fn write_walk(lake: &Path) -> Vec<NaiveDate> {
+    write_walk_of(lake, &["AAPL", "SPY", "GAPS", "ZERO"])
+}
+
+/// [`write_walk`] for some of its symbols.
+fn write_walk_of(lake: &Path, symbols: &[&str]) -> Vec<NaiveDate> {
     let mut rng = Lcg(7);
     let mut days = Vec::new();
     let mut d = date(2024, 1, 2);
@@ -472,7 +477,7 @@ fn write_walk(lake: &Path) -> Vec<NaiveDate> {
             prices[s] *= (0.06 * (rng.unit() - 0.5)).exp();
             // Rounded to cents, like quotes.
             let price = (prices[s] * 100.0).round() / 100.0;
-            if *symbol == "GAPS" && rng.unit() < 0.25 {
+            if *symbol == "GAPS" && rng.unit() < 0.25 || !symbols.contains(symbol) {
                 continue;
             }
             for (k, expiry) in [date(2024, 6, 21), date(2024, 6, 21), date(2024, 9, 20)]
@@ -586,4 +591,104 @@ fn an_independent_implementation_agrees_column_by_column() {
             known[column]
         );
     }
+}
+
+#[test]
+fn a_nightly_date_reads_only_the_history_its_windows_need() {
+    // Three symbols on every one of ~104 dates: the last date's windows
+    // reach 59 rows back, so the first 30 dates' partitions are never read —
+    // replaced by garbage, the run still writes the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let days = write_walk_of(lake, &["AAPL", "SPY", "ZERO"]);
+    assert!(days.len() > 100, "{} days", days.len());
+    let last = days[days.len() - 1];
+    run_daily(lake, DateSelection::Range(days[0], last));
+    let expected = daily_bytes(lake, last);
+    for day in &days[..30] {
+        std::fs::write(
+            lake.join(format!("orats_daily/trade_date={day}/part.parquet")),
+            b"not parquet",
+        )
+        .unwrap();
+    }
+    let report = run_daily(lake, DateSelection::Dates(vec![last]));
+    assert_eq!(report.written, [last]);
+    assert!(daily_bytes(lake, last) == expected);
+    // A date whose windows do reach a damaged partition fails, naming it.
+    let err = run_daily_err(lake, DateSelection::Dates(vec![days[40]]));
+    assert!(
+        err.contains("orats_daily/trade_date=") && err.contains("part.parquet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cli_logs_its_run_and_other_engines_read_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let days = write_fixture(&lake);
+    let lake_s = lake.to_str().unwrap();
+    let run = common::run_gexlake(&[
+        "daily",
+        "--lake",
+        lake_s,
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-12-31",
+        "--jobs",
+        "2",
+    ]);
+    run.expect_code(0);
+    let header = run.event("daily: run header");
+    assert!(
+        header["lake"].as_str().unwrap().contains("lake"),
+        "{header}"
+    );
+    let summary = run.event("daily: summary");
+    assert_eq!(summary["dates"], 52, "{summary}");
+    assert_eq!(summary["rows"], 105, "{summary}");
+    assert_eq!(summary["skipped_symbols"], 2, "{summary}");
+    // A date without strikes: exit 1, the date named.
+    let missing = common::run_gexlake(&["daily", "--lake", lake_s, "--date", "2024-01-13"]);
+    missing.expect_code(1);
+    assert!(
+        missing.stderr.contains("2024-01-13") && missing.stderr.contains("orats_strikes"),
+        "{}",
+        missing.stderr
+    );
+    // gexlake sql sees the table.
+    let out = std::process::Command::new(common::gexlake_bin())
+        .args(["--log-level", "warn", "sql", "--lake", lake_s, "--format", "csv"])
+        .arg("SELECT symbol, iv_rank, vol_regime FROM orats_daily WHERE trade_date = DATE '2024-02-22' ORDER BY symbol")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "symbol,iv_rank,vol_regime\nAAA,55.56,2\nBBB,,\n"
+    );
+    // DuckDB, pyarrow and polars with hive partitioning, no other options.
+    let code = r#"
+import sys, duckdb, polars as pl, pyarrow.dataset as ds
+root = sys.argv[1] + "/orats_daily"
+d = duckdb.connect().execute(f"SELECT count(*), sum(total_volume), count(DISTINCT trade_date), max(iv_rank) FILTER (WHERE trade_date = DATE '2024-02-22') FROM read_parquet('{root}/**/*.parquet', hive_partitioning=true)").fetchone()
+t = ds.dataset(root, partitioning="hive").to_table()
+p = pl.scan_parquet(f"{root}/**/*.parquet", hive_partitioning=True).collect()
+got = [tuple(d), (t.num_rows, sum(t.column("total_volume").to_pylist())), (p.height, int(p["total_volume"].sum()), str(p.schema["vol_regime"]))]
+want = [(105, sum(150 + i for i in range(52)) + 64 * 52 + 42, 52, 55.56), (105, sum(150 + i for i in range(52)) + 64 * 52 + 42), (105, sum(150 + i for i in range(52)) + 64 * 52 + 42, "Int16")]
+assert got == want, (got, want)
+"#;
+    assert_eq!(days.len(), 52);
+    common::run_python(
+        &common::test_python(),
+        code,
+        &[lake_s],
+        "reading orats_daily",
+    );
 }
