@@ -43,7 +43,7 @@ own AS (
 own2 AS (
   SELECT * EXCLUDE (prices),
     CASE WHEN stock_price > 0 AND len(prices) - 1 >= 20 THEN
-      pg_round(list_stddev_samp(list_transform(range(1, len(prices)), i -> ln(prices[i + 1] / prices[i]))) * sqrt(252) * 100, 2)
+      pg_round(list_stddev_samp(list_transform(range(1, len(prices)), lambda i: ln(prices[i + 1] / prices[i]))) * sqrt(252) * 100, 2)
     END AS hv_30day
   FROM own
 ),

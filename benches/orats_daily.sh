@@ -8,16 +8,15 @@
 #
 # Usage: benches/orats_daily.sh [TICKERS] [DAYS] [RUNS]   (needs the test venv: tests/run)
 #   TICKERS  tickers a day (default 5800, a full day); DAYS trade dates a year (252).
-#   BUILD=debug runs the debug binary (a quick check of the script: e.g. 20 tickers, 40 days).
+#   BUILD=debug runs the debug binary the tests built (no cargo build): a quick check of the
+#   script, e.g. `BUILD=debug benches/orats_daily.sh 20 45`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tickers="${1:-5800}"
 days="${2:-252}"
 runs="${3:-1}"
 if [ "${BUILD:-release}" = debug ]; then
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
-  cargo build --bin gexlake -q
-  bin="$CARGO_TARGET_DIR/debug/gexlake"
+  bin="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}/debug/gexlake"
   py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
