@@ -202,7 +202,7 @@ fn fixture_day(i: usize) -> Vec<Row> {
     const IVS: [f64; 10] = [0.20, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26, 0.27, 0.28, 0.29];
     let expiry = date(2024, 6, 21);
     let mut aaa = Row::new("AAA", expiry, 100.0);
-    aaa.stk_px = Some(if i % 2 == 0 { 100.0 } else { 110.0 });
+    aaa.stk_px = Some(if i.is_multiple_of(2) { 100.0 } else { 110.0 });
     aaa.c_volu = 100 + i as i64;
     aaa.p_volu = 50;
     aaa.c_oi = 1000 + 10 * i as i64;
