@@ -175,7 +175,7 @@ pub fn symbols(batch: &RecordBatch) -> BTreeSet<String> {
         .collect()
 }
 
-/// The `asof_date`s of a batch's rows, as dates.
+/// The `asof_date`s of a batch's rows, in days since 1970-01-01.
 pub fn row_dates(batch: &RecordBatch) -> Vec<i32> {
     batch
         .column(1)
