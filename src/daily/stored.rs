@@ -183,3 +183,30 @@ pub fn row_dates(batch: &RecordBatch) -> Vec<i32> {
         .values()
         .to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Date32Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    #[test]
+    fn keeps_each_symbols_latest_rows() {
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("symbol", DataType::Utf8, false),
+                Field::new("asof_date", DataType::Date32, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["B", "A", "B", "A", "A", "B"])),
+                Arc::new(Date32Array::from(vec![3, 1, 1, 2, 3, 2])),
+            ],
+        )
+        .unwrap();
+        let kept = last_rows_per_symbol(&batch, 2).unwrap();
+        let symbols: Vec<&str> = kept.column(0).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(symbols, ["A", "A", "B", "B"]);
+        assert_eq!(row_dates(&kept), [2, 3, 2, 3]);
+        assert_eq!(last_rows_per_symbol(&batch, 0).unwrap().num_rows(), 0);
+    }
+}
