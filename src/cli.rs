@@ -60,6 +60,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Compute dealer metrics from the lake into `dealer_metrics` partitions.
     Metrics(MetricsArgs),
+    /// Compute the symbol-level `orats_daily` rows (V1's table) from the lake's strikes.
+    Daily(DailyArgs),
     /// Convert archives and compute both profiles for every new date (then --database-url: sink).
     Backfill(BackfillArgs),
     /// The unattended nightly job: pull and process the archives newer than the last one done (under a lake lock).
@@ -523,6 +525,7 @@ async fn run(command: Command) -> Result<u8> {
     match command {
         Command::Ingest(args) => run_ingest(args).await,
         Command::Metrics(args) => run_metrics(args).await,
+        Command::Daily(args) => run_daily(args).await,
         Command::Backfill(args) => run_backfill(args).await,
         Command::Nightly(args) => run_nightly(args).await,
         Command::Migrate(args) => {
@@ -645,6 +648,61 @@ async fn run_metrics(args: MetricsArgs) -> Result<u8> {
         }
     }
     Ok(summary.exit_code())
+}
+
+/// `daily`'s flags.
+#[derive(Debug, Args)]
+struct DailyArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// One trade date (YYYY-MM-DD); its orats_strikes partition must be in the lake.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    date: Option<NaiveDate>,
+    /// First trade date of a range (every strikes partition from here).
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last trade date of a range.
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    /// DataFusion partitions (default: every core).
+    #[arg(long, env = "GEXLAKE_JOBS")]
+    jobs: Option<usize>,
+}
+
+impl DailyArgs {
+    fn selection(&self) -> Result<DateSelection> {
+        match (self.date, self.from, self.to) {
+            (Some(d), _, _) => Ok(DateSelection::Dates(vec![d])),
+            (None, Some(f), Some(t)) if f > t => bail!("--from {f} is after --to {t}"),
+            (None, Some(f), Some(t)) => Ok(DateSelection::Range(f, t)),
+            (None, Some(f), None) => Ok(DateSelection::Range(f, NaiveDate::MAX)),
+            (None, None, Some(t)) => Ok(DateSelection::Range(NaiveDate::MIN, t)),
+            (None, None, None) => bail!("give --date or --from/--to"),
+        }
+    }
+}
+
+async fn run_daily(args: DailyArgs) -> Result<u8> {
+    let selection = args.selection()?;
+    let lake = Location::parse(&args.lake.lake).context("--lake")?;
+    let jobs = ConvertArgs {
+        jobs: args.jobs,
+        force: false,
+        strict: false,
+    }
+    .jobs()?;
+    info!(lake = %lake, selection = ?selection, jobs, "daily: run header");
+    let started = std::time::Instant::now();
+    let report = crate::daily::run(&lake, &selection, jobs).await?;
+    info!(
+        dates = report.written.len(),
+        recomputed = report.recomputed,
+        rows = report.rows,
+        skipped_symbols = report.skipped_symbols,
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "daily: summary"
+    );
+    Ok(EXIT_OK)
 }
 
 async fn run_backfill(args: BackfillArgs) -> Result<u8> {

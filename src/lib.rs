@@ -7,6 +7,7 @@
 
 pub mod analyst;
 pub mod cli;
+pub mod daily;
 pub mod ftp;
 pub mod ingest;
 pub mod lake;

@@ -1,5 +1,5 @@
 //! The jobs users run, chaining the stages: metrics over a date range (with
-//! its run header, heartbeats and summary).
+//! its run header, heartbeats and summary), then `orats_daily`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -241,6 +241,9 @@ pub struct ChainReport {
     pub ticker_rows: usize,
     /// Result rows per status (`FULL`, `LIMITED`, `INVALID`), over every parameter set.
     pub by_status: BTreeMap<String, usize>,
+    /// The `orats_daily` stage: every date written (those of the run and the later
+    /// ones whose history they changed).
+    pub daily: crate::daily::DailyReport,
 }
 
 impl ChainReport {
@@ -290,18 +293,10 @@ async fn needs_work(
         Err(object_store::Error::NotFound { .. }) => return Ok(true),
         Err(e) => return Err(e.into()),
     };
-    let inputs = lake.child(&format!("{}/trade_date={date}", crate::lake::STRIKES_DIR));
-    let newest_input = lake
-        .store
-        .list(Some(&inputs))
-        .try_fold(
-            None,
-            |newest: Option<chrono::DateTime<chrono::Utc>>, m| async move {
-                Ok(newest.max(Some(m.last_modified)))
-            },
-        )
-        .await?;
-    if newest_input.is_some_and(|t| t > result.last_modified) {
+    if newest_strikes_file(lake, date)
+        .await?
+        .is_some_and(|t| t > result.last_modified)
+    {
         return Ok(true);
     }
     let Some(sink) = sink else {
@@ -316,6 +311,39 @@ async fn needs_work(
         Err(object_store::Error::NotFound { .. }) => Ok(true),
         Err(e) => Err(e.into()),
     }
+}
+
+/// When the newest of a date's `orats_strikes` files was written.
+async fn newest_strikes_file(
+    lake: &Location,
+    date: NaiveDate,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let inputs = lake.child(&format!("{}/trade_date={date}", crate::lake::STRIKES_DIR));
+    Ok(lake
+        .store
+        .list(Some(&inputs))
+        .try_fold(
+            None,
+            |newest: Option<chrono::DateTime<chrono::Utc>>, m| async move {
+                Ok(newest.max(Some(m.last_modified)))
+            },
+        )
+        .await?)
+}
+
+/// Whether `date`'s `orats_daily` partition must be computed again: it is
+/// missing or older than one of the date's `orats_strikes` files.
+async fn daily_needs_work(lake: &Location, date: NaiveDate) -> Result<bool> {
+    use object_store::ObjectStoreExt;
+    let path = lake.child(&crate::lake::daily_file(date));
+    let written = match lake.store.head(&path).await {
+        Ok(meta) => meta.last_modified,
+        Err(object_store::Error::NotFound { .. }) => return Ok(true),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(newest_strikes_file(lake, date)
+        .await?
+        .is_some_and(|t| t > written))
 }
 
 /// Sinks one chunk's results, then records a sink marker for each of its dates
@@ -457,6 +485,32 @@ impl Chain {
                 computed = Some((params, chunk, summary));
             }
         }
+        // orats_daily: the dates whose strikes are new or newer than their
+        // partition (a killed run leaves them missing), then every later date
+        // whose history they change.
+        let t = Instant::now();
+        let daily_checks: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
+            .map(|d| {
+                let touched = &touched;
+                async move {
+                    let stale = touched.contains(&d) || daily_needs_work(lake, d).await?;
+                    Ok::<_, anyhow::Error>((d, stale))
+                }
+            })
+            .buffered(CHECKS_AT_ONCE)
+            .try_collect()
+            .await?;
+        let daily_todo: Vec<NaiveDate> = daily_checks
+            .into_iter()
+            .filter(|(_, stale)| *stale)
+            .map(|(d, _)| d)
+            .collect();
+        if daily_todo.is_empty() {
+            info!("orats_daily: every date is up to date");
+        } else {
+            report.daily = crate::daily::compute_dates(lake, &daily_todo, self.ingest.jobs).await?;
+        }
+        let daily_s = t.elapsed().as_secs_f64();
         report.computed = todos
             .into_iter()
             .filter(|(_, _, todo)| !todo.is_empty())
@@ -484,6 +538,10 @@ impl Chain {
             ingest_s = format!("{stage_ingest:.2}"),
             metrics_s = format!("{metrics_s:.2}"),
             sink_s = format!("{sink_s:.2}"),
+            daily_dates = report.daily.written.len(),
+            daily_recomputed = report.daily.recomputed,
+            daily_skipped_symbols = report.daily.skipped_symbols,
+            daily_s = format!("{daily_s:.2}"),
             per_file_s = format!("{:.3}", stage_ingest / files),
             per_ticker_ms = format!("{:.3}", (metrics_s + sink_s) * 1e3 / report.ticker_rows.max(1) as f64),
             total_s = format!("{total_s:.2}"),

@@ -37,7 +37,7 @@ fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-/// A lake built once for every test: sample archives → ingest → metrics a3 and v2.
+/// A lake built once for every test: sample archives → ingest → metrics a3 and v2 → orats_daily.
 fn lake() -> &'static Path {
     static LAKE: OnceLock<tempfile::TempDir> = OnceLock::new();
     LAKE.get_or_init(|| {
@@ -85,6 +85,15 @@ fn build_lake(dir: &Path, samples: &[(&str, u32, usize)]) {
             profile,
         ]));
     }
+    ok(&gexlake(&[
+        "daily",
+        "--lake",
+        lake,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+    ]));
 }
 
 fn lake_arg() -> String {
@@ -193,6 +202,7 @@ fn every_example_runs_and_makes_sense() {
         "ticker_history.sql",
         "top_net_gex.sql",
         "compare_params.sql",
+        "iv_rank_leaders.sql",
     ];
     for f in &files {
         assert!(checked.contains(&f.as_str()), "{f} has no test here");
@@ -331,6 +341,32 @@ fn every_example_runs_and_makes_sense() {
         })
         .collect();
     assert!(diffs.windows(2).all(|w| w[0] >= w[1]), "ordered by |diff|");
+
+    // orats_daily: one row per ticker; three dates are too few for a rank,
+    // so the leaders come by symbol, all above the volume floor.
+    let busy = sql_json(&[
+        "SELECT count(*) AS n, count(*) FILTER (WHERE avg_daily_volume >= 1000) AS busy, count(iv_rank) AS ranked
+         FROM orats_daily WHERE trade_date = DATE '2026-02-05'",
+    ]);
+    assert_eq!(num(&busy[0], "n"), 40.0, "one row per ticker");
+    assert_eq!(num(&busy[0], "ranked"), 0.0, "no rank from 3 dates");
+    let leaders = sql_json(&[
+        "-f",
+        &example("iv_rank_leaders.sql"),
+        "--param",
+        "date=2026-02-05",
+        "--param",
+        "min_volume=1000",
+        "--param",
+        "n=5",
+    ]);
+    assert_eq!(leaders.len() as f64, num(&busy[0], "busy").min(5.0));
+    assert!(leaders.iter().all(|r| num(r, "total_volume") >= 1000.0));
+    assert!(
+        leaders
+            .windows(2)
+            .all(|w| w[0]["symbol"].as_str() < w[1]["symbol"].as_str())
+    );
 }
 
 #[test]

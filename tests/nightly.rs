@@ -254,6 +254,7 @@ fn expected_lake(dates: &[&str]) -> Vec<String> {
                 "dealer_metrics/params={p}/trade_date={iso}/part.parquet"
             ));
         }
+        out.push(format!("orats_daily/trade_date={iso}/part.parquet"));
     }
     out.sort();
     out

@@ -1,7 +1,8 @@
 //! `gexlake check`: the V2 handoff's post-run sanity checks ("Sanity Checks
 //! (Post-Run)") over `dealer_metrics`, as a report with thresholds.
 //!
-//! The handoff's three queries become: rows per date over the last N dates,
+//! The `daily_*` checks judge `orats_daily` (ORATS_DAILY.md) when the lake
+//! has it. The handoff's three queries become: rows per date over the last N dates,
 //! the distribution of the checked date (share of non-zero GEX, share with a
 //! flip, average contracts analyzed) and spot checks of AAPL, TSLA, SPY, NVDA
 //! and META. Only the checked date can fail; earlier dates in the window give
@@ -14,6 +15,10 @@
 //! | `nonzero_gex` | share of tickers with `gex_net ≠ 0` below `--min-nonzero-share` (50 %) | an earlier date was |
 //! | `flip_share` | — | share with a flip below `--min-flip-share` (10 %) |
 //! | `contracts` | — | average contracts analyzed moves by more than `--max-contracts-change` (30 %) vs the previous date |
+//! | `daily_rows` | `orats_daily` has no row for the date, or not one per symbol of `strikes` (1–10 characters) | — |
+//! | `daily_iv_rank` | an `iv_rank` outside 0–100, or one where the dataset holds fewer than 36 dates in the 60 days | over half null with enough history |
+//! | `daily_hv` | an `hv_30day` where the dataset holds fewer than 21 dates in the 46 days | over half null with enough history |
+//! | `daily_volumes` | a negative volume or open interest | — |
 //! | `spot_check` | a watched ticker present in `strikes` has no row, status INVALID, no spot, or `gex_net` null or 0; a flip outside the parameter set's `flip_strike_range` | no call or put wall; a wall more than 50 % from spot; spot moved more than 25 % since the previous date |
 //!
 //! Each parameter set in the lake (or each of `--params`) gets its own report.
@@ -155,6 +160,17 @@ pub enum Level {
     Warn,
     /// An anomaly: `check` exits with [`EXIT_CHECK_FAILED`].
     Fail,
+}
+
+impl Level {
+    /// How the report prints it.
+    fn tag(self) -> &'static str {
+        match self {
+            Level::Pass => "PASS",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        }
+    }
 }
 
 /// One line of the verdict.
@@ -692,12 +708,7 @@ pub fn render(
     }
     let _ = writeln!(out, "\nChecks");
     for f in findings {
-        let tag = match f.level {
-            Level::Pass => "PASS",
-            Level::Warn => "WARN",
-            Level::Fail => "FAIL",
-        };
-        let _ = writeln!(out, "  {tag}  {:<18} {}", f.check, f.detail);
+        let _ = writeln!(out, "  {}  {:<18} {}", f.level.tag(), f.check, f.detail);
     }
     let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
     let warned = findings.iter().filter(|f| f.level == Level::Warn).count();
@@ -707,6 +718,192 @@ pub fn render(
         "\nResult: {verdict} ({failed} failed, {warned} warnings)"
     );
     out
+}
+
+/// One date of `orats_daily`, as the `daily_*` checks see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyStats {
+    /// Rows for the date.
+    pub rows: i64,
+    /// Symbols `strikes` has that day (trimmed, upper-cased, 1–10 characters).
+    pub symbols: i64,
+    /// Rows with an `iv_rank` outside 0–100.
+    pub iv_rank_out_of_range: i64,
+    /// Rows with `iv_rank` null.
+    pub iv_rank_null: i64,
+    /// Rows with `hv_30day` null.
+    pub hv_null: i64,
+    /// Rows with a negative volume or open interest.
+    pub negative: i64,
+    /// Dates the dataset holds in `[date − 59, date]` (iv_rank's window).
+    pub dates_60: i64,
+    /// Dates the dataset holds in `[date − 45, date]` (hv_30day's window).
+    pub dates_46: i64,
+}
+
+/// The verdict on one date of `orats_daily`. A null rate is judged against
+/// the history the dataset holds: with too few dates a value must be null
+/// everywhere; with enough, most symbols should have one.
+pub fn daily_findings(d: &DailyStats) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.push(if d.rows == 0 || d.rows != d.symbols {
+        finding(
+            Level::Fail,
+            "daily_rows",
+            format!("{} rows for {} symbols in strikes", d.rows, d.symbols),
+        )
+    } else {
+        finding(
+            Level::Pass,
+            "daily_rows",
+            format!("{} rows, one per symbol", d.rows),
+        )
+    });
+    let known_ranks = d.rows - d.iv_rank_null;
+    out.push(if d.iv_rank_out_of_range > 0 {
+        finding(
+            Level::Fail,
+            "daily_iv_rank",
+            format!("{} iv_rank outside 0–100", d.iv_rank_out_of_range),
+        )
+    } else if d.dates_60 < 36 && known_ranks > 0 {
+        finding(
+            Level::Fail,
+            "daily_iv_rank",
+            format!(
+                "{known_ranks} iv_rank known with {} dates in the 60 days (36 needed)",
+                d.dates_60
+            ),
+        )
+    } else if d.dates_60 >= 36 && share(d.iv_rank_null, d.rows) > 0.5 {
+        finding(
+            Level::Warn,
+            "daily_iv_rank",
+            format!(
+                "{} of iv_rank null with {} dates of history",
+                pct(share(d.iv_rank_null, d.rows)),
+                d.dates_60
+            ),
+        )
+    } else {
+        finding(
+            Level::Pass,
+            "daily_iv_rank",
+            format!(
+                "{} null, {} dates in the 60 days",
+                pct(share(d.iv_rank_null, d.rows)),
+                d.dates_60
+            ),
+        )
+    });
+    let known_hv = d.rows - d.hv_null;
+    out.push(if d.dates_46 < 21 && known_hv > 0 {
+        finding(
+            Level::Fail,
+            "daily_hv",
+            format!(
+                "{known_hv} hv_30day known with {} dates in the 46 days (21 needed)",
+                d.dates_46
+            ),
+        )
+    } else if d.dates_46 >= 21 && share(d.hv_null, d.rows) > 0.5 {
+        finding(
+            Level::Warn,
+            "daily_hv",
+            format!(
+                "{} of hv_30day null with {} dates of history",
+                pct(share(d.hv_null, d.rows)),
+                d.dates_46
+            ),
+        )
+    } else {
+        finding(
+            Level::Pass,
+            "daily_hv",
+            format!(
+                "{} null, {} dates in the 46 days",
+                pct(share(d.hv_null, d.rows)),
+                d.dates_46
+            ),
+        )
+    });
+    out.push(if d.negative > 0 {
+        finding(
+            Level::Fail,
+            "daily_volumes",
+            format!(
+                "{} rows with a negative volume or open interest",
+                d.negative
+            ),
+        )
+    } else {
+        finding(Level::Pass, "daily_volumes", "none negative".to_string())
+    });
+    out
+}
+
+/// `orats_daily`'s figures for `date`, or `None` when the lake has no such dataset.
+async fn daily_stats(
+    ctx: &SessionContext,
+    lake: &Location,
+    date: NaiveDate,
+) -> Result<Option<DailyStats>> {
+    let dates = crate::daily::stored::daily_dates(lake).await?;
+    if dates.is_empty() {
+        return Ok(None);
+    }
+    let within = |days: i64| {
+        dates
+            .range(date - chrono::Duration::days(days)..=date)
+            .count() as i64
+    };
+    let (dates_60, dates_46) = (within(59), within(45));
+    let mut stats = DailyStats {
+        rows: 0,
+        symbols: 0,
+        iv_rank_out_of_range: 0,
+        iv_rank_null: 0,
+        hv_null: 0,
+        negative: 0,
+        dates_60,
+        dates_46,
+    };
+    if dates.contains(&date) {
+        let table = Table::query(
+            ctx,
+            "SELECT count(*) AS rows_,
+                    count(*) FILTER (WHERE iv_rank < 0 OR iv_rank > 100) AS out_of_range,
+                    count(*) FILTER (WHERE iv_rank IS NULL) AS iv_null,
+                    count(*) FILTER (WHERE hv_30day IS NULL) AS hv_null,
+                    count(*) FILTER (WHERE call_volume < 0 OR put_volume < 0 OR total_volume < 0
+                                     OR call_open_interest < 0 OR put_open_interest < 0) AS negative
+             FROM orats_daily WHERE trade_date = $date",
+            vec![("date", date_value(date))],
+        )
+        .await?;
+        let first = |name: &str| -> Result<i64> {
+            Ok(table.i64(name)?.first().copied().flatten().unwrap_or(0))
+        };
+        stats.rows = first("rows_")?;
+        stats.iv_rank_out_of_range = first("out_of_range")?;
+        stats.iv_rank_null = first("iv_null")?;
+        stats.hv_null = first("hv_null")?;
+        stats.negative = first("negative")?;
+    }
+    let symbols = Table::query(
+        ctx,
+        "SELECT count(DISTINCT upper(trim(ticker))) AS symbols FROM strikes
+         WHERE trade_date = $date AND character_length(trim(ticker)) BETWEEN 1 AND 10",
+        vec![("date", date_value(date))],
+    )
+    .await?;
+    stats.symbols = symbols
+        .i64("symbols")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0);
+    Ok(Some(stats))
 }
 
 /// The parameters a set's results were made with, from their `parameters`
@@ -784,6 +981,28 @@ async fn check_params(
     Ok((render(&header, &window, date, &spot, &findings), failed))
 }
 
+/// The `orats_daily` checks of `date` as a report, and whether one failed;
+/// `None` when the lake has no `orats_daily`.
+async fn check_daily(
+    ctx: &SessionContext,
+    lake: &Location,
+    date: NaiveDate,
+) -> Result<Option<(String, bool)>> {
+    let Some(daily) = daily_stats(ctx, lake, date).await? else {
+        return Ok(None);
+    };
+    let findings = daily_findings(&daily);
+    let mut out = format!("gexlake check: {date}, orats_daily, lake {lake}\n\nChecks\n");
+    for f in &findings {
+        let _ = writeln!(out, "  {}  {:<18} {}", f.level.tag(), f.check, f.detail);
+    }
+    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
+    let warned = findings.iter().filter(|f| f.level == Level::Warn).count();
+    let verdict = if failed > 0 { "FAIL" } else { "PASS" };
+    let _ = write!(out, "\nResult: {verdict} ({failed} failed, {warned} warnings)");
+    Ok(Some((out, failed > 0)))
+}
+
 /// Runs `gexlake check`: one report per parameter set; returns
 /// [`EXIT_CHECK_FAILED`] when a check of any set fails.
 pub async fn run(args: CheckArgs) -> Result<u8> {
@@ -804,6 +1023,7 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         }
     }
     let mut failed = false;
+    let mut checked = None;
     for (i, params) in sets.iter().enumerate() {
         let (report, set_failed) = check_params(&ctx, &lake, params, &args).await?;
         if i > 0 {
@@ -811,6 +1031,19 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         }
         println!("{report}");
         failed |= set_failed;
+        if checked.is_none() {
+            checked = Some(match args.date {
+                Some(date) => date,
+                None => *metric_dates(&lake, params).await?.last().context("no dates")?,
+            });
+        }
+    }
+    // orats_daily is one dataset whatever the parameter set: one report, for the date checked.
+    if let Some(date) = checked
+        && let Some((report, daily_failed)) = check_daily(&ctx, &lake, date).await?
+    {
+        println!("\n{report}");
+        failed |= daily_failed;
     }
     Ok(if failed { EXIT_CHECK_FAILED } else { EXIT_OK })
 }
@@ -981,6 +1214,19 @@ mod tests {
         }
     }
 
+    fn daily(rows: i64, iv_null: i64, hv_null: i64, dates_60: i64, dates_46: i64) -> DailyStats {
+        DailyStats {
+            rows,
+            symbols: 100,
+            iv_rank_out_of_range: 0,
+            iv_rank_null: iv_null,
+            hv_null,
+            negative: 0,
+            dates_60,
+            dates_46,
+        }
+    }
+
     #[test]
     fn the_flip_is_judged_against_its_rule() {
         let a3 = Profile::A3.params();
@@ -1017,5 +1263,30 @@ mod tests {
             flip_rule_text(&Profile::A3.params()).starts_with("first_crossing over every strike")
         );
         assert!(flip_rule_text(&v2()).starts_with("nearest_spot over strikes in [0.2, 3] × spot"));
+    }
+
+    #[test]
+    fn daily_null_rates_are_judged_against_the_history_length() {
+        // 30 dates of history: no iv_rank may be known yet, every HV may be.
+        let young = daily_findings(&daily(100, 100, 10, 30, 30));
+        assert!(young.iter().all(|f| f.level == Level::Pass), "{young:?}");
+        let impossible = daily_findings(&daily(100, 90, 100, 30, 20));
+        assert_eq!(levels(&impossible, "daily_iv_rank"), [Level::Fail]);
+        assert_eq!(levels(&impossible, "daily_hv"), [Level::Pass]);
+        let known_hv_too_early = daily_findings(&daily(100, 100, 99, 30, 20));
+        assert_eq!(levels(&known_hv_too_early, "daily_hv"), [Level::Fail]);
+        // 41 dates: most ranks should be known.
+        let mostly_null = daily_findings(&daily(100, 60, 60, 41, 31));
+        assert_eq!(levels(&mostly_null, "daily_iv_rank"), [Level::Warn]);
+        assert_eq!(levels(&mostly_null, "daily_hv"), [Level::Warn]);
+        let missing_rows = daily_findings(&daily(99, 0, 0, 41, 31));
+        assert_eq!(levels(&missing_rows, "daily_rows"), [Level::Fail]);
+        let bad = daily_findings(&DailyStats {
+            iv_rank_out_of_range: 1,
+            negative: 2,
+            ..daily(100, 0, 0, 41, 31)
+        });
+        assert_eq!(levels(&bad, "daily_iv_rank"), [Level::Fail]);
+        assert_eq!(levels(&bad, "daily_volumes"), [Level::Fail]);
     }
 }

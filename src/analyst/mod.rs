@@ -29,14 +29,14 @@ use sql::{Format, Output, Param, RunError};
 /// Exit status of `gexlake check` when a check fails (the report says which).
 pub const EXIT_CHECK_FAILED: u8 = 5;
 
-/// A DataFusion session with `strikes`, `dealer_metrics` (when present) and
-/// `strike_gex` under profile a3.
+/// A DataFusion session with `strikes`, `dealer_metrics` and `orats_daily`
+/// (when present) and `strike_gex` under profile a3.
 pub async fn session(lake: &Location, jobs: usize) -> Result<SessionContext> {
     session_with(lake, jobs, &Profile::A3.params()).await
 }
 
-/// A DataFusion session with `strikes`, `dealer_metrics` (when present) and
-/// `strike_gex` under `params`.
+/// A DataFusion session with `strikes`, `dealer_metrics` and `orats_daily`
+/// (when present) and `strike_gex` under `params`.
 pub async fn session_with(
     lake: &Location,
     jobs: usize,
@@ -44,6 +44,7 @@ pub async fn session_with(
 ) -> Result<SessionContext> {
     let ctx = lake_session(lake, jobs).await?;
     register_dealer_metrics(&ctx, lake).await?;
+    crate::daily::register_table(&ctx, lake).await?;
     views::register_strike_gex(&ctx, params).await?;
     for setting in [
         // Planning errors then carry the position of the offending name.
@@ -61,7 +62,7 @@ pub async fn session_with(
 /// The analysts' subcommands (flattened into the main command line).
 #[derive(Debug, clap::Subcommand)]
 pub enum AnalystCommand {
-    /// Query the lake with SQL: tables strikes, dealer_metrics and strike_gex.
+    /// Query the lake with SQL: tables strikes, dealer_metrics, orats_daily and strike_gex.
     ///
     /// With no query and no -f, reads statements from stdin, or opens an
     /// interactive shell (history in ~/.gexlake_history) when stdin is a terminal.

@@ -4,6 +4,7 @@
 //! ```text
 //! <lake>/orats_strikes/trade_date=YYYY-MM-DD/<source-stem>.parquet
 //! <lake>/dealer_metrics/params=<name>/trade_date=YYYY-MM-DD/part.parquet
+//! <lake>/orats_daily/trade_date=YYYY-MM-DD/part.parquet
 //! <lake>/_ingest/<source-stem>.json      ledger: one per converted source
 //! <lake>/_rejects/<source-stem>.csv      rejected rows with line and reason
 //! ```
@@ -17,6 +18,8 @@ use chrono::NaiveDate;
 pub const STRIKES_DIR: &str = "orats_strikes";
 /// Directory of the dealer-metrics results.
 pub const METRICS_DIR: &str = "dealer_metrics";
+/// Directory of the symbol-level `orats_daily` rows.
+pub const DAILY_DIR: &str = "orats_daily";
 /// Directory of the ingest ledger.
 pub const LEDGER_DIR: &str = "_ingest";
 /// Directory of the reject files.
@@ -42,6 +45,11 @@ pub fn metrics_partition(params_name: &str, date: NaiveDate) -> String {
     format!("{METRICS_DIR}/params={params_name}/trade_date={date}")
 }
 
+/// The lake-relative path of one date's `orats_daily` rows.
+pub fn daily_file(date: NaiveDate) -> String {
+    format!("{DAILY_DIR}/trade_date={date}/part.parquet")
+}
+
 /// The trade date of a hive path segment `trade_date=YYYY-MM-DD`, if it is one.
 pub fn partition_date(segment: &str) -> Option<NaiveDate> {
     let value = segment.strip_prefix("trade_date=")?;
@@ -64,6 +72,10 @@ mod tests {
         assert_eq!(
             metrics_partition("a3", d),
             "dealer_metrics/params=a3/trade_date=2026-02-05"
+        );
+        assert_eq!(
+            daily_file(d),
+            "orats_daily/trade_date=2026-02-05/part.parquet"
         );
         assert_eq!(partition_date("trade_date=2026-02-05"), Some(d));
         assert_eq!(partition_date("params=a3"), None);

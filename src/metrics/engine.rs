@@ -121,7 +121,10 @@ pub fn snapshot_ts(date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// The names of the sub-directories of a lake directory (hive partition segments).
-async fn subdirectories(lake: &Location, relative: &str) -> Result<Vec<String>, MetricsError> {
+pub(crate) async fn subdirectories(
+    lake: &Location,
+    relative: &str,
+) -> Result<Vec<String>, MetricsError> {
     let listing = lake
         .store
         .list_with_delimiter(Some(&lake.child(relative)))

@@ -6,6 +6,8 @@
 //! | `gamma_flip(strike, net_gex)` | strike where cumulative net gamma changes sign |
 //! | `top_walls(strike, open_interest, volume, n)` | the `n` strikes with most open interest |
 //! | `gex_slope(strike, net_gex, spot, window_pct)` | net gamma slope across spot |
+//! | `log_return_stddev(at, price)` | sample stddev of consecutive log returns (window-ready) |
+//! | `pg_round(x, places)` (scalar) | `x` rounded as PostgreSQL's `NUMERIC(p, places)` holds it |
 //!
 //! Every aggregate returns the same bits whatever the input order and however
 //! DataFusion splits the work into partial and final stages. Each module
@@ -25,13 +27,15 @@ mod common;
 pub mod exact_sum;
 pub mod gamma_flip;
 pub mod gex_slope;
+pub mod log_return_stddev;
+pub mod pg_round;
 pub mod top_walls;
 
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::logical_expr::AggregateUDF;
 use datafusion::logical_expr::registry::FunctionRegistry;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 /// All aggregate UDFs of this crate.
 pub fn functions() -> Vec<Arc<AggregateUDF>> {
@@ -40,19 +44,30 @@ pub fn functions() -> Vec<Arc<AggregateUDF>> {
         gamma_flip::gamma_flip_udaf(),
         top_walls::top_walls_udaf(),
         gex_slope::gex_slope_udaf(),
+        log_return_stddev::log_return_stddev_udaf(),
     ]
 }
 
-/// Registers every function of [`functions`] with `registry` (for example a
-/// `SessionContext` or `SessionState`).
+/// All scalar UDFs of this crate.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![pg_round::pg_round_udf()]
+}
+
+/// Registers every function of [`functions`] and [`scalar_functions`] with
+/// `registry` (for example a `SessionContext` or `SessionState`).
 ///
-/// Returns the names of the aggregates that were already registered and have
+/// Returns the names of the functions that were already registered and have
 /// been replaced, so that the caller can decide whether to warn: empty for a
-/// fresh session, all four names when called twice.
+/// fresh session, every name when called twice.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<Vec<String>> {
     let mut replaced = Vec::new();
     for udaf in functions() {
         if let Some(previous) = registry.register_udaf(udaf)? {
+            replaced.push(previous.name().to_string());
+        }
+    }
+    for udf in scalar_functions() {
+        if let Some(previous) = registry.register_udf(udf)? {
             replaced.push(previous.name().to_string());
         }
     }
@@ -77,6 +92,12 @@ mod tests {
                 assert!(!state.aggregate_functions().contains_key(alias), "{alias}");
             }
         }
+        for udf in scalar_functions() {
+            let name = udf.name();
+            assert!(!state.aggregate_functions().contains_key(name), "{name}");
+            assert!(!state.scalar_functions().contains_key(name), "{name}");
+            assert!(!state.window_functions().contains_key(name), "{name}");
+        }
     }
 
     #[test]
@@ -85,7 +106,17 @@ mod tests {
         assert_eq!(register_all(&mut ctx).unwrap(), Vec::<String>::new());
         let mut again = register_all(&mut ctx).unwrap();
         again.sort();
-        assert_eq!(again, ["exact_sum", "gamma_flip", "gex_slope", "top_walls"]);
+        assert_eq!(
+            again,
+            [
+                "exact_sum",
+                "gamma_flip",
+                "gex_slope",
+                "log_return_stddev",
+                "pg_round",
+                "top_walls"
+            ]
+        );
         assert!(ctx.udaf("gamma_flip").is_ok());
     }
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmark of issue #18: orats_daily for a year of full-size days
+# (aggregation + history, `gexlake daily --from --to`), next to DuckDB running
+# equivalent SQL (benches/duckdb_orats_daily.sql) over the same lake in the
+# same run; then the nightly increment (one new day) on a 1-year and on a
+# 3-year lake, whose history the run reads from the stored orats_daily
+# partitions (target: within 20 % of each other).
+#
+# Usage: benches/orats_daily.sh [TICKERS] [DAYS] [RUNS]   (needs the test venv: tests/run)
+#   TICKERS  tickers a day (default 5800, a full day); DAYS trade dates a year (252).
+#   BUILD=debug runs the debug binary the tests built (no cargo build): a quick check of the
+#   script, e.g. `BUILD=debug benches/orats_daily.sh 20 45`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tickers="${1:-5800}"
+days="${2:-252}"
+runs="${3:-1}"
+if [ "${BUILD:-release}" = debug ]; then
+  bin="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}/debug/gexlake"
+  py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  best() {
+    local t0 t1
+    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+  }
+else
+  . benches/common.sh
+fi
+
+# Twenty sampled days (one universe; prices, volumes and IVs move day by
+# day), linked in turn under every weekday of lakes of DAYS and 3·DAYS dates.
+"$bin" --log-level warn sample --date 2026-01-05 --days 20 --tickers "$tickers" --out "$work/in"
+"$bin" --log-level warn ingest "$work/in" --lake "$work/src"
+mapfile -t sources < <(ls "$work"/src/orats_strikes/*/*.parquet)
+last=2026-02-05
+mk_lake() { # mk_lake DIR COUNT: the COUNT weekdays up to $last
+  local dir=$1 count=$2 d=$last i=0
+  mkdir -p "$dir/orats_strikes"
+  while [ "$i" -lt "$count" ]; do
+    if [ "$(date -d "$d" +%u)" -le 5 ]; then
+      mkdir -p "$dir/orats_strikes/trade_date=$d"
+      ln "${sources[$(( i % ${#sources[@]} ))]}" "$dir/orats_strikes/trade_date=$d/day.parquet"
+      first=$d
+      i=$((i + 1))
+    fi
+    d=$(date -d "$d - 1 day" +%F)
+  done
+}
+mk_lake "$work/year" "$days"
+year_first=$first
+rows=$("$py" -c "import pyarrow.parquet as pq, glob; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob('$work/year/orats_strikes/*/*.parquet')))")
+
+# A year: gexlake (aggregation + history) against DuckDB's SQL over the same files.
+ours=$(best "$bin" --log-level warn daily --lake "$work/year" --from "$year_first" --to "$last")
+sed -e "s#__LAKE__#$work/year#g" benches/duckdb_orats_daily.sql > "$work/duck.sql"
+duck() {
+  "$py" - "$work/duck.sql" "$work/duck.parquet" <<'PY'
+import sys, duckdb
+con = duckdb.connect()
+con.execute("CREATE MACRO pg_round(x, n) AS CAST(round(CAST(printf('%.15g', x) AS DECIMAL(38, 12)), n) AS DOUBLE)")
+con.execute(f"COPY ({open(sys.argv[1]).read()}) TO '{sys.argv[2]}' (FORMAT parquet)")
+PY
+}
+theirs=$(best duck)
+"$py" - "$work/year" "$work/duck.parquet" <<'PY'
+import sys, duckdb
+lake, duck = sys.argv[1:3]
+con = duckdb.connect()
+total, same = con.execute(f"""
+  SELECT count(*), count(*) FILTER (WHERE a.iv_rank IS NOT DISTINCT FROM b.iv_rank
+                                      AND a.hv_30day IS NOT DISTINCT FROM b.hv_30day
+                                      AND a.volume_ema_60d IS NOT DISTINCT FROM b.volume_ema_60d)
+  FROM read_parquet('{lake}/orats_daily/*/*.parquet') a JOIN read_parquet('{duck}') b USING (symbol, asof_date)""").fetchone()
+print(f"agreement: {same}/{total} rows equal (iv_rank, hv_30day, volume_ema_60d)")
+PY
+
+# The nightly increment: one more day on a 1-year and a 3-year lake whose
+# orats_daily history is already computed.
+next=2026-02-06
+nightly() { # nightly LAKE: seconds for the day after $last
+  mkdir -p "$1/orats_strikes/trade_date=$next"
+  ln "${sources[0]}" "$1/orats_strikes/trade_date=$next/day.parquet"
+  best "$bin" --log-level warn daily --lake "$1" --date "$next"
+}
+one=$(nightly "$work/year")
+mk_lake "$work/three" $((3 * days))
+"$bin" --log-level warn daily --lake "$work/three" --from "$first" --to "$last"
+three=$(nightly "$work/three")
+
+printf '\norats_daily benchmark — %d days of %d tickers (%d strike rows), best of %d runs, %d cores\n' \
+  "$days" "$tickers" "$rows" "$runs" "$(nproc)"
+printf '%-40s %8.2f s\n' "gexlake daily (a year)" "$ours"
+printf '%-40s %8.2f s\n' "DuckDB equivalent SQL (a year)" "$theirs"
+printf 'gexlake / DuckDB: %.2f× (target ≤ 1)\n' "$(echo "$ours / $theirs" | bc -l)"
+printf '%-40s %8.3f s\n' "nightly day on a 1-year lake" "$one"
+printf '%-40s %8.3f s\n' "nightly day on a 3-year lake" "$three"
+printf '3-year / 1-year: %.2f× (target ≤ 1.2)\n' "$(echo "$three / $one" | bc -l)"

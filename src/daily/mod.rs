@@ -1,0 +1,201 @@
+//! The symbol-level `orats_daily` dataset (ORATS_DAILY.md): V1's per-symbol
+//! volumes, open interest, IV, price and their history, from the lake.
+//!
+//! - `plan`: which dates a run writes (the requested ones and the later
+//!   stored dates whose history they change);
+//! - `compute`: the SQL of `queries/orats_daily/` (aggregation, history);
+//! - `stored`: reading stored partitions and the earlier rows windows need;
+//! - `write`: encoding and publishing one date's file.
+//!
+//! Computing a date reads its strikes and, for history, only the stored
+//! `orats_daily` rows its windows reach (each symbol's previous 59 rows), so a
+//! nightly date costs the same on a long lake as on a short one.
+
+pub mod compute;
+pub mod plan;
+pub mod schema;
+pub mod stored;
+pub mod write;
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+use tracing::info;
+
+use crate::metrics::engine::{DateSelection, MetricsError, lake_session, resolve_dates};
+use crate::orats::values::date_to_days;
+use crate::store::Location;
+use plan::{DailyPlan, Source};
+use schema::input_schema;
+
+/// Dates whose history step runs in one query: bounds memory on long backfills
+/// (a date is ~6,000 rows), while one query per date would repeat planning.
+const DATES_PER_QUERY: usize = 32;
+
+/// Why `orats_daily` could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum DailyError {
+    /// Listing the lake, resolving dates or opening the session failed.
+    #[error(transparent)]
+    Lake(#[from] MetricsError),
+    /// DataFusion failed (a bug in the SQL, or unreadable files).
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// The lake could not be read or written.
+    #[error("lake {lake}: {source}")]
+    Store {
+        /// The lake.
+        lake: String,
+        /// The store error.
+        source: object_store::Error,
+    },
+    /// A stored `orats_daily` file is not one this version wrote.
+    #[error("{path}: {message}")]
+    BadFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing Parquet failed.
+    #[error("writing orats_daily Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+impl From<ArrowError> for DailyError {
+    fn from(e: ArrowError) -> Self {
+        DailyError::DataFusion(DataFusionError::from(e))
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyReport {
+    /// Every date written, ascending (requested and recomputed): the dates to
+    /// upsert into Postgres.
+    pub written: Vec<NaiveDate>,
+    /// Of those, the later stored dates recomputed for their history.
+    pub recomputed: usize,
+    /// Rows written.
+    pub rows: u64,
+    /// Symbols skipped as empty or longer than 10 characters (summed over dates).
+    pub skipped_symbols: u64,
+}
+
+/// Computes the `orats_daily` rows of `selection` (dates with `orats_strikes`
+/// partitions) and every later stored date whose history they change, and
+/// writes each date's partition. `jobs` is DataFusion's target partitions.
+pub async fn run(
+    lake: &Location,
+    selection: &DateSelection,
+    jobs: usize,
+) -> Result<DailyReport, DailyError> {
+    let requested = resolve_dates(lake, selection).await?;
+    compute_dates(lake, &requested, jobs).await
+}
+
+/// [`run`] for dates already known to have strikes partitions.
+pub async fn compute_dates(
+    lake: &Location,
+    requested: &[NaiveDate],
+    jobs: usize,
+) -> Result<DailyReport, DailyError> {
+    let stored = stored::daily_dates(lake).await?;
+    let plan = DailyPlan::new(requested, &stored);
+    let mut report = DailyReport {
+        recomputed: plan.recomputed(),
+        ..DailyReport::default()
+    };
+    let Some(first) = plan.first() else {
+        return Ok(report);
+    };
+    let ctx = lake_session(lake, jobs).await?;
+    // Context: each symbol's last rows before the chunk being computed.
+    let mut context = datafusion::arrow::array::RecordBatch::new_empty(input_schema());
+    let mut resolved: BTreeSet<String> = BTreeSet::new();
+    for chunk in plan.targets.chunks(DATES_PER_QUERY) {
+        let mut inputs = Vec::with_capacity(chunk.len());
+        for (date, source) in chunk {
+            match source {
+                Source::Strikes => {
+                    let day = compute::aggregate(&ctx, *date).await?;
+                    report.skipped_symbols += day.skipped_symbols;
+                    inputs.push(day.rows);
+                }
+                Source::Stored => {
+                    let rows = stored::read_partition(lake, *date).await?;
+                    inputs.push(stored::as_input(&rows, true)?);
+                }
+            }
+        }
+        let targets = concat_batches(&input_schema(), &inputs)?;
+        // Symbols met for the first time in this run: their stored rows
+        // before the run's first date.
+        let new: BTreeSet<String> = stored::symbols(&targets)
+            .difference(&resolved)
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            let earlier = stored::lookback(lake, &stored, first, &new).await?;
+            context = concat_batches(&input_schema(), &[context, earlier])?;
+            resolved.extend(new);
+        }
+        let input = concat_batches(&input_schema(), &[context.clone(), targets])?;
+        let rows = compute::history(&ctx, input).await?;
+        let days = stored::row_dates(&rows);
+        for (date, _) in chunk {
+            let day = date_to_days(*date);
+            let start = days.partition_point(|d| *d < day);
+            let end = days.partition_point(|d| *d <= day);
+            let slice = rows.slice(start, end - start);
+            write::write_day(lake, *date, &slice).await?;
+            report.rows += slice.num_rows() as u64;
+            report.written.push(*date);
+        }
+        // The computed rows become context for the next chunk, with their
+        // rounded iv_rank and hv_30day as stored.
+        let computed = stored::as_input(&rows, false)?;
+        let all = concat_batches(&input_schema(), &[context, computed])?;
+        context = stored::last_rows_per_symbol(&all, stored::ROWS_BEFORE)?;
+        info!(
+            from = %chunk[0].0,
+            to = %chunk[chunk.len() - 1].0,
+            dates = chunk.len(),
+            rows = rows.num_rows(),
+            "orats_daily: dates written"
+        );
+    }
+    Ok(report)
+}
+
+/// Registers the `orats_daily` table (`trade_date` its partition column) in
+/// `ctx` when the lake has the dataset; returns whether it did.
+pub async fn register_table(
+    ctx: &datafusion::prelude::SessionContext,
+    lake: &Location,
+) -> Result<bool, DailyError> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+    if stored::daily_dates(lake).await?.is_empty() {
+        return Ok(false);
+    }
+    let url = ListingTableUrl::parse(lake.child_url(crate::lake::DAILY_DIR, true))?;
+    let options = ListingOptions::new(std::sync::Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("trade_date".to_string(), DataType::Date32)]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema::daily_schema());
+    ctx.deregister_table("orats_daily")?;
+    ctx.register_table(
+        "orats_daily",
+        std::sync::Arc::new(ListingTable::try_new(config)?),
+    )?;
+    Ok(true)
+}
