@@ -667,6 +667,8 @@ struct DailyArgs {
     /// DataFusion partitions (default: every core).
     #[arg(long, env = "GEXLAKE_JOBS")]
     jobs: Option<usize>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 impl DailyArgs {
@@ -693,16 +695,31 @@ async fn run_daily(args: DailyArgs) -> Result<u8> {
     .jobs()?;
     info!(lake = %lake, selection = ?selection, jobs, "daily: run header");
     let started = std::time::Instant::now();
+    let sink = match &args.database.database_url {
+        Some(_) => Some(args.database.connect().await?),
+        None => None,
+    };
     let report = crate::daily::run(&lake, &selection, jobs).await?;
+    // Every date written goes to the database, the recomputed later ones too.
+    let (sunk, soft_failed) = match &sink {
+        Some(sink) => crate::pipeline::sink_daily(&lake, sink, &report.written).await?,
+        None => (0, 0),
+    };
     info!(
         dates = report.written.len(),
         recomputed = report.recomputed,
         rows = report.rows,
         skipped_symbols = report.skipped_symbols,
+        sunk_rows = sunk,
+        soft_failed_rows = soft_failed,
         seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
         "daily: summary"
     );
-    Ok(EXIT_OK)
+    Ok(if soft_failed > 0 {
+        EXIT_TICKERS_SOFT_FAILED
+    } else {
+        EXIT_OK
+    })
 }
 
 async fn run_backfill(args: BackfillArgs) -> Result<u8> {

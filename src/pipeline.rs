@@ -346,6 +346,78 @@ async fn daily_needs_work(lake: &Location, date: NaiveDate) -> Result<bool> {
         .is_some_and(|t| t > written))
 }
 
+/// The `params` segment of `orats_daily`'s sink markers (no parameter set has
+/// this name: profile names are `a3`, `v2` and `<profile>-<hash8>`).
+const DAILY_MARKER: &str = "orats_daily";
+
+/// Whether `date`'s `orats_daily` partition still has to reach the database:
+/// its sink marker is missing or older than the partition.
+async fn daily_needs_sink(lake: &Location, sink: &PgSink, date: NaiveDate) -> Result<bool> {
+    use object_store::ObjectStoreExt;
+    let written = match lake
+        .store
+        .head(&lake.child(&crate::lake::daily_file(date)))
+        .await
+    {
+        Ok(meta) => meta.last_modified,
+        Err(object_store::Error::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    match lake
+        .store
+        .head(&lake.child(&sink_marker(sink, DAILY_MARKER, date)))
+        .await
+    {
+        Ok(marker) => Ok(marker.last_modified < written),
+        Err(object_store::Error::NotFound { .. }) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Upserts the `orats_daily` partitions of `dates` into Postgres, a month of
+/// dates at a time, and records a sink marker for each date none of whose rows
+/// soft-failed. Returns (rows stored, rows soft-failed).
+pub async fn sink_daily(
+    lake: &Location,
+    sink: &PgSink,
+    dates: &[NaiveDate],
+) -> Result<(usize, usize)> {
+    let (mut stored, mut soft) = (0, 0);
+    for chunk in dates.chunks(DAILY_DATES_PER_UPSERT) {
+        let mut batches = Vec::with_capacity(chunk.len());
+        for date in chunk {
+            batches.push(crate::daily::stored::read_partition(lake, *date).await?);
+        }
+        let report = sink.upsert_orats_daily(&batches).await?;
+        info!(
+            table = report.table,
+            dates = chunk.len(),
+            written = report.written,
+            unchanged = report.unchanged,
+            retries = report.retries,
+            soft_failed = report.soft_failed.len(),
+            "sink: summary"
+        );
+        let failed: std::collections::BTreeSet<NaiveDate> =
+            report.soft_failed.iter().map(|f| f.trade_date).collect();
+        for d in chunk.iter().filter(|d| !failed.contains(d)) {
+            let marker = serde_json::json!({"table": report.table, "trade_date": d});
+            crate::lake::writer::publish(
+                &lake.store,
+                &lake.child(&sink_marker(sink, DAILY_MARKER, *d)),
+                bytes::Bytes::from(marker.to_string()),
+            )
+            .await?;
+        }
+        stored += report.written + report.unchanged;
+        soft += report.soft_failed.len();
+    }
+    Ok((stored, soft))
+}
+
+/// `orats_daily` dates upserted per statement group: about 5,600 rows a date.
+const DAILY_DATES_PER_UPSERT: usize = 20;
+
 /// Sinks one chunk's results, then records a sink marker for each of its dates
 /// that no ticker soft-failed on. Returns (params name, rows stored, soft failures).
 async fn sink_chunk(
@@ -509,6 +581,22 @@ impl Chain {
             info!("orats_daily: every date is up to date");
         } else {
             report.daily = crate::daily::compute_dates(lake, &daily_todo, self.ingest.jobs).await?;
+        }
+        if let Some(sink) = sink {
+            // The dates just written, and those a killed run left unsunk.
+            let mut to_sink: std::collections::BTreeSet<NaiveDate> =
+                report.daily.written.iter().copied().collect();
+            let unsunk: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
+                .map(|d| async move {
+                    Ok::<_, anyhow::Error>((d, daily_needs_sink(lake, sink, d).await?))
+                })
+                .buffered(CHECKS_AT_ONCE)
+                .try_collect()
+                .await?;
+            to_sink.extend(unsunk.into_iter().filter(|(_, u)| *u).map(|(d, _)| d));
+            let to_sink: Vec<NaiveDate> = to_sink.into_iter().collect();
+            let (stored, soft) = sink_daily(lake, sink, &to_sink).await?;
+            report.sunk.push((DAILY_MARKER.to_string(), stored, soft));
         }
         let daily_s = t.elapsed().as_secs_f64();
         report.computed = todos

@@ -362,6 +362,36 @@ fn a_week_with_bad_files_lands_in_the_lake_and_postgres() {
         "nothing is converted twice:\n{again}"
     );
     assert_eq!(database_gex(&url, "v2"), before);
+
+    // orats_daily reached Postgres with the lake's rows (ORATS_DAILY.md §4).
+    let in_db = rows(
+        &url,
+        "SELECT concat_ws('|', asof_date, symbol, total_volume, call_open_interest, avg_daily_premium) \
+         FROM orats_daily ORDER BY asof_date, symbol",
+    );
+    let out = command(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "csv",
+        "SELECT concat_ws('|', asof_date, symbol, total_volume, call_open_interest, avg_daily_premium) AS r \
+         FROM orats_daily ORDER BY asof_date, symbol",
+    ])
+    .stdout(Stdio::piped())
+    .output()
+    .unwrap();
+    let in_lake: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    assert!(in_lake.len() >= 30, "{} lake rows", in_lake.len());
+    // Postgres orders text by its locale's collation: compare as sets.
+    let (mut in_db, mut in_lake) = (in_db, in_lake);
+    in_db.sort();
+    in_lake.sort();
+    assert_eq!(in_db, in_lake);
 }
 
 /// Everything a run leaves: lake files by relative path (bytes; sink markers without the
@@ -402,6 +432,11 @@ fn state(lake: &Path, url: &str) -> BTreeMap<String, Vec<u8>> {
             "db/daily_snapshots",
             "SELECT concat_ws('|', t.symbol, d.time, d.dealer_metrics_json::text, d.model_version) \
              FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id",
+        ),
+        (
+            "db/orats_daily",
+            "SELECT concat_ws('|', asof_date, symbol, total_volume, iv_30day, stock_price, iv_rank, \
+             hv_30day, volume_zscore, vol_regime) FROM orats_daily",
         ),
         (
             "db/gex_metrics_snapshot",

@@ -999,7 +999,10 @@ async fn check_daily(
     let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
     let warned = findings.iter().filter(|f| f.level == Level::Warn).count();
     let verdict = if failed > 0 { "FAIL" } else { "PASS" };
-    let _ = write!(out, "\nResult: {verdict} ({failed} failed, {warned} warnings)");
+    let _ = write!(
+        out,
+        "\nResult: {verdict} ({failed} failed, {warned} warnings)"
+    );
     Ok(Some((out, failed > 0)))
 }
 
@@ -1034,7 +1037,10 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         if checked.is_none() {
             checked = Some(match args.date {
                 Some(date) => date,
-                None => *metric_dates(&lake, params).await?.last().context("no dates")?,
+                None => *metric_dates(&lake, params)
+                    .await?
+                    .last()
+                    .context("no dates")?,
             });
         }
     }
