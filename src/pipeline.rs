@@ -415,6 +415,31 @@ pub async fn sink_daily(
     Ok((stored, soft))
 }
 
+/// The dates of `dates` for which `stale` holds, in order; the checks run
+/// [`CHECKS_AT_ONCE`] at a time (a few requests each on GCS/S3).
+async fn stale_dates<F, Fut>(
+    dates: &std::collections::BTreeSet<NaiveDate>,
+    stale: F,
+) -> Result<Vec<NaiveDate>>
+where
+    F: Fn(NaiveDate) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let checks: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
+        .map(|d| {
+            let check = stale(d);
+            async move { Ok::<_, anyhow::Error>((d, check.await?)) }
+        })
+        .buffered(CHECKS_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(checks
+        .into_iter()
+        .filter(|(_, stale)| *stale)
+        .map(|(d, _)| d)
+        .collect())
+}
+
 /// `orats_daily` dates upserted per statement group: about 5,600 rows a date.
 const DAILY_DATES_PER_UPSERT: usize = 20;
 
@@ -482,23 +507,11 @@ impl Chain {
         for params in &self.params {
             let name = params.name();
             let touched = &touched;
-            let checks: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
-                .map(|d| {
-                    let name = name.clone();
-                    async move {
-                        let stale =
-                            touched.contains(&d) || needs_work(lake, sink, &name, d).await?;
-                        Ok::<_, anyhow::Error>((d, stale))
-                    }
-                })
-                .buffered(CHECKS_AT_ONCE)
-                .try_collect()
-                .await?;
-            let todo: Vec<NaiveDate> = checks
-                .into_iter()
-                .filter(|(_, stale)| *stale)
-                .map(|(d, _)| d)
-                .collect();
+            let todo = stale_dates(&dates, |d| {
+                let name = name.clone();
+                async move { Ok(touched.contains(&d) || needs_work(lake, sink, &name, d).await?) }
+            })
+            .await?;
             if todo.is_empty() {
                 info!(params = %name, "metrics: every date is up to date");
             }
@@ -561,22 +574,11 @@ impl Chain {
         // partition (a killed run leaves them missing), then every later date
         // whose history they change.
         let t = Instant::now();
-        let daily_checks: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
-            .map(|d| {
-                let touched = &touched;
-                async move {
-                    let stale = touched.contains(&d) || daily_needs_work(lake, d).await?;
-                    Ok::<_, anyhow::Error>((d, stale))
-                }
-            })
-            .buffered(CHECKS_AT_ONCE)
-            .try_collect()
-            .await?;
-        let daily_todo: Vec<NaiveDate> = daily_checks
-            .into_iter()
-            .filter(|(_, stale)| *stale)
-            .map(|(d, _)| d)
-            .collect();
+        let daily_todo = stale_dates(&dates, |d| {
+            let touched = &touched;
+            async move { Ok(touched.contains(&d) || daily_needs_work(lake, d).await?) }
+        })
+        .await?;
         if daily_todo.is_empty() {
             info!("orats_daily: every date is up to date");
         } else {
@@ -586,14 +588,7 @@ impl Chain {
             // The dates just written, and those a killed run left unsunk.
             let mut to_sink: std::collections::BTreeSet<NaiveDate> =
                 report.daily.written.iter().copied().collect();
-            let unsunk: Vec<(NaiveDate, bool)> = futures::stream::iter(dates.iter().copied())
-                .map(|d| async move {
-                    Ok::<_, anyhow::Error>((d, daily_needs_sink(lake, sink, d).await?))
-                })
-                .buffered(CHECKS_AT_ONCE)
-                .try_collect()
-                .await?;
-            to_sink.extend(unsunk.into_iter().filter(|(_, u)| *u).map(|(d, _)| d));
+            to_sink.extend(stale_dates(&dates, |d| daily_needs_sink(lake, sink, d)).await?);
             let to_sink: Vec<NaiveDate> = to_sink.into_iter().collect();
             let (stored, soft) = sink_daily(lake, sink, &to_sink).await?;
             report.sunk.push((DAILY_MARKER.to_string(), stored, soft));

@@ -823,8 +823,14 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     // One report per parameter set, each naming the rule behind its flips, and
     // no alarm on the sample: v2's SPY flip lies far from spot, as the
     // nearest-spot rule allows (its only bound is the [0.2, 3.0] band).
+    // Then one for orats_daily, which does not depend on the parameters.
     let reports: Vec<&str> = report.split("gexlake check: ").skip(1).collect();
-    assert_eq!(reports.len(), 2, "{report}");
+    assert_eq!(reports.len(), 3, "{report}");
+    assert!(
+        reports[2].starts_with("2026-02-06, orats_daily"),
+        "{report}"
+    );
+    assert!(reports[2].contains("PASS  daily_rows"), "{report}");
     assert!(
         reports[0].contains("params a3")
             && reports[0].contains("flip rule: first_crossing over every strike"),

@@ -706,6 +706,12 @@ pub fn render(
             }
         }
     }
+    write_checks(&mut out, findings);
+    out
+}
+
+/// The findings, then the verdict line.
+fn write_checks(out: &mut String, findings: &[Finding]) {
     let _ = writeln!(out, "\nChecks");
     for f in findings {
         let _ = writeln!(out, "  {}  {:<18} {}", f.level.tag(), f.check, f.detail);
@@ -717,7 +723,6 @@ pub fn render(
         out,
         "\nResult: {verdict} ({failed} failed, {warned} warnings)"
     );
-    out
 }
 
 /// One date of `orats_daily`, as the `daily_*` checks see it.
@@ -992,18 +997,10 @@ async fn check_daily(
         return Ok(None);
     };
     let findings = daily_findings(&daily);
-    let mut out = format!("gexlake check: {date}, orats_daily, lake {lake}\n\nChecks\n");
-    for f in &findings {
-        let _ = writeln!(out, "  {}  {:<18} {}", f.level.tag(), f.check, f.detail);
-    }
-    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
-    let warned = findings.iter().filter(|f| f.level == Level::Warn).count();
-    let verdict = if failed > 0 { "FAIL" } else { "PASS" };
-    let _ = write!(
-        out,
-        "\nResult: {verdict} ({failed} failed, {warned} warnings)"
-    );
-    Ok(Some((out, failed > 0)))
+    let mut out = format!("gexlake check: {date}, orats_daily, lake {lake}\n");
+    write_checks(&mut out, &findings);
+    let failed = findings.iter().any(|f| f.level == Level::Fail);
+    Ok(Some((out, failed)))
 }
 
 /// Runs `gexlake check`: one report per parameter set; returns
