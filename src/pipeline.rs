@@ -299,18 +299,54 @@ async fn needs_work(
     {
         return Ok(true);
     }
-    let Some(sink) = sink else {
-        return Ok(false);
-    };
+    match sink {
+        Some(sink) => marker_is_stale(lake, sink, name, date, result.last_modified).await,
+        None => Ok(false),
+    }
+}
+
+/// Whether the sink marker of `name` and `date` is missing or older than
+/// `written`, the time the rows it records were written to the lake.
+async fn marker_is_stale(
+    lake: &Location,
+    sink: &PgSink,
+    name: &str,
+    date: NaiveDate,
+    written: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
+    use object_store::ObjectStoreExt;
     match lake
         .store
         .head(&lake.child(&sink_marker(sink, name, date)))
         .await
     {
-        Ok(marker) => Ok(marker.last_modified < result.last_modified),
+        Ok(marker) => Ok(marker.last_modified < written),
         Err(object_store::Error::NotFound { .. }) => Ok(true),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Records a sink marker for each of `dates` on which no row of `report`
+/// soft-failed: those dates' rows of `name` are in the database.
+async fn write_markers(
+    lake: &Location,
+    sink: &PgSink,
+    name: &str,
+    dates: &[NaiveDate],
+    report: &SinkReport,
+) -> Result<()> {
+    let failed: std::collections::BTreeSet<NaiveDate> =
+        report.soft_failed.iter().map(|f| f.trade_date).collect();
+    for d in dates.iter().filter(|d| !failed.contains(d)) {
+        let marker = serde_json::json!({"table": report.table, "params": name, "trade_date": d});
+        crate::lake::writer::publish(
+            &lake.store,
+            &lake.child(&sink_marker(sink, name, *d)),
+            bytes::Bytes::from(marker.to_string()),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// When the newest of a date's `orats_strikes` files was written.
@@ -363,15 +399,7 @@ async fn daily_needs_sink(lake: &Location, sink: &PgSink, date: NaiveDate) -> Re
         Err(object_store::Error::NotFound { .. }) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    match lake
-        .store
-        .head(&lake.child(&sink_marker(sink, DAILY_MARKER, date)))
-        .await
-    {
-        Ok(marker) => Ok(marker.last_modified < written),
-        Err(object_store::Error::NotFound { .. }) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
+    marker_is_stale(lake, sink, DAILY_MARKER, date, written).await
 }
 
 /// Upserts the `orats_daily` partitions of `dates` into Postgres, a month of
@@ -398,17 +426,7 @@ pub async fn sink_daily(
             soft_failed = report.soft_failed.len(),
             "sink: summary"
         );
-        let failed: std::collections::BTreeSet<NaiveDate> =
-            report.soft_failed.iter().map(|f| f.trade_date).collect();
-        for d in chunk.iter().filter(|d| !failed.contains(d)) {
-            let marker = serde_json::json!({"table": report.table, "trade_date": d});
-            crate::lake::writer::publish(
-                &lake.store,
-                &lake.child(&sink_marker(sink, DAILY_MARKER, *d)),
-                bytes::Bytes::from(marker.to_string()),
-            )
-            .await?;
-        }
+        write_markers(lake, sink, DAILY_MARKER, chunk, &report).await?;
         stored += report.written + report.unchanged;
         soft += report.soft_failed.len();
     }
@@ -454,17 +472,7 @@ async fn sink_chunk(
 ) -> Result<(String, usize, usize)> {
     let name = params.name();
     let sunk = sink_results(sink, params, &summary.batches).await?;
-    let failed: std::collections::BTreeSet<NaiveDate> =
-        sunk.soft_failed.iter().map(|f| f.trade_date).collect();
-    for d in chunk.iter().filter(|d| !failed.contains(d)) {
-        let marker = serde_json::json!({"table": sunk.table, "params": name, "trade_date": d});
-        crate::lake::writer::publish(
-            &lake.store,
-            &lake.child(&sink_marker(sink, &name, *d)),
-            bytes::Bytes::from(marker.to_string()),
-        )
-        .await?;
-    }
+    write_markers(lake, sink, &name, chunk, &sunk).await?;
     Ok((name, sunk.written + sunk.unchanged, sunk.soft_failed.len()))
 }
 
