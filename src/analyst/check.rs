@@ -522,12 +522,7 @@ async fn spot_checks(
         vec![("date", date_value(date))],
     )
     .await?;
-    let strikes_tickers = present
-        .i64("tickers")?
-        .first()
-        .copied()
-        .flatten()
-        .unwrap_or(0);
+    let strikes_tickers = present.first_i64("tickers")?;
     let present: Vec<String> = present.text("ticker")?.into_iter().flatten().collect();
     let rows = Table::query(
         ctx,
@@ -886,14 +881,11 @@ async fn daily_stats(
             vec![("date", date_value(date))],
         )
         .await?;
-        let first = |name: &str| -> Result<i64> {
-            Ok(table.i64(name)?.first().copied().flatten().unwrap_or(0))
-        };
-        stats.rows = first("rows_")?;
-        stats.iv_rank_out_of_range = first("out_of_range")?;
-        stats.iv_rank_null = first("iv_null")?;
-        stats.hv_null = first("hv_null")?;
-        stats.negative = first("negative")?;
+        stats.rows = table.first_i64("rows_")?;
+        stats.iv_rank_out_of_range = table.first_i64("out_of_range")?;
+        stats.iv_rank_null = table.first_i64("iv_null")?;
+        stats.hv_null = table.first_i64("hv_null")?;
+        stats.negative = table.first_i64("negative")?;
     }
     let symbols = Table::query(
         ctx,
@@ -902,12 +894,7 @@ async fn daily_stats(
         vec![("date", date_value(date))],
     )
     .await?;
-    stats.symbols = symbols
-        .i64("symbols")?
-        .first()
-        .copied()
-        .flatten()
-        .unwrap_or(0);
+    stats.symbols = symbols.first_i64("symbols")?;
     Ok(Some(stats))
 }
 
@@ -937,13 +924,13 @@ async fn recorded_params(
         .with_context(|| format!("params={params}: unreadable parameters {text:?}"))
 }
 
-/// One parameter set's report and whether a check failed.
+/// One parameter set's report, whether a check failed, and the date checked.
 async fn check_params(
     ctx: &SessionContext,
     lake: &Location,
     params: &str,
     args: &CheckArgs,
-) -> Result<(String, bool)> {
+) -> Result<(String, bool, NaiveDate)> {
     let dates = metric_dates(lake, params).await?;
     if dates.is_empty() {
         let sets = metrics_param_sets(lake).await?;
@@ -969,7 +956,7 @@ async fn check_params(
             "rows",
             format!("no dealer_metrics for {date} under params={params}"),
         )];
-        return Ok((render(&header, &[], date, &[], &findings), true));
+        return Ok((render(&header, &[], date, &[], &findings), true, date));
     }
     let rules = recorded_params(ctx, params, date).await?;
     let _ = write!(
@@ -983,7 +970,11 @@ async fn check_params(
     let (strikes_tickers, spot) = spot_checks(ctx, params, date, previous).await?;
     let findings = evaluate(&window, strikes_tickers, &spot, &args.thresholds, &rules);
     let failed = findings.iter().any(|f| f.level == Level::Fail);
-    Ok((render(&header, &window, date, &spot, &findings), failed))
+    Ok((
+        render(&header, &window, date, &spot, &findings),
+        failed,
+        date,
+    ))
 }
 
 /// The `orats_daily` checks of `date` as a report, and whether one failed;
@@ -1025,21 +1016,13 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
     let mut failed = false;
     let mut checked = None;
     for (i, params) in sets.iter().enumerate() {
-        let (report, set_failed) = check_params(&ctx, &lake, params, &args).await?;
+        let (report, set_failed, date) = check_params(&ctx, &lake, params, &args).await?;
         if i > 0 {
             println!();
         }
         println!("{report}");
         failed |= set_failed;
-        if checked.is_none() {
-            checked = Some(match args.date {
-                Some(date) => date,
-                None => *metric_dates(&lake, params)
-                    .await?
-                    .last()
-                    .context("no dates")?,
-            });
-        }
+        checked.get_or_insert(date);
     }
     // orats_daily is one dataset whatever the parameter set: one report, for the date checked.
     if let Some(date) = checked

@@ -60,6 +60,12 @@ impl Table {
         Ok(array.as_primitive::<Int64Type>().iter().collect())
     }
 
+    /// The first row of an integer column, 0 when the table is empty or it is null
+    /// (a count that found nothing).
+    pub fn first_i64(&self, name: &str) -> Result<i64> {
+        Ok(self.i64(name)?.first().copied().flatten().unwrap_or(0))
+    }
+
     /// A text column.
     pub fn text(&self, name: &str) -> Result<Vec<Option<String>>> {
         let array = self.column(name, &DataType::Utf8)?;
