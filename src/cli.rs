@@ -209,10 +209,7 @@ pub struct ParamArgs {
 pub struct FlipRange(Option<StrikeRange>);
 
 fn parse_strike_range(text: &str) -> Result<FlipRange, String> {
-    if text.trim().eq_ignore_ascii_case("none") {
-        return Ok(FlipRange(None));
-    }
-    text.parse().map(|r| FlipRange(Some(r)))
+    StrikeRange::parse_optional(text).map(FlipRange)
 }
 
 /// `--max-dte-days N|none`.
@@ -355,13 +352,27 @@ impl DateArgs {
         if let Some(t) = &self.snapshot_time {
             return Ok(DateSelection::Dates(vec![snapshot_date(t)?]));
         }
-        match (self.from, self.to) {
-            (Some(f), Some(t)) if f > t => bail!("--from {f} is after --to {t}"),
-            (Some(f), Some(t)) => Ok(DateSelection::Range(f, t)),
-            (Some(f), None) => Ok(DateSelection::Range(f, NaiveDate::MAX)),
-            (None, Some(t)) => Ok(DateSelection::Range(NaiveDate::MIN, t)),
-            (None, None) => bail!("give --date, --snapshot-time or --from/--to"),
-        }
+        range_selection(
+            self.from,
+            self.to,
+            "give --date, --snapshot-time or --from/--to",
+        )
+    }
+}
+
+/// `--from`/`--to` as a range (an open end reaches the lake's first or last
+/// date); `missing` is the error when neither is given.
+fn range_selection(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    missing: &str,
+) -> Result<DateSelection> {
+    match (from, to) {
+        (Some(f), Some(t)) if f > t => bail!("--from {f} is after --to {t}"),
+        (Some(f), Some(t)) => Ok(DateSelection::Range(f, t)),
+        (Some(f), None) => Ok(DateSelection::Range(f, NaiveDate::MAX)),
+        (None, Some(t)) => Ok(DateSelection::Range(NaiveDate::MIN, t)),
+        (None, None) => bail!("{missing}"),
     }
 }
 
@@ -673,13 +684,9 @@ struct DailyArgs {
 
 impl DailyArgs {
     fn selection(&self) -> Result<DateSelection> {
-        match (self.date, self.from, self.to) {
-            (Some(d), _, _) => Ok(DateSelection::Dates(vec![d])),
-            (None, Some(f), Some(t)) if f > t => bail!("--from {f} is after --to {t}"),
-            (None, Some(f), Some(t)) => Ok(DateSelection::Range(f, t)),
-            (None, Some(f), None) => Ok(DateSelection::Range(f, NaiveDate::MAX)),
-            (None, None, Some(t)) => Ok(DateSelection::Range(NaiveDate::MIN, t)),
-            (None, None, None) => bail!("give --date or --from/--to"),
+        match self.date {
+            Some(d) => Ok(DateSelection::Dates(vec![d])),
+            None => range_selection(self.from, self.to, "give --date or --from/--to"),
         }
     }
 }

@@ -163,6 +163,16 @@ impl FromStr for StrikeRange {
     }
 }
 
+impl StrikeRange {
+    /// `LOW,HIGH`, or `none` for no range (every strike).
+    pub fn parse_optional(text: &str) -> Result<Option<StrikeRange>, String> {
+        if text.trim().eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        text.parse().map(Some)
+    }
+}
+
 impl Profile {
     /// The profile's name as used in paths and logs.
     pub fn name(self) -> &'static str {
@@ -413,11 +423,8 @@ impl MetricsParams {
             }
             "flip_rule" => self.flip_rule = rule(name, value)?,
             "flip_strike_range" => {
-                self.flip_strike_range = if none {
-                    None
-                } else {
-                    Some(value.parse().map_err(|e| format!("{name}: {e}"))?)
-                }
+                self.flip_strike_range =
+                    StrikeRange::parse_optional(value).map_err(|e| format!("{name}: {e}"))?
             }
             "missing_gamma" => self.missing_gamma = rule(name, value)?,
             "spot_rule" => self.spot_rule = rule(name, value)?,
