@@ -177,25 +177,15 @@ pub async fn register_table(
     ctx: &datafusion::prelude::SessionContext,
     lake: &Location,
 ) -> Result<bool, DailyError> {
-    use datafusion::arrow::datatypes::DataType;
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{
-        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-    };
     if stored::daily_dates(lake).await?.is_empty() {
         return Ok(false);
     }
-    let url = ListingTableUrl::parse(lake.child_url(crate::lake::DAILY_DIR, true))?;
-    let options = ListingOptions::new(std::sync::Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("trade_date".to_string(), DataType::Date32)]);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema::daily_schema());
-    ctx.deregister_table("orats_daily")?;
-    ctx.register_table(
+    crate::metrics::engine::register_dated_table(
+        ctx,
+        lake,
+        crate::lake::DAILY_DIR,
         "orats_daily",
-        std::sync::Arc::new(ListingTable::try_new(config)?),
+        schema::daily_schema(),
     )?;
     Ok(true)
 }

@@ -256,15 +256,35 @@ pub async fn register_dealer_metrics(
 }
 
 async fn register_strikes(ctx: &SessionContext, lake: &Location) -> Result<(), MetricsError> {
-    let url = ListingTableUrl::parse(lake.child_url(STRIKES_DIR, true))?;
+    let schema = crate::orats::layout::file_schema();
+    Ok(register_dated_table(
+        ctx,
+        lake,
+        STRIKES_DIR,
+        "strikes",
+        schema,
+    )?)
+}
+
+/// Registers the lake directory `dir` as table `name`: Parquet files of
+/// `schema` under `trade_date=YYYY-MM-DD` partitions (the partition column
+/// `trade_date`), replacing a table of that name.
+pub(crate) fn register_dated_table(
+    ctx: &SessionContext,
+    lake: &Location,
+    dir: &str,
+    name: &str,
+    schema: SchemaRef,
+) -> Result<(), DataFusionError> {
+    let url = ListingTableUrl::parse(lake.child_url(dir, true))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("trade_date".to_string(), DataType::Date32)]);
-    let schema = crate::orats::layout::file_schema();
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);
-    ctx.register_table("strikes", Arc::new(ListingTable::try_new(config)?))?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 
