@@ -52,44 +52,28 @@ impl Kind {
     }
 }
 
-/// The contract's columns after the key, in the table's order (migrations/0005).
-const COLUMNS: [(&str, Kind); 35] = [
-    ("call_volume", Kind::Int64),
-    ("put_volume", Kind::Int64),
-    ("call_open_interest", Kind::Int64),
-    ("put_open_interest", Kind::Int64),
-    ("total_volume", Kind::Int64),
-    ("total_open_interest", Kind::Int64),
-    ("avg_daily_volume", Kind::Int64),
-    ("iv_30day", Kind::Float64),
-    ("stock_price", Kind::Float64),
-    ("avg_daily_premium", Kind::Int64),
-    ("delta_call_oi", Kind::Int64),
-    ("delta_put_oi", Kind::Int64),
-    ("iv_rank", Kind::Float64),
-    ("hv_30day", Kind::Float64),
-    ("volume_ema_7d", Kind::Int64),
-    ("volume_ema_30d", Kind::Int64),
-    ("volume_ema_60d", Kind::Int64),
-    ("iv_rank_ema_7d", Kind::Float64),
-    ("iv_rank_ema_30d", Kind::Float64),
-    ("iv_rank_ema_60d", Kind::Float64),
-    ("volume_zscore", Kind::Float64),
-    ("iv_rank_zscore", Kind::Float64),
-    ("volume_trend_pct", Kind::Float64),
-    ("iv_rank_trend_pct", Kind::Float64),
-    ("iv_hv_ratio", Kind::Float64),
-    ("hv_slope", Kind::Float64),
-    ("iv_30d_zscore", Kind::Float64),
-    ("open_interest_zscore", Kind::Float64),
-    ("volume_accel", Kind::Float64),
-    ("premium_flow", Kind::Int64),
-    ("price_momentum_20d", Kind::Float64),
-    ("vol_regime", Kind::Int16),
-    ("put_call_volume_skew", Kind::Float64),
-    ("put_call_oi_skew", Kind::Float64),
-    ("volume_price_interaction", Kind::Float64),
-];
+impl Kind {
+    /// The kind of a lake column of type `data_type`.
+    fn of(data_type: &DataType) -> Kind {
+        match data_type {
+            DataType::Int64 => Kind::Int64,
+            DataType::Float64 => Kind::Float64,
+            DataType::Int16 => Kind::Int16,
+            other => unreachable!("orats_daily has no {other} value column"),
+        }
+    }
+}
+
+/// The contract's columns after the key, in the table's order (migrations/0005): the
+/// lake's `orats_daily` columns after `symbol` and `asof_date`, as the dataset defines them.
+static COLUMNS: LazyLock<Vec<(String, Kind)>> = LazyLock::new(|| {
+    crate::daily::schema::daily_schema()
+        .fields()
+        .iter()
+        .skip(2)
+        .map(|f| (f.name().clone(), Kind::of(f.data_type())))
+        .collect()
+});
 
 /// Generated from [`COLUMNS`] (35 columns, each named five times, would hide a typo). On
 /// conflict only the contract's columns and `updated_at` change, and only when a value does,
@@ -352,8 +336,8 @@ mod tests {
                 dates.iter().map(|d| Date32Type::from_naive_date(*d)),
             )),
         ];
-        for (name, kind) in COLUMNS {
-            let data_type = match name {
+        for (name, kind) in COLUMNS.iter() {
+            let data_type = match name.as_str() {
                 "vol_regime" => regime.clone(),
                 _ => kind.data_type(),
             };
@@ -433,7 +417,7 @@ mod tests {
             .split(", ")
             .map(|a| a.split_once(" = ").unwrap().0)
             .collect();
-        let mut expected: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+        let mut expected: Vec<&str> = COLUMNS.iter().map(|(name, _)| name.as_str()).collect();
         expected.push("updated_at");
         assert_eq!(assigned, expected);
     }
