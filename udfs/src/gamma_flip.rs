@@ -18,11 +18,9 @@ use datafusion::logical_expr::{
     Signature, TypeSignature, Volatility,
 };
 
-use crate::common::{
-    GroupStates, HeapSize, SpotArg, SpotPoints, SpotStates, float64_arg, literal_arg,
-    spot_points_fields, spot_points_state, text_arg, text_literal_arg,
-};
+use crate::common::{GroupStates, HeapSize, float64_arg, literal_arg, text_arg, text_literal_arg};
 use crate::exact_sum::ExactSum;
+use crate::strikes::{SpotArg, SpotPoints, SpotStates, spot_points_fields, spot_points_state};
 
 /// Which sign change of the cumulative profile is the flip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,7 +409,7 @@ impl GroupsAccumulator for GammaFlipGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::StrikeNets;
+    use crate::strikes::StrikeNets;
 
     fn bits(x: Option<f64>) -> Option<u64> {
         x.map(f64::to_bits)

@@ -15,11 +15,9 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
-use crate::common::{
-    GroupStates, HeapSize, SpotArg, SpotPoints, SpotStates, float64_arg, literal_arg,
-    spot_points_fields, spot_points_state,
-};
+use crate::common::{GroupStates, HeapSize, float64_arg, literal_arg};
 use crate::exact_sum::ExactSum;
+use crate::strikes::{SpotArg, SpotPoints, SpotStates, spot_points_fields, spot_points_state};
 
 /// The slope of net gamma around `spot` over a window of `window_pct`.
 ///

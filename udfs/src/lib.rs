@@ -29,6 +29,7 @@ pub mod gamma_flip;
 pub mod gex_slope;
 pub mod log_return_stddev;
 pub mod pg_round;
+mod strikes;
 pub mod top_walls;
 
 use std::sync::Arc;
