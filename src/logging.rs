@@ -2,11 +2,17 @@
 //! per line with `--log-format json` (fit for Cloud Logging: each line carries
 //! the `severity` it reads). `--log-level` sets the default; `RUST_LOG`
 //! overrides it.
+//!
+//! This module owns stderr, so it also holds the progress bars drawn there:
+//! a log line hides them while it is written, and [`crate::progress`] draws
+//! on them only when [`progress_bars`] allows.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use indicatif::{MultiProgress, ProgressDrawTarget};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{self, Format, FormatEvent, FormatFields, Json, JsonFields};
@@ -24,9 +30,15 @@ pub enum LogFormat {
 
 static PROGRESS_ALLOWED: AtomicBool = AtomicBool::new(false);
 
-/// Whether a progress bar may be drawn: text logs on a terminal.
-pub fn progress_allowed() -> bool {
-    PROGRESS_ALLOWED.load(Ordering::Relaxed)
+/// The progress bars on stderr, whether or not any is drawn.
+fn bars() -> &'static MultiProgress {
+    static BARS: OnceLock<MultiProgress> = OnceLock::new();
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Where progress bars go, when they may be drawn: text logs on a terminal.
+pub fn progress_bars() -> Option<&'static MultiProgress> {
+    PROGRESS_ALLOWED.load(Ordering::Relaxed).then(bars)
 }
 
 /// Installs the global subscriber. Call once, before any work.
@@ -133,7 +145,7 @@ impl Write for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         let line = std::mem::take(&mut self.0);
-        crate::progress::suspend(|| {
+        bars().suspend(|| {
             let _ = io::stderr().lock().write_all(&line);
         });
     }

@@ -2,38 +2,30 @@
 //! 60 seconds and every 25 items whatever the terminal (A3's heartbeat).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
+
+use crate::logging::progress_bars;
 
 /// Log a heartbeat after this many items.
 pub const HEARTBEAT_ITEMS: u64 = 25;
 /// Log a heartbeat at least this often.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
 
-fn bars() -> &'static MultiProgress {
-    static BARS: OnceLock<MultiProgress> = OnceLock::new();
-    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-}
-
-/// Runs `f` with the progress bars hidden (for writing log lines).
-pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
-    bars().suspend(f)
-}
-
-/// A progress bar, drawn only when [`crate::logging::progress_allowed`].
+/// A progress bar, drawn only where [`progress_bars`] allows.
 #[derive(Clone)]
 pub struct Progress(Option<ProgressBar>);
 
 impl Progress {
     /// A bar counting `total` items of work named `what`.
     pub fn files(total: u64, what: &str) -> Self {
-        if !crate::logging::progress_allowed() || total == 0 {
+        let Some(bars) = progress_bars().filter(|_| total > 0) else {
             return Progress(None);
-        }
-        let bar = bars().add(ProgressBar::new(total));
+        };
+        let bar = bars.add(ProgressBar::new(total));
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})",
@@ -56,7 +48,9 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
-            bars().remove(bar);
+            if let Some(bars) = progress_bars() {
+                bars.remove(bar);
+            }
         }
     }
 }
