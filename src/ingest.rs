@@ -299,6 +299,41 @@ impl IngestReport {
         dates.dedup();
         dates
     }
+
+    /// What did not work, as far as the exit status goes: failed files and rejected rows.
+    pub fn outcome(&self) -> crate::outcome::Outcome {
+        crate::outcome::Outcome {
+            files_failed: self.failed(),
+            rows_rejected: self.rows_rejected(),
+            ..Default::default()
+        }
+    }
+
+    /// Logs the run's final summary, after an error line per failed file.
+    pub fn log_summary(&self) {
+        let converted: Vec<_> = self.converted().collect();
+        let rows: u64 = converted.iter().map(|e| e.rows_out).sum();
+        let rejected = self.rows_rejected();
+        let bytes: u64 = converted.iter().map(|e| e.size).sum();
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        for f in &self.files {
+            if let Outcome::Failed(e) = &f.outcome {
+                error!(file = %f.source.name, "FAILED: {e}");
+            }
+        }
+        info!(
+            files = self.files.len(),
+            converted = converted.len(),
+            skipped = self.skipped(),
+            failed = self.failed(),
+            rows,
+            rejected,
+            mb = format!("{:.1}", bytes as f64 / 1e6),
+            seconds = format!("{secs:.2}"),
+            mb_per_s = format!("{:.1}", bytes as f64 / 1e6 / secs),
+            "ingest: summary"
+        );
+    }
 }
 
 /// Converts every source, `jobs` at a time, and reports each one. A failing

@@ -4,6 +4,15 @@
 //! Data flows one way: [`orats`] reads archives, [`lake`] writes and reads the
 //! Parquet lake, [`metrics`] computes dealer metrics from it, [`sink`] upserts
 //! them into Postgres, and the pipelines chain the stages.
+//!
+//! Imports flow one way too, from the top layer down (`tests/layout.rs` keeps it so):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | commands | [`cli`]: flags → validated settings; a job's [`outcome`] → exit status |
+//! | jobs | [`pipeline`], [`nightly`], [`analyst`] |
+//! | stages | [`orats`] and [`sample`] → [`lake`] and [`ingest`] → [`metrics`] and [`daily`] → [`sink`] |
+//! | foundations | [`store`], [`ftp`], [`logging`], [`progress`], [`outcome`] |
 
 pub mod analyst;
 pub mod cli;
@@ -15,6 +24,7 @@ pub mod logging;
 pub mod metrics;
 pub mod nightly;
 pub mod orats;
+pub mod outcome;
 pub mod pipeline;
 pub mod progress;
 pub mod sample;

@@ -22,11 +22,11 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::cli::{EXIT_FILES_FAILED, EXIT_OK};
 use crate::ftp::{FtpSource, PullOptions};
 use crate::ingest::{Selection, Source, discover};
 use crate::lake::LEDGER_DIR;
 use crate::orats::date_from_file_name;
+use crate::outcome::Outcome;
 use crate::pipeline::Chain;
 use crate::sink::PgSink;
 use crate::store::Location;
@@ -328,8 +328,9 @@ fn in_window(name: &str, window: (NaiveDate, NaiveDate)) -> bool {
     date_from_file_name(name).is_some_and(|d| d >= window.0 && d <= window.1)
 }
 
-/// Runs the nightly job under the lake's lock and returns the exit status.
-pub async fn run(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
+/// Runs the nightly job under the lake's lock. Finding the lock held is no
+/// failure: the run that holds it does the work.
+pub async fn run(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<Outcome> {
     let lake = &options.chain.ingest.lake;
     let lock = match LakeLock::acquire(lake, LOCK_FILE, options.lock_timeout).await? {
         Acquire::Acquired(lock) => lock,
@@ -344,7 +345,7 @@ pub async fn run(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> 
                 lock_timeout_s = options.lock_timeout.as_secs(),
                 "nightly: another run holds the lock; leaving the work to it"
             );
-            return Ok(EXIT_OK);
+            return Ok(Outcome::default());
         }
     };
     info!(lock = %lake.child_url(LOCK_FILE, false), run_id = %lock.info().run_id, "nightly: lock taken");
@@ -381,7 +382,7 @@ async fn shutdown_signal() -> &'static str {
     "Ctrl-C"
 }
 
-async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
+async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<Outcome> {
     let lake = &options.chain.ingest.lake;
     let done = last_done(lake).await?;
     let mut pull_failed = 0;
@@ -492,19 +493,16 @@ async fn work(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<u8> {
             );
         }
         info!("nightly: no archive to process");
-        return Ok(if pull_failed > 0 {
-            EXIT_FILES_FAILED
-        } else {
-            EXIT_OK
+        return Ok(Outcome {
+            files_failed: pull_failed,
+            ..Outcome::default()
         });
     }
     let report = chain.run(sources, sink).await?;
-    // Files that could not be downloaded count as failed files, which outrank soft failures.
-    Ok(if pull_failed > 0 {
-        EXIT_FILES_FAILED
-    } else {
-        report.exit_code()
-    })
+    // Files that could not be downloaded count as failed files.
+    let mut outcome = report.outcome();
+    outcome.files_failed += pull_failed;
+    Ok(outcome)
 }
 
 fn selection(pattern: &str, window: Option<(NaiveDate, NaiveDate)>) -> Selection {

@@ -1,5 +1,7 @@
-//! The jobs users run, chaining the stages: metrics over a date range (with
-//! its run header, heartbeats and summary), then `orats_daily`.
+//! The jobs users run, chaining the stages: ingest, metrics over a date range
+//! (with its run header, heartbeats and summary), `orats_daily`, and the
+//! backfill chain of all three into the sink. Each job takes typed, validated
+//! settings and returns the [`Outcome`] that decides the exit status.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -8,13 +10,15 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use futures::{StreamExt, TryStreamExt};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+use crate::ingest::{IngestOptions, Selection, discover, ingest};
 use crate::metrics::engine::{
     DateSelection, compute, lake_session, resolve_dates, write_partitions,
 };
 use crate::metrics::rows::from_batches;
 use crate::metrics::{MetricsParams, Profile};
+use crate::outcome::Outcome;
 use crate::progress::{Heartbeat, Progress};
 use crate::sink::{PgSink, SinkReport};
 use crate::store::Location;
@@ -51,13 +55,6 @@ pub struct MetricsSummary {
     pub elapsed: Duration,
     /// The result batches, when kept for a sink.
     pub batches: Vec<RecordBatch>,
-}
-
-impl MetricsSummary {
-    /// Exit status: soft failures (INVALID tickers) are results, not errors.
-    pub fn exit_code(&self) -> u8 {
-        crate::cli::EXIT_OK
-    }
 }
 
 impl MetricsRun {
@@ -218,7 +215,7 @@ pub async fn sink_results(
 #[derive(Debug, Clone)]
 pub struct Chain {
     /// Ingest settings (lake, jobs, force, strict).
-    pub ingest: crate::ingest::IngestOptions,
+    pub ingest: IngestOptions,
     /// Parameter sets to compute (a3 and v2 by default).
     pub params: Vec<MetricsParams>,
     /// Watchlist; `None` for every ticker.
@@ -247,17 +244,12 @@ pub struct ChainReport {
 }
 
 impl ChainReport {
-    /// The exit status: files failed (3) outranks tickers soft-failed (4), which outranks
-    /// rows rejected (6).
-    pub fn exit_code(&self) -> u8 {
-        if self.ingest.failed() > 0 {
-            crate::cli::EXIT_FILES_FAILED
-        } else if self.sunk.iter().any(|(_, _, soft)| *soft > 0) {
-            crate::cli::EXIT_TICKERS_SOFT_FAILED
-        } else if self.ingest.rows_rejected() > 0 {
-            crate::cli::EXIT_ROWS_REJECTED
-        } else {
-            crate::cli::EXIT_OK
+    /// What did not work: failed files and rejected rows of the ingest, rows
+    /// soft-failed in the sink.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            soft_failed: self.sunk.iter().map(|(_, _, soft)| soft).sum(),
+            ..self.ingest.outcome()
         }
     }
 }
@@ -491,8 +483,8 @@ impl Chain {
         let lake = &self.ingest.lake;
         let t0 = Instant::now();
         let selected = sources.clone();
-        let ingest = crate::ingest::ingest(sources, &self.ingest).await;
-        crate::cli::summarize_ingest(&ingest);
+        let ingest = ingest(sources, &self.ingest).await;
+        ingest.log_summary();
         let stage_ingest = t0.elapsed().as_secs_f64();
 
         // Every date the selected sources hold, per their ledger entries.
@@ -640,4 +632,109 @@ impl Chain {
         );
         Ok(report)
     }
+}
+
+/// The `ingest` job: converts the archives that `inputs` name into the lake, once.
+pub async fn run_ingest(
+    inputs: &[String],
+    selection: &Selection,
+    options: &IngestOptions,
+) -> Result<Outcome> {
+    let sources = discover(inputs, selection).await?;
+    info!(
+        inputs = ?inputs,
+        lake = %options.lake,
+        pattern = %selection.pattern,
+        from = ?selection.from,
+        to = ?selection.to,
+        jobs = options.jobs,
+        force = options.force,
+        strict = options.strict,
+        files = sources.len(),
+        "ingest: run header"
+    );
+    if sources.is_empty() {
+        warn!("no archives matched");
+    }
+    let report = ingest(sources, options).await;
+    report.log_summary();
+    Ok(report.outcome())
+}
+
+/// The `metrics` job: computes and writes the selected dates, then upserts
+/// their rows into the profile's table when given a sink.
+pub async fn run_metrics(
+    run: &MetricsRun,
+    selection: &DateSelection,
+    sink: Option<&PgSink>,
+) -> Result<Outcome> {
+    let summary = run.run_keeping(selection, sink.is_some()).await?;
+    let soft_failed = match sink {
+        Some(sink) => sink_results(sink, &run.params, &summary.batches)
+            .await?
+            .soft_failed
+            .len(),
+        None => 0,
+    };
+    Ok(Outcome {
+        soft_failed,
+        ..Outcome::default()
+    })
+}
+
+/// The `daily` job: computes `orats_daily` for the selected dates (and the
+/// later ones whose history they change), then upserts every date written
+/// when given a sink.
+pub async fn run_daily(
+    lake: &Location,
+    selection: &DateSelection,
+    jobs: usize,
+    sink: Option<&PgSink>,
+) -> Result<Outcome> {
+    info!(lake = %lake, selection = ?selection, jobs, "daily: run header");
+    let started = Instant::now();
+    let report = crate::daily::run(lake, selection, jobs).await?;
+    // Every date written goes to the database, the recomputed later ones too.
+    let (sunk, soft_failed) = match sink {
+        Some(sink) => sink_daily(lake, sink, &report.written).await?,
+        None => (0, 0),
+    };
+    info!(
+        dates = report.written.len(),
+        recomputed = report.recomputed,
+        rows = report.rows,
+        skipped_symbols = report.skipped_symbols,
+        sunk_rows = sunk,
+        soft_failed_rows = soft_failed,
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "daily: summary"
+    );
+    Ok(Outcome {
+        soft_failed,
+        ..Outcome::default()
+    })
+}
+
+/// The `backfill` job: the archives of `input` through [`Chain::run`].
+pub async fn run_backfill(
+    input: &str,
+    selection: &Selection,
+    chain: &Chain,
+    sink: Option<&PgSink>,
+) -> Result<Outcome> {
+    let sources = discover(&[input.to_string()], selection).await?;
+    let profiles: Vec<Profile> = chain.params.iter().map(|p| p.profile).collect();
+    info!(
+        input = %input,
+        lake = %chain.ingest.lake,
+        pattern = %selection.pattern,
+        from = ?selection.from,
+        to = ?selection.to,
+        files = sources.len(),
+        jobs = chain.ingest.jobs,
+        profiles = ?profiles,
+        database = %sink.map_or("none (Parquet results only)".to_string(), |s| s.url().to_string()),
+        "backfill: run header"
+    );
+    Ok(chain.run(sources, sink).await?.outcome())
 }

@@ -852,7 +852,7 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     let shrunk = gexlake(&["check", "--lake", lake.to_str().unwrap()]);
     assert_eq!(
         shrunk.status.code(),
-        Some(i32::from(gexlake::analyst::EXIT_CHECK_FAILED)),
+        Some(i32::from(gexlake::outcome::EXIT_CHECK_FAILED)),
         "{shrunk:?}"
     );
     let report = String::from_utf8_lossy(&shrunk.stdout);
@@ -884,7 +884,7 @@ fn check_passes_a_healthy_lake_and_fails_a_shrunken_day() {
     ]);
     assert_eq!(
         missing.status.code(),
-        Some(i32::from(gexlake::analyst::EXIT_CHECK_FAILED))
+        Some(i32::from(gexlake::outcome::EXIT_CHECK_FAILED))
     );
 }
 

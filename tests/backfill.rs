@@ -481,7 +481,7 @@ fn a_backfill_killed_at_any_moment_resumes_to_the_uninterrupted_state() {
     let mut day = date("2026-02-02");
     for seed in 0..6 {
         write_archive(&input, day, &sample_csv(day, 10 + seed));
-        day = gexlake::cli::next_weekday(day);
+        day = gexlake::cli::sample::next_weekday(day);
     }
     let input_s = input.to_str().unwrap();
     let backfill = |lake: &Path, url: &str| -> Command {

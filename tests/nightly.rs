@@ -42,7 +42,7 @@ fn archives(dir: &Path, first: &str, days: usize) -> Vec<PathBuf> {
             layout: Layout::V1,
         };
         paths.push(write_archive(&spec, dir).unwrap().path);
-        day = gexlake::cli::next_weekday(day);
+        day = gexlake::cli::sample::next_weekday(day);
     }
     paths
 }

@@ -37,55 +37,47 @@ use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
+use super::open;
 use super::table::Table;
-use super::{EXIT_CHECK_FAILED, jobs, open};
-use crate::cli::{EXIT_OK, LakeArgs};
 use crate::lake::{METRICS_DIR, partition_date};
 use crate::metrics::engine::metrics_param_sets;
 use crate::metrics::{FlipRule, MetricsParams, Profile};
 use crate::orats::values::date_to_days;
+use crate::outcome::Outcome;
 use crate::store::Location;
 
 /// The tickers the handoff spot-checks.
 pub const SPOT_CHECK_TICKERS: [&str; 5] = ["AAPL", "TSLA", "SPY", "NVDA", "META"];
 
-/// `gexlake check`.
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// The trade date to check (default: the latest with results for --params).
-    #[arg(long)]
-    date: Option<NaiveDate>,
+/// What `gexlake check` checks.
+#[derive(Debug)]
+pub struct CheckOptions {
+    /// The trade date to check (default: the latest with results for `params`).
+    pub date: Option<NaiveDate>,
     /// The parameter sets to check, as in dealer_metrics' `params` column
-    /// (comma-separated; default: every set in the lake, one report each).
-    #[arg(long, value_delimiter = ',')]
-    params: Vec<String>,
-    /// Dates shown in the rows-per-date table (ending at --date).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
-    last: u16,
-    #[command(flatten)]
-    thresholds: Thresholds,
-    /// DataFusion partitions (default: every core).
-    #[arg(long, env = "GEXLAKE_JOBS")]
-    jobs: Option<usize>,
-    #[command(flatten)]
-    lake: LakeArgs,
+    /// (empty: every set in the lake, one report each).
+    pub params: Vec<String>,
+    /// Dates shown in the rows-per-date table (ending at `date`), at least 1.
+    pub last: u16,
+    /// Where checks warn or fail.
+    pub thresholds: Thresholds,
+    /// DataFusion partitions.
+    pub jobs: usize,
+    /// The lake.
+    pub lake: Location,
 }
 
 /// Where a check turns into a warning or a failure (fractions: 0.2 = 20 %);
 /// the defaults are the table in this module's documentation.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone)]
 pub struct Thresholds {
     /// Fail when the ticker count drops by more than this vs the previous date.
-    #[arg(long, default_value_t = Thresholds::default().max_count_drop)]
     pub max_count_drop: f64,
     /// Fail when fewer than this share of tickers have a non-zero net GEX.
-    #[arg(long, default_value_t = Thresholds::default().min_nonzero_share)]
     pub min_nonzero_share: f64,
     /// Warn when fewer than this share of tickers have a gamma flip.
-    #[arg(long, default_value_t = Thresholds::default().min_flip_share)]
     pub min_flip_share: f64,
     /// Warn when the average contracts analyzed moves by more than this vs the previous date.
-    #[arg(long, default_value_t = Thresholds::default().max_contracts_change)]
     pub max_contracts_change: f64,
 }
 
@@ -158,7 +150,7 @@ pub enum Level {
     Pass,
     /// Worth a look; does not fail the run.
     Warn,
-    /// An anomaly: `check` exits with [`EXIT_CHECK_FAILED`].
+    /// An anomaly: `check` exits with [`EXIT_CHECK_FAILED`](crate::outcome::EXIT_CHECK_FAILED).
     Fail,
 }
 
@@ -929,7 +921,7 @@ async fn check_params(
     ctx: &SessionContext,
     lake: &Location,
     params: &str,
-    args: &CheckArgs,
+    args: &CheckOptions,
 ) -> Result<(String, bool, NaiveDate)> {
     let dates = metric_dates(lake, params).await?;
     if dates.is_empty() {
@@ -994,10 +986,11 @@ async fn check_daily(
     Ok(Some((out, failed)))
 }
 
-/// Runs `gexlake check`: one report per parameter set; returns
-/// [`EXIT_CHECK_FAILED`] when a check of any set fails.
-pub async fn run(args: CheckArgs) -> Result<u8> {
-    let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &Profile::A3.params()).await?;
+/// Runs `gexlake check`: one report per parameter set (then one for
+/// `orats_daily`), each failing one counted in [`Outcome::checks_failed`].
+pub async fn run(args: CheckOptions) -> Result<Outcome> {
+    let lake = args.lake.clone();
+    let ctx = open(&lake, args.jobs, &Profile::A3.params()).await?;
     let mut sets = args.params.clone();
     if sets.is_empty() {
         // Every set with results; a directory left empty holds none to check.
@@ -1013,7 +1006,7 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
             anyhow::bail!("the lake {lake} has no dealer_metrics; run `gexlake metrics` first");
         }
     }
-    let mut failed = false;
+    let mut failed = 0;
     let mut checked = None;
     for (i, params) in sets.iter().enumerate() {
         let (report, set_failed, date) = check_params(&ctx, &lake, params, &args).await?;
@@ -1021,7 +1014,7 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
             println!();
         }
         println!("{report}");
-        failed |= set_failed;
+        failed += usize::from(set_failed);
         checked.get_or_insert(date);
     }
     // orats_daily is one dataset whatever the parameter set: one report, for the date checked.
@@ -1029,9 +1022,12 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         && let Some((report, daily_failed)) = check_daily(&ctx, &lake, date).await?
     {
         println!("\n{report}");
-        failed |= daily_failed;
+        failed += usize::from(daily_failed);
     }
-    Ok(if failed { EXIT_CHECK_FAILED } else { EXIT_OK })
+    Ok(Outcome {
+        checks_failed: failed,
+        ..Outcome::default()
+    })
 }
 
 #[cfg(test)]

@@ -13,21 +13,14 @@ pub mod sql;
 pub mod table;
 pub mod views;
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 
-use crate::cli::{EXIT_FATAL, EXIT_OK, LakeArgs, ParamArgs};
 use crate::metrics::engine::{lake_dates, lake_session, register_dealer_metrics};
 use crate::metrics::{MetricsParams, Profile};
+use crate::outcome::Outcome;
 use crate::store::Location;
-use sql::{Format, Output, Param, RunError};
-
-/// Exit status of `gexlake check` when a check fails (the report says which).
-pub const EXIT_CHECK_FAILED: u8 = 5;
+use sql::{Output, Param, RunError};
 
 /// A DataFusion session with `strikes`, `dealer_metrics` and `orats_daily`
 /// (when present) and `strike_gex` under profile a3.
@@ -59,129 +52,62 @@ pub async fn session_with(
     Ok(ctx)
 }
 
-/// The analysts' subcommands (flattened into the main command line).
-#[derive(Debug, clap::Subcommand)]
-pub enum AnalystCommand {
-    /// Query the lake with SQL: tables strikes, dealer_metrics, orats_daily and strike_gex.
-    ///
-    /// With no query and no -f, reads statements from stdin, or opens an
-    /// interactive shell (history in ~/.gexlake_history) when stdin is a terminal.
-    Sql(SqlArgs),
-    /// Chart net GEX by strike for a ticker and date (SVG or PNG), or its history.
-    Plot(plot::PlotArgs),
-    /// The V2 handoff's post-run sanity checks over dealer_metrics, as a report.
-    Check(check::CheckArgs),
+/// What `gexlake sql` runs, on which lake, and where its results go.
+pub struct SqlOptions {
+    /// The lake.
+    pub lake: Location,
+    /// DataFusion partitions.
+    pub jobs: usize,
+    /// The parameters of the `strike_gex` view.
+    pub params: MetricsParams,
+    /// Values bound to `$NAME` in the SQL.
+    pub bindings: Vec<Param>,
+    /// The statements to run; `None` opens the interactive shell.
+    pub script: Option<String>,
+    /// Where results are written.
+    pub output: Output,
 }
 
-/// `gexlake sql`.
-#[derive(Debug, clap::Args)]
-pub struct SqlArgs {
-    /// SQL to run (statements separated by `;`).
-    #[arg(conflicts_with = "file")]
-    query: Option<String>,
-    /// Read the SQL from this file.
-    #[arg(short = 'f', long)]
-    file: Option<PathBuf>,
-    /// Bind `$NAME` in the SQL (repeatable). YYYY-MM-DD is a DATE, a whole number
-    /// a BIGINT, a decimal a DOUBLE; anything else, or 'quoted', is text.
-    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = sql::parse_param)]
-    params: Vec<Param>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Write the results to this file instead of stdout (required for parquet).
-    #[arg(short, long)]
-    output: Option<PathBuf>,
-    /// Print each statement's row count and time on stderr.
-    #[arg(long)]
-    timing: bool,
-    /// DataFusion partitions (default: every core).
-    #[arg(long, env = "GEXLAKE_JOBS")]
-    jobs: Option<usize>,
-    #[command(flatten)]
-    lake: LakeArgs,
-    #[command(
-        flatten,
-        next_help_heading = "strike_gex parameters (as for `gexlake metrics`)"
-    )]
-    strike_params: ParamArgs,
-}
-
-/// Runs an analyst subcommand; returns the exit status.
-pub async fn run(command: AnalystCommand) -> Result<u8> {
-    match command {
-        AnalystCommand::Sql(args) => run_sql(args).await,
-        AnalystCommand::Plot(args) => plot::run(args).await,
-        AnalystCommand::Check(args) => check::run(args).await,
-    }
-}
-
-/// The number of DataFusion partitions: `--jobs`, else every core.
-fn jobs(flag: Option<usize>) -> Result<usize> {
-    match flag {
-        Some(0) => anyhow::bail!("--jobs must be at least 1"),
-        Some(n) => Ok(n),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
-    }
-}
-
-/// Opens the session of `--lake`, warning when the lake has no ORATS rows
+/// Opens the session of `lake`, warning when the lake has no ORATS rows
 /// (a mistyped path would otherwise just give empty results).
-async fn open(
-    lake: &LakeArgs,
-    jobs: usize,
-    params: &MetricsParams,
-) -> Result<(Location, SessionContext)> {
-    let location = Location::parse(&lake.lake).context("--lake")?;
-    if lake_dates(&location).await?.is_empty() {
+async fn open(lake: &Location, jobs: usize, params: &MetricsParams) -> Result<SessionContext> {
+    if lake_dates(lake).await?.is_empty() {
         tracing::warn!(
-            "the lake {location} has no orats_strikes partitions (check --lake or GEXLAKE_LAKE)"
+            "the lake {lake} has no orats_strikes partitions (check --lake or GEXLAKE_LAKE)"
         );
     }
-    let ctx = session_with(&location, jobs, params).await?;
-    Ok((location, ctx))
+    session_with(lake, jobs, params).await
 }
 
-async fn run_sql(args: SqlArgs) -> Result<u8> {
-    let mut params = args.strike_params.params()?;
-    // `--param flip_rule=nearest_spot` and the like also set strike_gex's parameters.
-    for (name, value) in &args.params {
-        let text = match value {
-            ScalarValue::Utf8(Some(text)) => text.clone(),
-            other => other.to_string(),
-        };
-        params
-            .set(name, &text)
-            .map_err(|e| anyhow::anyhow!("--param {e}"))?;
-    }
-    crate::cli::validate(&params)?;
-    let output = Output::new(args.format, args.output.as_ref(), args.timing)?;
-    let script = match (&args.query, &args.file) {
-        (Some(q), _) => Some(q.clone()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        ),
-        (None, None) if std::io::stdin().is_terminal() => None,
-        (None, None) => {
-            Some(std::io::read_to_string(std::io::stdin()).context("reading SQL from stdin")?)
-        }
-    };
-    let (location, ctx) = open(&args.lake, jobs(args.jobs)?, &params).await?;
+/// Runs `gexlake sql`: the script, or the interactive shell. A failing
+/// statement prints its error and counts in [`Outcome::statements_failed`].
+pub async fn run_sql(options: SqlOptions) -> Result<Outcome> {
+    let SqlOptions {
+        lake,
+        jobs,
+        params,
+        bindings,
+        script,
+        mut output,
+    } = options;
+    let ctx = open(&lake, jobs, &params).await?;
     let Some(script) = script else {
         let banner = format!(
-            "gexlake sql on {location}: strikes, dealer_metrics, strike_gex (parameters {})",
+            "gexlake sql on {lake}: strikes, dealer_metrics, strike_gex (parameters {})",
             params.name()
         );
-        shell::run_shell(&ctx, &banner, args.params, output).await?;
-        return Ok(EXIT_OK);
+        shell::run_shell(&ctx, &banner, bindings, output).await?;
+        return Ok(Outcome::default());
     };
-    let mut output = output;
-    match sql::run_script(&ctx, &script, &args.params, &mut output).await {
-        Ok(()) => Ok(EXIT_OK),
-        Err(e) if e.is_broken_pipe() => Ok(EXIT_OK),
+    match sql::run_script(&ctx, &script, &bindings, &mut output).await {
+        Ok(()) => Ok(Outcome::default()),
+        Err(e) if e.is_broken_pipe() => Ok(Outcome::default()),
         Err(RunError::Sql(e)) => {
             eprintln!("{e}");
-            Ok(EXIT_FATAL)
+            Ok(Outcome {
+                statements_failed: 1,
+                ..Outcome::default()
+            })
         }
         Err(e) => Err(e.into()),
     }

@@ -21,53 +21,45 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::open;
 use super::table::Table;
-use super::{jobs, open};
-use crate::cli::{EXIT_OK, LakeArgs, ParamArgs};
 use crate::metrics::MetricsParams;
 use crate::metrics::engine::lake_dates;
 use crate::orats::values::date_to_days;
+use crate::store::Location;
 
 mod labels;
 
-/// `gexlake plot`.
-#[derive(Debug, clap::Args)]
-pub struct PlotArgs {
+/// What `gexlake plot` draws, and where.
+#[derive(Debug)]
+pub struct PlotOptions {
     /// The ticker.
-    ticker: String,
+    pub ticker: String,
     /// Trade date of the strike chart (default: the latest in the lake).
-    #[arg(long, conflicts_with = "history")]
-    date: Option<NaiveDate>,
+    pub date: Option<NaiveDate>,
     /// Output file, .svg or .png (default: TICKER_DATE.svg).
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     /// Chart net GEX, spot, flip and walls over a date range from dealer_metrics instead.
-    #[arg(long)]
-    history: bool,
-    /// First date of the history (default: a year before --to).
-    #[arg(long, requires = "history")]
-    from: Option<NaiveDate>,
+    pub history: bool,
+    /// First date of the history (default: a year before `to`).
+    pub from: Option<NaiveDate>,
     /// Last date of the history (default: the latest with results).
-    #[arg(long, requires = "history")]
-    to: Option<NaiveDate>,
-    /// Strikes shown: within this fraction of spot (0.1 = ±10 %). Default: the
-    /// narrowest window holding 98 % of the gross GEX, between ±2 % and ±25 %.
-    /// The flip and the largest walls are shown too when within ±50 %.
-    #[arg(long)]
-    window: Option<f64>,
+    pub to: Option<NaiveDate>,
+    /// Strikes shown: within this fraction of spot, between 0 and 1 (default:
+    /// the narrowest window holding 98 % of the gross GEX, between ±2 % and ±25 %).
+    pub window: Option<f64>,
     /// Image size in pixels.
-    #[arg(long, default_value = "1200x700", value_parser = parse_size)]
-    size: (u32, u32),
-    /// DataFusion partitions (default: every core).
-    #[arg(long, env = "GEXLAKE_JOBS")]
-    jobs: Option<usize>,
-    #[command(flatten)]
-    lake: LakeArgs,
-    #[command(flatten, next_help_heading = "Parameters (as for `gexlake metrics`)")]
-    params: ParamArgs,
+    pub size: (u32, u32),
+    /// DataFusion partitions.
+    pub jobs: usize,
+    /// The lake.
+    pub lake: Location,
+    /// The parameters of the strike chart's `strike_gex` and of the history's results.
+    pub params: MetricsParams,
 }
 
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
+/// Parses `--size WIDTHxHEIGHT`, each side 200 to 8000 pixels.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))?;
@@ -951,13 +943,11 @@ where
 }
 
 /// Runs `gexlake plot`.
-pub async fn run(args: PlotArgs) -> Result<u8> {
-    if args.window.is_some_and(|w| !(w > 0.0 && w < 1.0)) {
-        bail!("--window must be between 0 and 1 (0.1 = ±10 % of spot)");
-    }
-    let params = args.params.params()?;
+pub async fn run(args: PlotOptions) -> Result<()> {
+    let params = args.params;
     let ticker = args.ticker.trim().to_ascii_uppercase();
-    let (lake, ctx) = open(&args.lake, jobs(args.jobs)?, &params).await?;
+    let lake = args.lake;
+    let ctx = open(&lake, args.jobs, &params).await?;
     if args.history {
         let name = params.name();
         let to = match args.to {
@@ -989,7 +979,7 @@ pub async fn run(args: PlotArgs) -> Result<u8> {
             .unwrap_or_else(|| PathBuf::from(format!("{ticker}_{from}_{to}.svg")));
         render_history_chart(&ticker, &name, &points, args.size, &path)?;
         eprintln!("wrote {} ({} dates)", path.display(), points.len());
-        return Ok(EXIT_OK);
+        return Ok(());
     }
     let date = match args.date {
         Some(d) => d,
@@ -1004,7 +994,7 @@ pub async fn run(args: PlotArgs) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from(format!("{ticker}_{date}.svg")));
     render_strike_chart(&chart, args.window, args.size, &path)?;
     eprintln!("wrote {} ({} strikes)", path.display(), chart.bars.len());
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 #[cfg(test)]
