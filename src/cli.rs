@@ -16,7 +16,7 @@ use crate::metrics::{
     ContractsRule, FlipRule, LegSpot, MetricsParams, MissingGamma, Profile, SpotRule, StrikeRange,
     WallRule,
 };
-use crate::sample::{Layout as SampleLayout, SampleSpec, write_archive};
+use crate::sample::{Layout as SampleLayout, Precision, SampleSpec, write_archive};
 use crate::sink::SinkOptions;
 use crate::store::Location;
 
@@ -507,6 +507,10 @@ struct SampleArgs {
     /// Header layout.
     #[arg(long, value_enum, default_value_t = SampleLayout::V1)]
     layout: SampleLayout,
+    /// Decimals of the IVs, vols and greeks: `realistic` as real files, `compact` the fewer,
+    /// more repetitive digits of earlier samples.
+    #[arg(long, value_enum, default_value_t = Precision::Realistic)]
+    precision: Precision,
 }
 
 /// Parses the command line, runs it and returns the exit status.
@@ -855,6 +859,7 @@ fn run_sample(args: SampleArgs) -> Result<u8> {
             tickers: args.tickers,
             seed: args.seed,
             layout: args.layout,
+            precision: args.precision,
         };
         let summary = write_archive(&spec, &args.out)
             .with_context(|| format!("writing the sample for {date}"))?;

@@ -1,6 +1,53 @@
-//! Writing values into the row buffer (no `fmt` machinery: this is the hot loop).
+//! Writing values into the row buffer (no `fmt` machinery: this is the hot loop), and each
+//! column's decimals at each [`Precision`].
 
 use chrono::{Datelike, NaiveDate};
+
+use super::spec::Precision;
+
+/// Decimals of the model-valued columns at one [`Precision`]. The other columns are quoted
+/// alike at both, as in the real files: prices and `stkPx` to the cent (the tick grid), `yte` to
+/// 5, the rates to 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Decimals {
+    /// `cBidIv`, `cMidIv`, `cAskIv`, `pBidIv`, `pMidIv`, `pAskIv`.
+    pub(super) iv: usize,
+    /// `smoothSmvVol`.
+    pub(super) smv: usize,
+    /// `extVol`.
+    pub(super) ext_vol: usize,
+    /// `delta`.
+    pub(super) delta: usize,
+    /// `gamma`.
+    pub(super) gamma: usize,
+    /// `theta`, `vega`, `rho`, `phi`, `driftlessTheta`.
+    pub(super) greeks: usize,
+}
+
+impl Decimals {
+    /// The decimals a precision writes.
+    pub(super) fn of(precision: Precision) -> Self {
+        match precision {
+            // ORATS_FORMAT.md: real files quote IVs and vols to 6 decimals, greeks to 8.
+            Precision::Realistic => Decimals {
+                iv: 6,
+                smv: 6,
+                ext_vol: 6,
+                delta: 8,
+                gamma: 8,
+                greeks: 8,
+            },
+            Precision::Compact => Decimals {
+                iv: 4,
+                smv: 6,
+                ext_vol: 4,
+                delta: 5,
+                gamma: 8,
+                greeks: 6,
+            },
+        }
+    }
+}
 
 /// Powers of ten by decimal count, as floats (scaling) and integers (splitting).
 const POW10: [f64; 9] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];

@@ -31,7 +31,7 @@ mod strikes;
 mod universe;
 
 pub use archive::{archive_name, member_name, write_archive, write_csv};
-pub use spec::{FULL_TICKERS, Layout, SampleSpec, SampleSummary};
+pub use spec::{FULL_TICKERS, Layout, Precision, SampleSpec, SampleSummary};
 
 #[cfg(test)]
 mod tests;

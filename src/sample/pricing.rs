@@ -192,9 +192,14 @@ pub(super) fn price(e: &Expiry<'_>, strike: i64, root: &str, rng: &mut ChaCha8Rn
     let put = (e.disc * k * m2 - df * m1).max(0.0);
     let vega_raw = df * pdf1 * e.sqrt_t;
 
-    let delta = n1;
-    let flat = (delta * 1e5).round() == 0.0 || (delta * 1e5).round() == 1e5;
-    let gamma = if flat { 0.0 } else { pdf1 / (df * sst) };
+    // Where delta has reached 0 or 1 to 5 decimals, ORATS has gamma 0: the delta is flat there,
+    // whatever the decimals it is written to.
+    let flat = (n1 * 1e5).round() == 0.0 || (n1 * 1e5).round() == 1e5;
+    let (delta, gamma) = if flat {
+        (n1.round(), 0.0)
+    } else {
+        (n1, pdf1 / (df * sst))
+    };
     let decay = -df * pdf1 * sigma / (2.0 * e.sqrt_t);
     let theta = (decay - e.rate * k * e.disc * n2 + p.div * df * n1) / 365.0;
     let vega = vega_raw / 100.0;

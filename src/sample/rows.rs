@@ -8,7 +8,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::calendar::{expiries, roots_for};
-use super::format::{date_bytes, put_fixed, put_padded, put_sci, put_strike, put_theo, put_u64};
+use super::format::{
+    Decimals, date_bytes, put_fixed, put_padded, put_sci, put_strike, put_theo, put_u64,
+};
 use super::market::short_rate;
 use super::math::hash;
 use super::pricing::{Expiry, Row, TickerDay, price};
@@ -65,6 +67,7 @@ pub(super) fn generate<W: Write>(spec: &SampleSpec, out: W) -> io::Result<Sink<W
         rate: short_rate(spec.date),
         thin: (FULL_TICKERS / spec.tickers.max(1)).clamp(1, 40),
         layout: spec.layout,
+        decimals: Decimals::of(spec.precision),
         trade_date: date_bytes(spec.date),
     };
     let mut strikes = Vec::new();
@@ -84,6 +87,8 @@ struct Day {
     /// Every `thin`-th strike is kept (small samples).
     thin: usize,
     layout: Layout,
+    /// Decimals of the model-valued columns.
+    decimals: Decimals,
     /// `trade_date` preformatted.
     trade_date: Vec<u8>,
 }
@@ -147,7 +152,7 @@ fn write_ticker<W: Write>(
         for &k in strikes.iter() {
             for root in roots_for(p, e.standard).into_iter().flatten() {
                 let row = price(&e, k, root, &mut rng);
-                write_row(p, &cells, day.layout, k, root, &row, sink)?;
+                write_row(p, day, &cells, k, root, &row, sink)?;
             }
         }
     }
@@ -156,17 +161,18 @@ fn write_ticker<W: Write>(
 
 fn write_row<W: Write>(
     p: &Profile,
+    day: &Day,
     e: &ExpiryCells<'_>,
-    layout: Layout,
     strike: i64,
     root: &str,
     row: &Row,
     sink: &mut Sink<W>,
 ) -> io::Result<()> {
+    let dp = day.decimals;
     let b = &mut sink.buf;
     b.extend_from_slice(p.symbol.as_bytes());
     b.push(b',');
-    if layout == Layout::V1 {
+    if day.layout == Layout::V1 {
         for right in [b'C', b'P'] {
             b.extend_from_slice(root.as_bytes());
             b.extend_from_slice(&e.yymmdd);
@@ -188,35 +194,35 @@ fn write_row<W: Write>(
     let (bid_iv, mid_iv, ask_iv) = row.call_ivs;
     b.push(b',');
     if let Some(v) = bid_iv {
-        put_fixed(b, v, 4);
+        put_fixed(b, v, dp.iv);
     }
     for v in [mid_iv, ask_iv] {
         b.push(b',');
-        put_fixed(b, v, 4);
+        put_fixed(b, v, dp.iv);
     }
     b.push(b',');
-    put_fixed(b, row.smv, 6);
+    put_fixed(b, row.smv, dp.smv);
     let (bid_iv, mid_iv, ask_iv) = row.put_ivs;
     b.push(b',');
     if let Some(v) = bid_iv {
-        put_fixed(b, v, 4);
+        put_fixed(b, v, dp.iv);
     }
     for v in [mid_iv, ask_iv] {
         b.push(b',');
-        put_fixed(b, v, 4);
+        put_fixed(b, v, dp.iv);
     }
     b.push(b',');
     b.extend_from_slice(&e.rates);
-    put_fixed(b, row.delta, 5);
+    put_fixed(b, row.delta, dp.delta);
     b.push(b',');
-    put_fixed(b, row.gamma, 8);
+    put_fixed(b, row.gamma, dp.gamma);
     for v in row.greeks {
         b.push(b',');
-        put_fixed(b, v, 6);
+        put_fixed(b, v, dp.greeks);
     }
     b.push(b',');
     if let Some(v) = row.ext_vol {
-        put_fixed(b, v, 4);
+        put_fixed(b, v, dp.ext_vol);
     }
     b.push(b',');
     put_theo(b, row.ext_call);

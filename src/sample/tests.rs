@@ -1,6 +1,6 @@
 //! Tests of whole generated days: the CSV's shape, its quirks and its sizes.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::io;
 
@@ -259,7 +259,135 @@ fn values_look_like_orats() {
             .any(|v| v.contains("E-"))
     );
     assert!(cells("extPTheo").any(|v| v.contains("E+15")));
-    assert!(cells("cMidIv").any(|v| v.len() == 6 && v.starts_with("0.")));
+}
+
+/// The decimals of every plain number (not blank, not 0, not scientific, not a date) in each
+/// column that has any.
+fn decimals_by_column(spec: &SampleSpec) -> Vec<(String, BTreeSet<usize>)> {
+    let text = csv(spec);
+    let header: Vec<&str> = spec.layout.header().split(',').collect();
+    let mut seen = vec![BTreeSet::new(); header.len()];
+    for row in rows(&text) {
+        for (cell, decimals) in row.iter().zip(&mut seen) {
+            let plain = cell
+                .bytes()
+                .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-');
+            if plain && !cell.is_empty() && *cell != "0" {
+                decimals.insert(cell.split_once('.').map_or(0, |(_, f)| f.len()));
+            }
+        }
+    }
+    header
+        .iter()
+        .zip(seen)
+        .filter(|(_, d)| !d.is_empty())
+        .map(|(c, d)| (c.to_string(), d))
+        .collect()
+}
+
+#[test]
+fn each_column_has_its_precisions_decimals() {
+    // ORATS_FORMAT.md: real files quote IVs and vols to 6 decimals and greeks to 8 (311 CSV
+    // and 93.5 ZIP bytes a row); prices stay on the cent grid, yte at 5 decimals, rates at 4.
+    // Theoretical values are cents with sub-cent remnants to 4 decimals; strikes (steps of 0.5
+    // and up) trim their zeros.
+    let common = [
+        ("stkPx", vec![2]),
+        ("yte", vec![5]),
+        ("strike", vec![0, 1]),
+        ("cVolu", vec![0]),
+        ("cOi", vec![0]),
+        ("pVolu", vec![0]),
+        ("pOi", vec![0]),
+        ("cBidPx", vec![2]),
+        ("cValue", vec![2]),
+        ("cAskPx", vec![2]),
+        ("pBidPx", vec![2]),
+        ("pValue", vec![2]),
+        ("pAskPx", vec![2]),
+        ("smoothSmvVol", vec![6]),
+        ("iRate", vec![4]),
+        ("divRate", vec![4]),
+        ("residualRateData", vec![4]),
+        ("gamma", vec![8]),
+        ("extCTheo", vec![2, 4]),
+        ("extPTheo", vec![2, 4]),
+        ("spot_px", vec![2]),
+    ];
+    let ivs = [
+        "cBidIv", "cMidIv", "cAskIv", "pBidIv", "pMidIv", "pAskIv", "extVol",
+    ];
+    let greeks = ["theta", "vega", "rho", "phi", "driftlessTheta"];
+    for (precision, iv, delta, greek) in [
+        (Precision::Realistic, 6, 8, 8),
+        (Precision::Compact, 4, 5, 6),
+    ] {
+        let mut want: Vec<(String, BTreeSet<usize>)> = common
+            .iter()
+            .map(|(c, d)| (c.to_string(), d.iter().copied().collect()))
+            .collect();
+        want.extend(ivs.iter().map(|c| (c.to_string(), BTreeSet::from([iv]))));
+        want.extend(
+            greeks
+                .iter()
+                .map(|c| (c.to_string(), BTreeSet::from([greek]))),
+        );
+        want.push(("delta".to_string(), BTreeSet::from([delta])));
+        want.sort();
+        let mut got = decimals_by_column(&SampleSpec {
+            precision,
+            ..spec(120)
+        });
+        got.sort();
+        assert_eq!(got, want, "{precision:?}");
+    }
+}
+
+#[test]
+fn realistic_precision_changes_only_the_digits_of_ivs_vols_and_greeks() {
+    let realistic = csv(&spec(60));
+    let compact = csv(&SampleSpec {
+        precision: Precision::Compact,
+        ..spec(60)
+    });
+    let header: Vec<&str> = Layout::V1.header().split(',').collect();
+    let (a, b) = (rows(&realistic), rows(&compact));
+    assert_eq!(a.len(), b.len());
+    let mut differ = BTreeSet::new();
+    for (r, c) in a.iter().zip(&b) {
+        for ((name, x), y) in header.iter().zip(r).zip(c) {
+            if x != y {
+                // The compact cell is the realistic value rounded to fewer decimals.
+                let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+                assert!((x - y).abs() <= 0.5e-4 + 1e-12, "{name}: {x} vs {y}");
+                differ.insert(*name);
+            }
+        }
+    }
+    let want = BTreeSet::from([
+        "cBidIv",
+        "cMidIv",
+        "cAskIv",
+        "pBidIv",
+        "pMidIv",
+        "pAskIv",
+        "extVol",
+        "delta",
+        "theta",
+        "vega",
+        "rho",
+        "phi",
+        "driftlessTheta",
+    ]);
+    assert_eq!(differ, want);
+    // Realistic digits repeat less: the same rows deflate to more bytes.
+    let deflated = |text: &str| {
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        io::Write::write_all(&mut z, text.as_bytes()).unwrap();
+        z.finish().unwrap().len()
+    };
+    assert!(realistic.len() > compact.len());
+    assert!(deflated(&realistic) as f64 > 1.1 * deflated(&compact) as f64);
 }
 
 #[test]
@@ -326,8 +454,10 @@ fn archive_holds_one_member_equal_to_the_csv() {
 #[test]
 fn committed_sample_is_reproducible() {
     let dir = tempfile::tempdir().unwrap();
+    // data/ holds compact days: the quick start's expected results were worked out on them.
     let spec = SampleSpec {
         tickers: 40,
+        precision: Precision::Compact,
         ..SampleSpec::new(date(2026, 2, 5))
     };
     let summary = write_archive(&spec, dir.path()).unwrap();
@@ -340,6 +470,6 @@ fn committed_sample_is_reproducible() {
         .join(archive_name(spec.date));
     assert!(
         fs::read(&summary.path).unwrap() == fs::read(committed).unwrap(),
-        "data/ sample differs: regenerate with `gexlake sample --date 2026-02-05 --tickers 40 --out data`"
+        "data/ sample differs: regenerate with `gexlake sample --date 2026-02-05 --tickers 40 --precision compact --out data`"
     );
 }
