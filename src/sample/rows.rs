@@ -105,6 +105,7 @@ struct ExpiryCells<'a> {
     tail: &'a [u8],
 }
 
+/// Writes every row of one ticker: its expiries in date order, strikes ascending, AM root first.
 fn write_ticker<W: Write>(
     p: &Profile,
     day: &Day,
@@ -159,6 +160,7 @@ fn write_ticker<W: Write>(
     Ok(())
 }
 
+/// Writes one priced row in the day's layout and decimals.
 fn write_row<W: Write>(
     p: &Profile,
     day: &Day,
