@@ -12,12 +12,14 @@
 # "query" is the time inside the process, without start-up (gexlake --timing,
 # and a timer around DuckDB's query on a fresh connection).
 #
-# Usage: benches/analyst.sh [DAYS] [TICKERS] [RUNS]     (default 250 300 5)
+# Usage: [PRECISION=realistic|compact] benches/analyst.sh [DAYS] [TICKERS] [RUNS]
+# (default 250 300 5; both precisions, realistic first, without PRECISION)
 # Needs the test venv's DuckDB (tests/run installs it). The lake is built once
-# into $GEXLAKE_BENCH_DIR (default ~/.cache/gexlake/bench-analyst-DAYSxTICKERS)
-# and reused by later runs.
+# into $GEXLAKE_BENCH_DIR (default
+# ~/.cache/gexlake/bench-analyst-DAYSxTICKERS-PRECISION) and reused by later runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/precision.sh
 days="${1:-250}"
 tickers="${2:-300}"
 runs="${3:-5}"
@@ -25,7 +27,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
 cargo build --release --bin gexlake -q
 bin="$CARGO_TARGET_DIR/release/gexlake"
 py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
-work="${GEXLAKE_BENCH_DIR:-$HOME/.cache/gexlake/bench-analyst-${days}x${tickers}}"
+work="${GEXLAKE_BENCH_DIR:-$HOME/.cache/gexlake/bench-analyst-${days}x${tickers}-$PRECISION}"
 lake="$work/lake"
 start=2025-02-03
 
@@ -33,7 +35,7 @@ if [ ! -f "$work/.done" ]; then
   rm -rf "$work"
   mkdir -p "$work"
   t0=$(date +%s.%N)
-  "$bin" --log-level warn sample --date "$start" --days "$days" --tickers "$tickers" --out "$work/in"
+  "$bin" --log-level warn sample --date "$start" --days "$days" --tickers "$tickers" --precision "$PRECISION" --out "$work/in"
   "$bin" --log-level warn ingest "$work/in" --lake "$lake"
   "$bin" --log-level warn metrics --lake "$lake" --from "$start"
   rm -rf "$work/in"
@@ -77,8 +79,8 @@ con = duckdb.connect()
 t = time.perf_counter(); con.sql(sys.argv[1]).fetchall(); print(time.perf_counter() - t)" "$1"
 }
 
-printf '\nAnalyst benchmark: %s trade dates × %s tickers (%s strike rows), %s cores, best of %s\n' \
-  "$(ls "$lake/orats_strikes" | wc -l)" "$tickers" "$rows" "$(nproc)" "$runs"
+printf '\nAnalyst benchmark: %s trade dates × %s tickers (%s strike rows, %s precision), %s cores, best of %s\n' \
+  "$(ls "$lake/orats_strikes" | wc -l)" "$tickers" "$rows" "$PRECISION" "$(nproc)" "$runs"
 printf '%-36s %12s %12s %7s   %12s %12s %7s\n' "query" "gexlake e2e" "DuckDB e2e" "ratio" "gexlake qry" "DuckDB qry" "ratio"
 for ((i = 0; i < ${#queries[@]}; i += 3)); do
   name="${queries[i]}" ours_sql="${queries[i + 1]}" duck_sql="${queries[i + 2]}"

@@ -10,10 +10,12 @@
 # Also the backfill's peak RSS: memory grows with --jobs (conversions and metrics shards side
 # by side), so JOBS=8 shows what an 8-core laptop needs even on this 2-core machine.
 #
-# Usage: [JOBS=N] benches/backfill.sh [DAYS] [FIRST_DATE]   (DAYS defaults to 20, JOBS to every
-# core; needs PostgreSQL and the test venv: tests/run installs both)
+# Usage: [JOBS=N] [PRECISION=realistic|compact] benches/backfill.sh [DAYS] [FIRST_DATE]   (DAYS
+# defaults to 20, JOBS to every core, PRECISION to both, realistic first; needs PostgreSQL and
+# the test venv: tests/run installs both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/precision.sh
 days="${1:-20}"
 first="${2:-2026-01-05}"
 runs=1
@@ -37,8 +39,8 @@ as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -o \
   start > /dev/null
 url="postgres://gexlake@127.0.0.1:$port/postgres"
 
-echo "generating $days full-size days from $first …" >&2
-"$bin" --log-level warn sample --date "$first" --days "$days" --out "$work/in"
+echo "generating $days full-size days from $first ($PRECISION precision) …" >&2
+"$bin" --log-level warn sample --date "$first" --days "$days" --precision "$PRECISION" --out "$work/in"
 zip_mb=$(du -sm "$work/in" | cut -f1)
 cores=$(nproc)
 jobs="${JOBS:-$cores}"
@@ -64,8 +66,8 @@ print(summary["ingest_s"], summary["metrics_s"], summary["sink_s"], summary["tic
 PY
 )
 pct() { echo "100 * $1 / $wall" | bc -l; }
-printf '\nBackfill benchmark — %d full-size days (%d MB of ZIPs), %d cores, --jobs %d, Postgres sink\n' \
-  "$days" "$zip_mb" "$cores" "$jobs"
+printf '\nBackfill benchmark — %d full-size days (%s precision, %d MB of ZIPs), %d cores, --jobs %d, Postgres sink\n' \
+  "$days" "$PRECISION" "$zip_mb" "$cores" "$jobs"
 printf '%-34s %9.1f s\n' "backfill wall time" "$wall"
 printf '%-34s %9.2f s\n' "per day" "$(echo "$wall / $days" | bc -l)"
 printf '%-34s %9.2f s   (target ≤ 2.5)\n' "per day per core" "$(echo "$wall * $cores / $days" | bc -l)"

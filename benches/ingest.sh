@@ -8,16 +8,18 @@
 # and reports wall times, MB/s of ZIP input, the ratios and the Parquet/ZIP size ratio.
 # Target: gexlake ≤ 2× inflate-only; faster than DuckDB; Parquet ≤ ZIP bytes.
 #
-# Usage: benches/ingest.sh [DATE] [RUNS] [TICKERS]   (needs a release build and the test venv:
-# tests/run). TICKERS sizes the day: the default ~5,800 gives ~750K rows, 7800 gives ~1M rows.
+# Usage: [PRECISION=realistic|compact] benches/ingest.sh [DATE] [RUNS] [TICKERS]   (needs a
+# release build and the test venv: tests/run). TICKERS sizes the day: the default ~5,800 gives
+# ~750K rows, 7800 gives ~1M rows. Without PRECISION, both precisions run, realistic first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/precision.sh
 date="${1:-2026-02-05}"
 runs="${2:-3}"
 tickers="${3:-}"
 . benches/common.sh
 
-"$bin" --log-level warn sample --date "$date" ${tickers:+--tickers "$tickers"} --out "$work/in"
+"$bin" --log-level warn sample --date "$date" ${tickers:+--tickers "$tickers"} --precision "$PRECISION" --out "$work/in"
 zip="$(ls "$work"/in/*.zip)"
 unzip -p "$zip" > "$work/day.csv"
 zip_bytes=$(stat -c %s "$zip")
@@ -44,8 +46,9 @@ duck1=$(best duck 1)
 duckall=$(best duck all)
 
 mb=$(echo "$zip_bytes / 1000000" | bc -l)
-printf '\nIngest benchmark — %s: %d rows, ZIP %.1f MB, CSV %.1f MB, best of %d runs, %d cores\n' \
-  "$date" "$rows" "$mb" "$(echo "$csv_bytes / 1000000" | bc -l)" "$runs" "$(nproc)"
+printf '\nIngest benchmark — %s, %s precision: %d rows, ZIP %.1f MB (%.1f B a row), CSV %.1f MB (%.1f B a row), best of %d runs, %d cores\n' \
+  "$date" "$PRECISION" "$rows" "$mb" "$(echo "$zip_bytes / $rows" | bc -l)" "$(echo "$csv_bytes / 1000000" | bc -l)" \
+  "$(echo "$csv_bytes / $rows" | bc -l)" "$runs" "$(nproc)"
 printf '%-38s %8s %10s %8s\n' "what" "seconds" "ZIP MB/s" "ratio"
 row() { printf '%-38s %8.2f %10.1f %8.2f\n' "$1" "$2" "$(echo "$mb / $2" | bc -l)" "$(echo "$2 / $inflate" | bc -l)"; }
 row "inflate only (unzip -p)" "$inflate"

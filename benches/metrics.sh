@@ -3,15 +3,17 @@
 # the lake, next to DuckDB running equivalent SQL (benches/duckdb_metrics.sql)
 # over the same Parquet files, in the same run; then a year of days.
 #
-# Usage: benches/metrics.sh [DATE] [RUNS] [YEAR_DAYS]  (needs the test venv: tests/run)
+# Usage: [PRECISION=realistic|compact] benches/metrics.sh [DATE] [RUNS] [YEAR_DAYS]  (needs the
+# test venv: tests/run; without PRECISION, both precisions run, realistic first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/precision.sh
 date="${1:-2026-02-05}"
 runs="${2:-3}"
 year_days="${3:-252}"
 . benches/common.sh
 
-"$bin" --log-level warn sample --date "$date" --out "$work/in"
+"$bin" --log-level warn sample --date "$date" --precision "$PRECISION" --out "$work/in"
 "$bin" --log-level warn ingest "$work/in" --lake "$work/lake"
 rows=$("$py" -c "import pyarrow.parquet as pq, glob; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob('$work/lake/orats_strikes/*/*.parquet')))")
 
@@ -58,7 +60,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 year=$(echo "$t1 - $t0" | bc -l)
 
-printf '\nMetrics benchmark — %s: %d rows, profile a3, best of %d runs, %d cores\n' "$date" "$rows" "$runs" "$(nproc)"
+printf '\nMetrics benchmark — %s, %s precision: %d rows, profile a3, best of %d runs, %d cores\n' "$date" "$PRECISION" "$rows" "$runs" "$(nproc)"
 printf '%-32s %8.2f s\n' "gexlake metrics (one day)" "$ours"
 printf '%-32s %8.2f s\n' "DuckDB equivalent SQL" "$theirs"
 printf 'gexlake / DuckDB: %.2f× (target ≤ 1)\n' "$(echo "$ours / $theirs" | bc -l)"

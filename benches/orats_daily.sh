@@ -6,12 +6,14 @@
 # 3-year lake, whose history the run reads from the stored orats_daily
 # partitions (target: within 20 % of each other).
 #
-# Usage: benches/orats_daily.sh [TICKERS] [DAYS] [RUNS]   (needs the test venv: tests/run)
+# Usage: [PRECISION=realistic|compact] benches/orats_daily.sh [TICKERS] [DAYS] [RUNS]   (needs
+# the test venv: tests/run; without PRECISION, both precisions run, realistic first)
 #   TICKERS  tickers a day (default 5800, a full day); DAYS trade dates a year (252).
 #   BUILD=debug runs the debug binary the tests built (no cargo build): a quick check of the
 #   script, e.g. `BUILD=debug benches/orats_daily.sh 20 45`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/precision.sh
 tickers="${1:-5800}"
 days="${2:-252}"
 runs="${3:-1}"
@@ -31,7 +33,7 @@ fi
 
 # Twenty sampled days (one universe; prices, volumes and IVs move day by
 # day), linked in turn under every weekday of lakes of DAYS and 3·DAYS dates.
-"$bin" --log-level warn sample --date 2026-01-05 --days 20 --tickers "$tickers" --out "$work/in"
+"$bin" --log-level warn sample --date 2026-01-05 --days 20 --tickers "$tickers" --precision "$PRECISION" --out "$work/in"
 "$bin" --log-level warn ingest "$work/in" --lake "$work/src"
 mapfile -t sources < <(ls "$work"/src/orats_strikes/*/*.parquet)
 last=2026-02-05
@@ -89,8 +91,8 @@ mk_lake "$work/three" $((3 * days))
 "$bin" --log-level warn daily --lake "$work/three" --from "$first" --to "$last"
 three=$(nightly "$work/three")
 
-printf '\norats_daily benchmark — %d days of %d tickers (%d strike rows), best of %d runs, %d cores\n' \
-  "$days" "$tickers" "$rows" "$runs" "$(nproc)"
+printf '\norats_daily benchmark — %d days of %d tickers (%d strike rows, %s precision), best of %d runs, %d cores\n' \
+  "$days" "$tickers" "$rows" "$PRECISION" "$runs" "$(nproc)"
 printf '%-40s %8.2f s\n' "gexlake daily (a year)" "$ours"
 printf '%-40s %8.2f s\n' "DuckDB equivalent SQL (a year)" "$theirs"
 printf 'gexlake / DuckDB: %.2f× (target ≤ 1)\n' "$(echo "$ours / $theirs" | bc -l)"

@@ -69,10 +69,10 @@ fn run_summary(stderr: &str) -> serde_json::Value {
 
 fn sample_csv(day: NaiveDate, seed: u64) -> Vec<u8> {
     let spec = SampleSpec {
-        date: day,
         tickers: 20,
         seed,
         layout: Layout::V1,
+        ..SampleSpec::new(day)
     };
     let mut csv = Vec::new();
     write_csv(&spec, &mut csv).unwrap();

@@ -1209,10 +1209,10 @@ fn conversion_is_deterministic_across_jobs_and_lakes() {
 fn unsorted_csv_converts_to_the_sorted_output() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = gexlake::sample::SampleSpec {
-        date: chrono::NaiveDate::from_ymd_opt(2024, 1, 3).unwrap(),
         tickers: 40,
         seed: 3,
         layout: gexlake::sample::Layout::V1,
+        ..gexlake::sample::SampleSpec::new(chrono::NaiveDate::from_ymd_opt(2024, 1, 3).unwrap())
     };
     let mut text = Vec::new();
     gexlake::sample::write_csv(&spec, &mut text).unwrap();

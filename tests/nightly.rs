@@ -36,10 +36,10 @@ fn archives(dir: &Path, first: &str, days: usize) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     for i in 0..days {
         let spec = SampleSpec {
-            date: day,
             tickers: 20,
             seed: 7 + i as u64,
             layout: Layout::V1,
+            ..SampleSpec::new(day)
         };
         paths.push(write_archive(&spec, dir).unwrap().path);
         day = gexlake::cli::sample::next_weekday(day);
@@ -435,10 +435,10 @@ fn a_source_whose_archives_stopped_arriving_is_warned_about() {
     // Yesterday's archive (New York): no warning.
     let yesterday = today().pred_opt().unwrap();
     let spec = SampleSpec {
-        date: yesterday,
         tickers: 5,
         seed: 3,
         layout: Layout::V1,
+        ..SampleSpec::new(yesterday)
     };
     write_archive(&spec, &input).unwrap();
     let fresh = run_with(&[]);

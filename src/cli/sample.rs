@@ -6,7 +6,7 @@ use clap::Args;
 use tracing::info;
 
 use crate::outcome::Outcome;
-use crate::sample::{Layout, SampleSpec, write_archive};
+use crate::sample::{Layout, Precision, SampleSpec, write_archive};
 
 /// `sample`'s flags.
 #[derive(Debug, Args)]
@@ -29,6 +29,10 @@ pub struct SampleArgs {
     /// Header layout.
     #[arg(long, value_enum, default_value_t = Layout::V1)]
     layout: Layout,
+    /// Decimals of the IVs, vols and greeks: `realistic` as real files, `compact` the fewer,
+    /// more repetitive digits of earlier samples.
+    #[arg(long, value_enum, default_value_t = Precision::Realistic)]
+    precision: Precision,
 }
 
 /// Runs `gexlake sample`: one archive per weekday from `--date`.
@@ -42,6 +46,7 @@ pub fn run(args: SampleArgs) -> Result<Outcome> {
             tickers: args.tickers,
             seed: args.seed,
             layout: args.layout,
+            precision: args.precision,
         };
         let summary = write_archive(&spec, &args.out)
             .with_context(|| format!("writing the sample for {date}"))?;

@@ -260,11 +260,12 @@ pub fn run_gexlake(args: &[&str]) -> CliRun {
 
 /// Writes a small generated archive (20 tickers, ~1,800 rows) for `date` (YYYY-MM-DD) into `dir`.
 pub fn small_sample(dir: &Path, date: &str, seed: u64) -> PathBuf {
+    let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     let spec = gexlake::sample::SampleSpec {
-        date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
         tickers: 20,
         seed,
         layout: gexlake::sample::Layout::V1,
+        ..gexlake::sample::SampleSpec::new(date)
     };
     gexlake::sample::write_archive(&spec, dir).unwrap().path
 }
