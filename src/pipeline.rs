@@ -10,10 +10,9 @@ use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use futures::{StreamExt, TryStreamExt};
 use tracing::{debug, info};
 
-use crate::metrics::engine::{
-    DateSelection, compute, lake_session, resolve_dates, write_partitions,
-};
+use crate::metrics::engine::{DateSelection, compute, lake_session, resolve_dates};
 use crate::metrics::rows::from_batches;
+use crate::metrics::writer::write_partitions;
 use crate::metrics::{MetricsParams, Profile};
 use crate::progress::{Heartbeat, Progress};
 use crate::sink::{PgSink, SinkReport};
