@@ -21,7 +21,7 @@ first="${2:-2026-01-05}"
 runs=1
 . benches/common.sh
 
-# A throwaway server, as gexlake::testing::pg does it: initdb in a temporary directory, loopback
+# A throwaway server, as tests/support/pg.rs does it: initdb in a temporary directory, loopback
 # only, durability off; run as `postgres` when we are root (the server refuses root).
 pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 pgdir="$(mktemp -d)"

@@ -13,19 +13,22 @@
 //! takes the CLI's `GEXLAKE_SINK_BATCH_SIZE` and `GEXLAKE_SINK_CONCURRENCY`;
 //! `GEXLAKE_BENCH_MODES=batched,per-row` runs only those modes.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use gexlake::metrics::Profile;
 use gexlake::sink::{PgSink, SinkOptions};
-use gexlake::testing::handoff::SHADOW_LOOKUP;
-use gexlake::testing::pg::TestPostgres;
-use gexlake::testing::synthetic::synthetic_day;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use support::handoff::SHADOW_LOOKUP;
+use support::pg::TestPostgres;
+use support::synthetic::synthetic_day;
 
 struct Sizes {
     symbols: usize,

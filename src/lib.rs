@@ -30,4 +30,8 @@ pub mod progress;
 pub mod sample;
 pub mod sink;
 pub mod store;
-pub mod testing;
+
+// Lets test support shared with the integration tests (`tests/support/`) name this crate
+// `gexlake` from inside its unit tests too.
+#[cfg(test)]
+extern crate self as gexlake;

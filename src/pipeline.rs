@@ -13,10 +13,9 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::{debug, info, warn};
 
 use crate::ingest::{IngestOptions, Selection, discover, ingest};
-use crate::metrics::engine::{
-    DateSelection, compute, lake_session, resolve_dates, write_partitions,
-};
+use crate::metrics::engine::{DateSelection, compute, lake_session, resolve_dates};
 use crate::metrics::rows::from_batches;
+use crate::metrics::writer::write_partitions;
 use crate::metrics::{MetricsParams, Profile};
 use crate::outcome::Outcome;
 use crate::progress::{Heartbeat, Progress};

@@ -4,6 +4,7 @@
 //! SIGKILL at several moments, then re-run, ending byte for byte where an uninterrupted run ends.
 
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,9 +16,9 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use gexlake::sample::{Layout, SampleSpec, archive_name, member_name, write_csv};
-use gexlake::testing::pg::TestPostgres;
 use rand::{Rng, SeedableRng};
 use sqlx::Row;
+use support::pg::TestPostgres;
 
 /// Longest a single gexlake run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(120);

@@ -25,9 +25,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("commands", &["cli"]),
 ];
 
-/// Test support, not part of the product: outside the layers, and not checked.
-const OUTSIDE: &[&str] = &["testing"];
-
 /// Module → module it imports → the first file that does.
 type Graph = BTreeMap<String, BTreeMap<String, PathBuf>>;
 
@@ -40,7 +37,7 @@ fn src_imports_flow_down_the_layers() {
         .iter()
         .flat_map(|(from, to)| [from].into_iter().chain(to.keys()));
     for module in named.collect::<BTreeSet<_>>() {
-        if layer(module).is_none() && !OUTSIDE.contains(&module.as_str()) {
+        if layer(module).is_none() {
             problems.push(format!("module `{module}` has no layer: add it to LAYERS"));
         }
     }

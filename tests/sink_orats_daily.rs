@@ -1,6 +1,8 @@
-//! The `orats_daily` upsert against a real server (see `gexlake::testing::pg`): hand-built
+//! The `orats_daily` upsert against a real server (see `support::pg`): hand-built
 //! batches round-trip with the contract's rounding, re-runs change nothing, a V1 table keeps
 //! its other columns, and a row Postgres refuses soft-fails alone without leaking the password.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,9 +13,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema};
 use gexlake::sink::{PgSink, SinkError, SinkReport};
-use gexlake::testing::pg::TestPostgres;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
+use support::pg::TestPostgres;
 
 /// The agreed lake schema after the key (ORATS_DAILY.md §2–3), written out independently of
 /// the sink's own list.

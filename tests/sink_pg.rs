@@ -1,8 +1,10 @@
-//! The Postgres sink against real servers (one per test, see `gexlake::testing::pg`):
+//! The Postgres sink against real servers (one per test, see `support::pg`):
 //! migrations on blank and production-shaped databases, idempotent upserts, the V2 handoff's
-//! sanity queries, bad rows, and servers that die or drop connections mid-sink.
+//! sanity queries, bad rows, servers that die or drop connections mid-sink, and the synthetic
+//! day the tests sink.
 
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,12 +14,12 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use gexlake::metrics::{DealerMetrics, Profile, dealer_metrics_json};
 use gexlake::sink::{PgSink, SinkError, SinkOptions, SinkReport};
-use gexlake::testing::handoff;
-use gexlake::testing::pg::TestPostgres;
-use gexlake::testing::synthetic::{MAJOR_TICKERS, snapshot_ts, synthetic_day};
 use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row};
+use support::handoff;
+use support::pg::TestPostgres;
+use support::synthetic::{MAJOR_TICKERS, snapshot_ts, synthetic_day, ticker};
 
 /// About one trading day of ORATS symbols.
 const TICKERS: usize = 6000;
@@ -1073,4 +1075,56 @@ async fn a_tls_connection_verifies_the_server_certificate() {
     assert!(encrypted, "the connection is encrypted");
     let rows: i64 = scalar(&db, "SELECT count(*) FROM gex_metrics_snapshot").await;
     assert_eq!(rows, 50);
+}
+
+// The synthetic day the tests above sink.
+
+#[test]
+fn synthetic_days_are_deterministic_and_varied() {
+    let date = NaiveDate::from_ymd_opt(2024, 3, 8).unwrap();
+    let day = synthetic_day(Profile::V2, date, 2000);
+    assert_eq!(day, synthetic_day(Profile::V2, date, 2000));
+    assert_ne!(
+        day[7].gex_net,
+        synthetic_day(Profile::A3, date, 8)[7].gex_net
+    );
+    assert_eq!(
+        day[..5]
+            .iter()
+            .map(|m| m.ticker.as_str())
+            .collect::<Vec<_>>(),
+        MAJOR_TICKERS
+    );
+    assert_eq!(
+        (
+            ticker(5).as_str(),
+            ticker(6).as_str(),
+            ticker(5 + 26).as_str()
+        ),
+        ("XAAA", "XAAB", "XABA")
+    );
+    let count = |f: fn(&DealerMetrics) -> bool| day.iter().filter(|m| f(m)).count();
+    // v2 results reach the sink only for tickers with a counted row: all have a
+    // spot and contracts; a3's include tickers without a spot.
+    assert_eq!(
+        count(|m| m.spot_price.is_none() || m.contracts_analyzed == 0),
+        0
+    );
+    let a3 = synthetic_day(Profile::A3, date, 2000);
+    assert!(a3.iter().filter(|m| m.spot_price.is_none()).count() > 10);
+    assert!(count(|m| m.gex_net == Some(0.0)) > 10);
+    assert!(count(|m| m.gamma_flip.is_none()) > 100);
+    assert!(count(|m| m.status == "FULL") > 1000);
+    assert!(
+        day.iter()
+            .all(|m| m.params.name() == "v2" && m.snapshot_ts == snapshot_ts(date))
+    );
+}
+
+#[test]
+fn synthetic_snapshot_ts_follows_new_york_daylight_saving() {
+    let winter = snapshot_ts(NaiveDate::from_ymd_opt(2024, 1, 3).unwrap());
+    let summer = snapshot_ts(NaiveDate::from_ymd_opt(2024, 7, 3).unwrap());
+    assert_eq!(winter.to_rfc3339(), "2024-01-03T21:00:00+00:00");
+    assert_eq!(summer.to_rfc3339(), "2024-07-03T20:00:00+00:00");
 }

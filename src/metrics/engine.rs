@@ -1,10 +1,10 @@
 //! Running the metrics SQL (`queries/metrics/*.sql`) over the lake with
-//! DataFusion, and writing the results back as `dealer_metrics` partitions.
+//! DataFusion: the dates, the session, the stage SQL and its bindings, and the
+//! ticker shards the work is cut into. [`super::writer`] writes the results back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use datafusion::arrow::array::{
@@ -28,15 +28,11 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use object_store::ObjectStoreExt;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tokio::task::JoinSet;
 
 use super::params::MetricsParams;
-use crate::lake::writer::publish;
-use crate::lake::{METRICS_DIR, STRIKES_DIR, metrics_partition, partition_date};
-use crate::orats::values::{date_to_days, days_to_date};
+use crate::lake::{METRICS_DIR, STRIKES_DIR, partition_date};
+use crate::orats::values::date_to_days;
 use crate::store::Location;
 
 /// The metrics pipeline, stage by stage; each file is one named step.
@@ -643,178 +639,6 @@ fn ticker_shards(
         shards.push((start.clone(), last.clone()));
     }
     Ok(shards)
-}
-
-/// Writer properties of a `dealer_metrics` file.
-fn metrics_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
-/// The columns recording how a result was made, appended to every row: each
-/// effective parameter as its own column (easy to compare across runs), their
-/// hash, the whole set as JSON (with per-ticker spot overrides) and the model version.
-/// The §10 rule columns are nullable: results written before they existed read
-/// as null there, beside the new ones, in one `dealer_metrics` table.
-fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRef)> {
-    use datafusion::arrow::array::{BooleanArray, Int32Array, Int64Array};
-    let text = |v: String| Arc::new(StringArray::from(vec![v; rows])) as ArrayRef;
-    let int = |v: Option<i64>| Arc::new(Int64Array::from(vec![v; rows])) as ArrayRef;
-    let float = |v: Option<f64>| Arc::new(Float64Array::from(vec![v; rows])) as ArrayRef;
-    vec![
-        (
-            Field::new("profile", DataType::Utf8, false),
-            text(params.profile.name().to_string()),
-        ),
-        (
-            Field::new("exclude_expired", DataType::Boolean, false),
-            Arc::new(BooleanArray::from(vec![params.exclude_expired; rows])),
-        ),
-        (
-            Field::new("max_dte_days", DataType::Int64, true),
-            int(params.max_dte_days),
-        ),
-        (
-            Field::new("min_open_interest", DataType::Int64, false),
-            int(Some(params.min_open_interest)),
-        ),
-        (
-            Field::new("min_volume", DataType::Int64, false),
-            int(Some(params.min_volume)),
-        ),
-        (
-            Field::new("walls_top_n", DataType::Int64, false),
-            int(Some(params.walls_top_n)),
-        ),
-        (
-            Field::new("gex_slope_range_pct", DataType::Float64, false),
-            float(Some(params.gex_slope_range_pct)),
-        ),
-        (
-            Field::new("contract_multiplier", DataType::Int64, false),
-            int(Some(params.contract_multiplier)),
-        ),
-        (
-            Field::new("neutral_threshold", DataType::Float64, false),
-            float(Some(params.neutral_threshold)),
-        ),
-        (
-            Field::new("flip_rule", DataType::Utf8, true),
-            text(params.flip_rule.to_string()),
-        ),
-        (
-            Field::new("flip_strike_range_low", DataType::Float64, true),
-            float(params.flip_strike_range.map(|r| r.low)),
-        ),
-        (
-            Field::new("flip_strike_range_high", DataType::Float64, true),
-            float(params.flip_strike_range.map(|r| r.high)),
-        ),
-        (
-            Field::new("missing_gamma", DataType::Utf8, true),
-            text(params.missing_gamma.to_string()),
-        ),
-        (
-            Field::new("spot_rule", DataType::Utf8, true),
-            text(params.spot_rule.to_string()),
-        ),
-        (
-            Field::new("leg_spot", DataType::Utf8, true),
-            text(params.leg_spot.to_string()),
-        ),
-        (
-            Field::new("contracts_rule", DataType::Utf8, true),
-            text(params.contracts_rule.to_string()),
-        ),
-        (
-            Field::new("wall_rule", DataType::Utf8, true),
-            text(params.wall_rule.to_string()),
-        ),
-        (
-            Field::new("params_hash", DataType::Utf8, false),
-            text(params.hash()),
-        ),
-        (
-            Field::new("parameters", DataType::Utf8, false),
-            text(serde_json::to_string(params).expect("parameters serialize")),
-        ),
-        (
-            Field::new("model_version", DataType::Int32, false),
-            Arc::new(Int32Array::from(vec![params.model_version(); rows])),
-        ),
-    ]
-}
-
-/// Writes each date's rows to `dealer_metrics/params=<name>/trade_date=D/part.parquet`,
-/// replacing that partition atomically; other dates and parameter sets are untouched.
-/// Returns the lake-relative paths written.
-pub async fn write_partitions(
-    lake: &Location,
-    params: &MetricsParams,
-    batches: &[RecordBatch],
-) -> Result<Vec<String>, MetricsError> {
-    let Some(first) = batches.first() else {
-        return Ok(Vec::new());
-    };
-    let all = datafusion::arrow::compute::concat_batches(&first.schema(), batches)
-        .map_err(DataFusionError::from)?;
-    let date_idx = all
-        .schema()
-        .index_of("trade_date")
-        .map_err(DataFusionError::from)?;
-    let dates = all
-        .column(date_idx)
-        .as_any()
-        .downcast_ref::<Date32Array>()
-        .expect("trade_date is Date32")
-        .clone();
-    let name = params.name();
-    let mut written = Vec::new();
-    let mut start = 0;
-    while start < all.num_rows() {
-        let day = dates.value(start);
-        let mut end = start;
-        while end < all.num_rows() && dates.value(end) == day {
-            end += 1;
-        }
-        let slice = all.slice(start, end - start);
-        let mut fields: Vec<Field> = Vec::new();
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        for (i, field) in slice.schema().fields().iter().enumerate() {
-            if i != date_idx {
-                fields.push(field.as_ref().clone());
-                columns.push(slice.column(i).clone());
-            }
-        }
-        for (field, column) in parameter_columns(params, slice.num_rows()) {
-            fields.push(field);
-            columns.push(column);
-        }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(DataFusionError::from)?;
-        let mut writer =
-            ArrowWriter::try_new(Vec::new(), batch.schema(), Some(metrics_properties()))?;
-        writer.write(&batch)?;
-        let bytes = writer.into_inner()?;
-        let relative = format!(
-            "{}/part.parquet",
-            metrics_partition(&name, days_to_date(day))
-        );
-        publish(&lake.store, &lake.child(&relative), Bytes::from(bytes))
-            .await
-            .map_err(|source| MetricsError::Store {
-                lake: lake.url(),
-                source,
-            })?;
-        written.push(relative);
-        start = end;
-    }
-    Ok(written)
 }
 
 /// Lists the parameter sets that have results in the lake.

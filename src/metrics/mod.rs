@@ -1,11 +1,12 @@
 //! Dealer metrics (METRICS.md): parameters, the SQL engine over the lake, the
-//! result model and the JSON payload.
+//! result model, the JSON payload and the writing of results to the lake.
 
 pub mod engine;
 pub mod json;
 pub mod model;
 pub mod params;
 pub mod rows;
+pub mod writer;
 
 pub use json::dealer_metrics_json;
 pub use model::{DealerMetrics, FilterStats, Wall};

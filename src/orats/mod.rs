@@ -6,6 +6,7 @@ pub mod archive;
 pub mod layout;
 pub mod reader;
 pub mod records;
+mod rows;
 pub mod values;
 
 use chrono::NaiveDate;

@@ -257,12 +257,18 @@ fn numeric_text(value: Option<f64>) -> Option<String> {
     })
 }
 
+// The integration tests' synthetic day, included by path so that no test support is compiled
+// into the library.
+#[cfg(test)]
+#[path = "../../tests/support/synthetic.rs"]
+mod synthetic;
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
 
+    use super::synthetic::synthetic_day;
     use super::*;
-    use crate::testing::synthetic::synthetic_day;
 
     #[test]
     fn numeric_text_round_trips_every_finite_value() {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 
-use crate::metrics::{ContractsRule, DealerMetrics, FilterStats, Profile, Wall};
+use gexlake::metrics::{ContractsRule, DealerMetrics, FilterStats, Profile, Wall};
 
 /// The tickers every synthetic day starts with: the V2 handoff's spot-check symbols.
 pub const MAJOR_TICKERS: [&str; 5] = ["AAPL", "TSLA", "SPY", "NVDA", "META"];
@@ -197,59 +197,4 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Up to 400 eligible legs, drawn only when `draw` (so other rows keep their values).
 fn rng_if(draw: bool, rng: &mut SplitMix64) -> Option<i64> {
     draw.then(|| (rng.unit() * 400.0) as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_are_deterministic_and_varied() {
-        let date = NaiveDate::from_ymd_opt(2024, 3, 8).unwrap();
-        let day = synthetic_day(Profile::V2, date, 2000);
-        assert_eq!(day, synthetic_day(Profile::V2, date, 2000));
-        assert_ne!(
-            day[7].gex_net,
-            synthetic_day(Profile::A3, date, 8)[7].gex_net
-        );
-        assert_eq!(
-            day[..5]
-                .iter()
-                .map(|m| m.ticker.as_str())
-                .collect::<Vec<_>>(),
-            MAJOR_TICKERS
-        );
-        assert_eq!(
-            (
-                ticker(5).as_str(),
-                ticker(6).as_str(),
-                ticker(5 + 26).as_str()
-            ),
-            ("XAAA", "XAAB", "XABA")
-        );
-        let count = |f: fn(&DealerMetrics) -> bool| day.iter().filter(|m| f(m)).count();
-        // v2 results reach the sink only for tickers with a counted row: all have a
-        // spot and contracts; a3's include tickers without a spot.
-        assert_eq!(
-            count(|m| m.spot_price.is_none() || m.contracts_analyzed == 0),
-            0
-        );
-        let a3 = synthetic_day(Profile::A3, date, 2000);
-        assert!(a3.iter().filter(|m| m.spot_price.is_none()).count() > 10);
-        assert!(count(|m| m.gex_net == Some(0.0)) > 10);
-        assert!(count(|m| m.gamma_flip.is_none()) > 100);
-        assert!(count(|m| m.status == "FULL") > 1000);
-        assert!(
-            day.iter()
-                .all(|m| m.params.name() == "v2" && m.snapshot_ts == snapshot_ts(date))
-        );
-    }
-
-    #[test]
-    fn snapshot_ts_follows_new_york_daylight_saving() {
-        let winter = snapshot_ts(NaiveDate::from_ymd_opt(2024, 1, 3).unwrap());
-        let summer = snapshot_ts(NaiveDate::from_ymd_opt(2024, 7, 3).unwrap());
-        assert_eq!(winter.to_rfc3339(), "2024-01-03T21:00:00+00:00");
-        assert_eq!(summer.to_rfc3339(), "2024-07-03T20:00:00+00:00");
-    }
 }
