@@ -24,7 +24,7 @@ days="${1:-250}"
 tickers="${2:-300}"
 runs="${3:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
-cargo build --release --bin gexlake -q
+cargo build --release --workspace -q
 bin="$CARGO_TARGET_DIR/release/gexlake"
 py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
 work="${GEXLAKE_BENCH_DIR:-$HOME/.cache/gexlake/bench-analyst-${days}x${tickers}-$PRECISION}"

@@ -1,7 +1,8 @@
 # Shared by the benchmark scripts (sourced): the release binary, the Python of
 # the test venv, a scratch directory, and a best-of-N wall-clock timer.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
-cargo build --release --bin gexlake -q
+# --workspace: the same feature set as every other build (a lone --bin rebuilds DataFusion).
+cargo build --release --workspace -q
 bin="$CARGO_TARGET_DIR/release/gexlake"
 py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
 work="$(mktemp -d)"

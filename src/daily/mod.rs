@@ -31,8 +31,9 @@ use crate::store::Location;
 use plan::{DailyPlan, Source};
 use schema::input_schema;
 
-/// Dates whose history step runs in one query: bounds memory on long backfills
-/// (a date is ~6,000 rows), while one query per date would repeat planning.
+/// Dates aggregated, and whose history step runs, in one query: bounds memory
+/// on long backfills (a date is ~6,000 rows), while one query per date would
+/// repeat planning and listing.
 const DATES_PER_QUERY: usize = 32;
 
 /// Why `orats_daily` could not be computed.
@@ -117,18 +118,18 @@ pub async fn compute_dates(
     let mut context = datafusion::arrow::array::RecordBatch::new_empty(input_schema());
     let mut resolved: BTreeSet<String> = BTreeSet::new();
     for chunk in plan.targets.chunks(DATES_PER_QUERY) {
-        let mut inputs = Vec::with_capacity(chunk.len());
+        let from_strikes: Vec<NaiveDate> = chunk
+            .iter()
+            .filter(|(_, source)| *source == Source::Strikes)
+            .map(|(date, _)| *date)
+            .collect();
+        let aggregated = compute::aggregate(&ctx, &from_strikes).await?;
+        report.skipped_symbols += aggregated.skipped_symbols;
+        let mut inputs = vec![aggregated.rows];
         for (date, source) in chunk {
-            match source {
-                Source::Strikes => {
-                    let day = compute::aggregate(&ctx, *date).await?;
-                    report.skipped_symbols += day.skipped_symbols;
-                    inputs.push(day.rows);
-                }
-                Source::Stored => {
-                    let rows = stored::read_partition(lake, *date).await?;
-                    inputs.push(stored::as_input(&rows, true)?);
-                }
+            if *source == Source::Stored {
+                let rows = stored::read_partition(lake, *date).await?;
+                inputs.push(stored::as_input(&rows, true)?);
             }
         }
         let targets = concat_batches(&input_schema(), &inputs)?;
