@@ -3,23 +3,30 @@
 //! 1. throughput: a full day of both profiles through the sink, batched (the default: batches
 //!    of 1,000 rows, three in flight), batched on one connection, and one statement per row
 //!    (`batch_size = 1`, one connection), for a first day (tickers registered), the next
-//!    day, and the same day again (nothing changes); beside them, the server alone storing
-//!    the same A3 documents, the bound on the daily_snapshots rate;
-//! 2. lookup latency: the V2 handoff's shadow-scoring query on five years of
+//!    day, and the same day again (nothing changes);
+//! 2. daily_snapshots paths: new days written alternately by the sink and by the previous
+//!    path (the same batches with the documents bound as `jsonb[]`), rows/s and the server's
+//!    CPU time side by side, against the 50K rows/s target; beside them, the server alone
+//!    storing the same documents in one and in two backends, the bound on any client;
+//! 3. lookup latency: the V2 handoff's shadow-scoring query on five years of
 //!    `gex_metrics_snapshot` (5,800 symbols × 1,260 days ≈ 7.3M rows, loaded on the server).
 //!
-//! Sizes come from `GEXLAKE_BENCH_SYMBOLS` (5800), `GEXLAKE_BENCH_DAYS` (1260) and
-//! `GEXLAKE_BENCH_LOOKUPS` (2000); `GEXLAKE_BENCH_DAYS=20` makes a quick run. The batched mode
-//! takes the CLI's `GEXLAKE_SINK_BATCH_SIZE` and `GEXLAKE_SINK_CONCURRENCY`;
-//! `GEXLAKE_BENCH_MODES=batched,per-row` runs only those modes.
+//! Sizes come from `GEXLAKE_BENCH_SYMBOLS` (5800), `GEXLAKE_BENCH_DAYS` (1260),
+//! `GEXLAKE_BENCH_LOOKUPS` (2000) and `GEXLAKE_BENCH_ROUNDS` (5, new days per path in 2);
+//! `GEXLAKE_BENCH_DAYS=20` makes a quick run. The batched mode takes the CLI's
+//! `GEXLAKE_SINK_BATCH_SIZE` and `GEXLAKE_SINK_CONCURRENCY`;
+//! `GEXLAKE_BENCH_MODES=batched,per-row,paths` runs only those parts of 1 and 2.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use gexlake::metrics::Profile;
+use futures::{StreamExt, TryStreamExt};
+use gexlake::metrics::json::DealerMetricsDocument;
+use gexlake::metrics::{DealerMetrics, Profile};
 use gexlake::sink::{PgSink, SinkOptions};
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -29,11 +36,15 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use support::handoff::SHADOW_LOOKUP;
 use support::pg::TestPostgres;
 use support::synthetic::synthetic_day;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
 struct Sizes {
     symbols: usize,
     days: usize,
     lookups: usize,
+    rounds: usize,
 }
 
 impl Sizes {
@@ -48,6 +59,7 @@ impl Sizes {
             symbols: read("GEXLAKE_BENCH_SYMBOLS", 5800),
             days: read("GEXLAKE_BENCH_DAYS", 1260),
             lookups: read("GEXLAKE_BENCH_LOOKUPS", 2000),
+            rounds: read("GEXLAKE_BENCH_ROUNDS", 5),
         }
     }
 }
@@ -60,13 +72,19 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // GEXLAKE_BENCH_MODES (e.g. "batched,paths") runs only the named modes.
+    let modes = std::env::var("GEXLAKE_BENCH_MODES").unwrap_or_default();
+    let wanted = |mode: &str| modes.is_empty() || modes.split(',').any(|m| m == mode);
     runtime.block_on(async {
-        throughput(&pg, &sizes).await;
+        throughput(&pg, &sizes, &wanted).await;
+        if wanted("paths") {
+            daily_snapshots_paths(&pg, &sizes).await;
+        }
         lookups(&pg, &sizes).await;
     });
 }
 
-async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
+async fn throughput(pg: &TestPostgres, sizes: &Sizes, wanted: &dyn Fn(&str) -> bool) {
     let first = NaiveDate::from_ymd_opt(2024, 3, 7).unwrap();
     let next = NaiveDate::from_ymd_opt(2024, 3, 8).unwrap();
     let days = [
@@ -91,14 +109,12 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
     };
     let batch = tuned("GEXLAKE_SINK_BATCH_SIZE", defaults.batch_size);
     let concurrency = tuned("GEXLAKE_SINK_CONCURRENCY", defaults.concurrency);
-    // GEXLAKE_BENCH_MODES (e.g. "batched") runs only the named modes.
-    let modes = std::env::var("GEXLAKE_BENCH_MODES").unwrap_or_default();
     for (mode, batch_size, concurrency) in [
         ("batched", batch, concurrency),
         ("batched-1", batch, 1),
         ("per-row", 1, 1),
     ] {
-        if !modes.is_empty() && !modes.split(',').any(|m| m == mode) {
+        if !wanted(mode) {
             continue;
         }
         let url = pg.create_database(&format!("throughput_{}", mode.replace('-', "_")));
@@ -138,44 +154,203 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes) {
             }
         }
         print_row(mode, "both tables", "all three days", total.0, "", total.1);
-        if batch_size > 1 {
-            let (rows, elapsed) = server_only_documents(&url).await;
-            let table = "daily_snapshots (copy)";
-            print_row(
-                "server",
-                table,
-                "next day, no client",
-                rows,
-                &rows.to_string(),
-                elapsed,
-            );
-        }
     }
 }
 
-/// The baseline under the daily_snapshots rate: the server alone parsing and storing the same
-/// documents (from text, into a copy of the table with its compression and key, temporary so
-/// without WAL, and without conflict checks). No client can write them faster.
-async fn server_only_documents(url: &str) -> (usize, Duration) {
-    let mut conn = PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(
-        "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);
-         CREATE TEMP TABLE docs AS
-             SELECT time, ticker_id, dealer_metrics_json::text AS doc FROM daily_snapshots
-             WHERE time = (SELECT max(time) FROM daily_snapshots)",
+/// The daily_snapshots upsert as the sink wrote it before the documents were bound as text:
+/// the same statement with a `jsonb[]` parameter, kept as the baseline of the comparison.
+const PREVIOUS_UPSERT: &str = "
+INSERT INTO daily_snapshots AS d (time, ticker_id, dealer_metrics_json, model_version, updated_at)
+SELECT u.ts, u.ticker_id, u.doc, u.model_version, now()
+FROM UNNEST($1::timestamptz[], $2::int8[], $3::jsonb[], $4::int4[])
+    AS u(ts, ticker_id, doc, model_version)
+ON CONFLICT (time, ticker_id) DO UPDATE
+SET dealer_metrics_json = EXCLUDED.dealer_metrics_json,
+    model_version = EXCLUDED.model_version,
+    updated_at = EXCLUDED.updated_at
+WHERE (d.dealer_metrics_json, d.model_version)
+    IS DISTINCT FROM (EXCLUDED.dealer_metrics_json, EXCLUDED.model_version)";
+
+/// Issue #15's goal for writing a new day into daily_snapshots.
+const TARGET_ROWS_PER_SECOND: f64 = 50_000.0;
+
+/// New days written alternately by the sink and by the previous path, with the same batch
+/// size and batches in flight; the server's CPU time is printed beside the rates because on
+/// a shared machine it varies far less than the wall clock.
+async fn daily_snapshots_paths(pg: &TestPostgres, sizes: &Sizes) {
+    let url = pg.create_database("paths");
+    let options = SinkOptions::default();
+    let sink = PgSink::connect_with(&url, options.clone())
+        .await
+        .expect("connect");
+    let mut day = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+    // The first day registers the tickers, so both paths then write new rows only.
+    let first = sink
+        .upsert_daily_snapshots(&synthetic_day(Profile::A3, day, sizes.symbols))
+        .await
+        .expect("first day");
+    assert!(first.soft_failed.is_empty(), "{:?}", first.soft_failed);
+    let previous = PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .connect(&url)
+        .await
+        .expect("pool");
+    let mut monitor = PgConnection::connect(&url).await.expect("connect");
+    let names = [
+        "previous (jsonb[] binds)",
+        "sink (text binds, cast on the server)",
+    ];
+    let mut rates: [Vec<f64>; 2] = Default::default();
+    let mut server_ms: [Vec<u64>; 2] = Default::default();
+    for round in 0..sizes.rounds {
+        // Alternating which path goes first keeps either from always following the other.
+        for path in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+            day = day.succ_opt().expect("a next day");
+            let rows = synthetic_day(Profile::A3, day, sizes.symbols);
+            let cpu_before = server_cpu_ms(&mut monitor).await;
+            let started = Instant::now();
+            let written = if path == 0 {
+                previous_path(&previous, &rows, &options).await
+            } else {
+                let report = sink.upsert_daily_snapshots(&rows).await.expect("sink");
+                assert!(report.soft_failed.is_empty(), "{:?}", report.soft_failed);
+                report.written
+            };
+            let elapsed = started.elapsed();
+            assert_eq!(written, rows.len(), "{}: every row is new", names[path]);
+            rates[path].push(rows.len() as f64 / elapsed.as_secs_f64());
+            server_ms[path].push(server_cpu_ms(&mut monitor).await.saturating_sub(cpu_before));
+        }
+    }
+    println!(
+        "\ndaily_snapshots, a new day of {} tickers: {} days per path, medians",
+        sizes.symbols, sizes.rounds
+    );
+    println!("{:<40} {:>10} {:>15}", "path", "rows/s", "server CPU ms");
+    let rate = [median(&mut rates[0]), median(&mut rates[1])];
+    let cpu = [median(&mut server_ms[0]), median(&mut server_ms[1])];
+    for path in 0..2 {
+        println!("{:<40} {:>10.0} {:>15}", names[path], rate[path], cpu[path]);
+    }
+    println!(
+        "sink / previous: {:.2}× the rate, {:.2}× the server CPU; target {TARGET_ROWS_PER_SECOND:.0} rows/s {}",
+        rate[1] / rate[0],
+        cpu[1] as f64 / cpu[0].max(1) as f64,
+        if rate[1] >= TARGET_ROWS_PER_SECOND {
+            "met"
+        } else {
+            "not met"
+        }
+    );
+    for backends in [1, 2] {
+        let (rows, elapsed) = server_only_documents(&url, backends).await;
+        println!(
+            "{:<40} {:>10.0}",
+            format!("server alone, {backends} backend(s), no client"),
+            rows as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// The previous path: the ticker ids looked up once, then batches of `jsonb[]` binds, as
+/// many in flight as the sink runs. Returns the rows written.
+async fn previous_path(pool: &PgPool, rows: &[DealerMetrics], options: &SinkOptions) -> usize {
+    let symbols: Vec<&str> = rows.iter().map(|m| m.ticker.as_str()).collect();
+    let ids: HashMap<String, i64> =
+        sqlx::query_as("SELECT symbol::text, id::int8 FROM tickers WHERE symbol = ANY($1::text[])")
+            .bind(&symbols)
+            .fetch_all(pool)
+            .await
+            .expect("ticker ids")
+            .into_iter()
+            .collect();
+    let ids = &ids;
+    futures::stream::iter(rows.chunks(options.batch_size))
+        .map(|batch| async move {
+            let docs: Vec<_> = batch
+                .iter()
+                .map(|m| Json(DealerMetricsDocument::new(m)))
+                .collect();
+            sqlx::query(PREVIOUS_UPSERT)
+                .bind(batch.iter().map(|m| m.snapshot_ts).collect::<Vec<_>>())
+                .bind(batch.iter().map(|m| ids[&m.ticker]).collect::<Vec<_>>())
+                .bind(docs)
+                .bind(batch.iter().map(|m| m.model_version).collect::<Vec<_>>())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected() as usize)
+        })
+        .buffered(options.concurrency)
+        .try_fold(0, |sum, written| async move { Ok(sum + written) })
+        .await
+        .expect("previous path")
+}
+
+/// CPU time (user + system) of the database's other backends so far, from `/proc` (the
+/// server runs on this machine; Linux counts it in 1/100 s).
+async fn server_cpu_ms(monitor: &mut PgConnection) -> u64 {
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
-    .execute(&mut conn)
+    .fetch_all(&mut *monitor)
     .await
-    .expect("copy of daily_snapshots");
+    .expect("backends");
+    pids.into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // The fields after the parenthesised command name; utime and stime are 14 and 15.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace()
+                .collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            (ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0)) * 10
+        })
+        .sum()
+}
+
+fn median<T: Copy + PartialOrd>(values: &mut [T]) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    values[values.len() / 2]
+}
+
+/// The bound under the daily_snapshots rate: the server alone parsing and storing the latest
+/// day's documents (from text, into a copy of the table with its compression and key,
+/// temporary so without WAL, and without conflict checks or foreign key), split over
+/// `backends` sessions running side by side. No client can write them faster.
+async fn server_only_documents(url: &str, backends: usize) -> (usize, Duration) {
+    let mut sessions = Vec::with_capacity(backends);
+    for share in 0..backends {
+        let mut conn = PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);
+             CREATE TEMP TABLE docs AS
+                 SELECT time, ticker_id, dealer_metrics_json::text AS doc FROM daily_snapshots
+                 WHERE time = (SELECT max(time) FROM daily_snapshots)
+                   AND ticker_id % {backends} = {share}"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("copy of daily_snapshots");
+        sessions.push(conn);
+    }
     let started = Instant::now();
-    let done = sqlx::query(
-        "INSERT INTO copy (time, ticker_id, dealer_metrics_json, model_version)
-         SELECT time, ticker_id, doc::jsonb, 1 FROM docs",
-    )
-    .execute(&mut conn)
-    .await
-    .expect("server-only insert");
-    (done.rows_affected() as usize, started.elapsed())
+    let inserted = futures::future::join_all(sessions.iter_mut().map(|conn| {
+        sqlx::query(
+            "INSERT INTO copy (time, ticker_id, dealer_metrics_json, model_version)
+             SELECT time, ticker_id, doc::jsonb, 1 FROM docs",
+        )
+        .execute(conn)
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    let rows = inserted
+        .into_iter()
+        .map(|done| done.expect("server-only insert").rows_affected() as usize)
+        .sum();
+    (rows, elapsed)
 }
 
 fn print_row(mode: &str, table: &str, day: &str, rows: usize, written: &str, elapsed: Duration) {

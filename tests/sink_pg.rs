@@ -793,6 +793,87 @@ async fn a_row_postgres_rejects_soft_fails_only_its_ticker() {
     assert_gex_holds(&db, &v2_good, 1).await;
 }
 
+/// Another pipeline's columns of AAPL's row on `day()` in the production fixture, and
+/// whether the row holds a dealer_metrics_json.
+async fn aapl_today(pool: &PgPool) -> (Option<String>, Option<Value>, bool) {
+    sqlx::query_as(
+        "SELECT d.close::text, d.wyckoff_json, d.dealer_metrics_json IS NOT NULL
+         FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
+         WHERE t.symbol = 'AAPL' AND d.time = $1",
+    )
+    .bind(snapshot_ts(day()))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_document_postgres_cannot_store_soft_fails_only_its_row_and_leaves_the_row_alone() {
+    let pg = TestPostgres::start();
+    let url = production_database(&pg, "baddocs").await;
+    let sink = PgSink::connect(&url).await.unwrap();
+    let db = pool(&url).await;
+    let mut a3 = synthetic_day(Profile::A3, day(), TICKERS);
+    // jsonb cannot hold U+0000: the document goes out as valid JSON text (`\u0000`) and the
+    // server's cast refuses its whole batch (SQLSTATE 22P05). AAPL's row exists already,
+    // holding another pipeline's columns; the other bad row is in a later batch.
+    let aapl = a3.iter().position(|m| m.ticker == "AAPL").unwrap();
+    let later = 4321;
+    a3[aapl].status_reason.push('\0');
+    a3[later].diagnostics.push("nul\0".into());
+    let foreign_before = aapl_today(&db).await;
+    assert_eq!(
+        foreign_before,
+        (
+            Some("170.73".to_string()),
+            Some(serde_json::json!({ "phase": "B" })),
+            false
+        )
+    );
+
+    let report = sink.upsert_daily_snapshots(&a3).await.unwrap();
+    assert_eq!(
+        sqlstates(&report),
+        [("AAPL", "22P05"), (a3[later].ticker.as_str(), "22P05")],
+        "{:?}",
+        report.soft_failed
+    );
+    assert_eq!(
+        (report.written, report.unchanged, report.retries),
+        (TICKERS - 2, 0, 0)
+    );
+    let good: Vec<DealerMetrics> = a3
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != aapl && *i != later)
+        .map(|(_, m)| m.clone())
+        .collect();
+    assert_daily_holds(&db, &good).await;
+    assert_eq!(
+        aapl_today(&db).await,
+        foreign_before,
+        "the refused row is left as it was"
+    );
+
+    // Corrected and sent again, the two documents land beside the other pipeline's columns,
+    // and no other row changes, not even its updated_at.
+    let before = stored_daily(&db).await;
+    a3[aapl].status_reason.pop();
+    a3[later].diagnostics.pop();
+    let report = sink.upsert_daily_snapshots(&a3).await.unwrap();
+    assert_clean(&report, 2, TICKERS - 2);
+    assert_daily_holds(&db, &a3).await;
+    let after = stored_daily(&db).await;
+    for (key, row) in &before {
+        assert_eq!(&after[key], row, "{key:?} changed");
+    }
+    let (close, wyckoff, has_document) = aapl_today(&db).await;
+    assert_eq!(
+        (close, wyckoff, has_document),
+        (foreign_before.0, foreign_before.1, true)
+    );
+}
+
 #[tokio::test]
 async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
     let (logs, _guard) = Logs::capture();
