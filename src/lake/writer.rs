@@ -58,6 +58,9 @@ const ZSTD_DELTA_DECIMALS: i32 = 3;
 const ZSTD_DICTIONARY: i32 = 2;
 const ZSTD_OPRA: i32 = 1;
 
+/// The file metadata key naming the archive a file's rows came from.
+pub const SOURCE_KEY: &str = "gexlake.source";
+
 fn zstd(level: i32) -> Compression {
     Compression::ZSTD(ZstdLevel::try_new(level).expect("valid zstd level"))
 }
@@ -80,7 +83,7 @@ pub fn strikes_properties(source: &str) -> WriterProperties {
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(vec![KeyValue::new(
-            "gexlake.source".to_string(),
+            SOURCE_KEY.to_string(),
             source.to_string(),
         )]));
     for column in &COLUMNS[..TRADE_DATE] {
