@@ -21,13 +21,13 @@ use crate::orats::reader::{BatchSink, ReadError};
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
 /// Decimal columns with many distinct values (the IVs, vols and greeks: 25–53K distinct
-/// in a 65K-row group, and the theoretical values): a dictionary would add an index to
+/// in a 65K-row group, and `c_value`/`p_value`): a dictionary would add an index to
 /// nearly every value, so they are stored DELTA_BINARY_PACKED — the scaled integers of
 /// neighbouring rows (one ticker, one expiry, rising strikes) differ little, and their
 /// deltas pack into a few bits each. Every other column is dictionary-encoded: bid and ask
 /// prices repeat across a ticker's strikes, and the per-ticker and per-expiry columns
 /// (`stk_px`, `yte`, rates, dates) collapse to a few RLE runs. Measured per column on a
-/// full-size realistic day (README, "The lake"): delta packing beats PLAIN and the
+/// full-size realistic day (README, "Exact decimals"): delta packing beats PLAIN and the
 /// dictionary on each of these but `c_ask_iv`/`p_ask_iv` (within 2 %), and the dictionary
 /// beats it on the others.
 const DELTA_DECIMAL_COLUMNS: &[&str] = &[
