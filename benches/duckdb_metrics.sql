@@ -1,9 +1,11 @@
 -- The a3 metrics of one trade date, written for DuckDB: the baseline of
 -- benches/metrics.sh. Same rules as queries/metrics/*.sql (METRICS.md), in
 -- DuckDB's dialect (window functions for the flip and walls instead of UDAFs).
--- Placeholders replaced by the script: __LAKE__, __DATE__.
+-- Placeholders replaced by the script: __LAKE__, __DATE__. In doubles, as
+-- queries/metrics/01_rows.sql casts the lake's decimals.
 WITH rows AS (
-  SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, c_oi, p_oi, c_volu, p_volu, delta, gamma
+  SELECT ticker, trade_date, expir_date, strike::DOUBLE AS strike, stk_px::DOUBLE AS stk_px,
+         spot_px::DOUBLE AS spot_px, c_oi, p_oi, c_volu, p_volu, delta::DOUBLE AS delta, gamma::DOUBLE AS gamma
   FROM read_parquet('__LAKE__/orats_strikes/**/*.parquet', hive_partitioning = true)
   WHERE trade_date = DATE '__DATE__'
 ),

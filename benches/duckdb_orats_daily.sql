@@ -16,7 +16,11 @@ WITH agg AS (
          arg_min(CASE WHEN stk_px > 0 THEN stk_px ELSE spot_px END, (expir_date, strike, ticker))
            FILTER (WHERE stk_px > 0 OR spot_px > 0) AS stock_price,
          CAST(trunc(sum(c_volu * coalesce(c_value, 0) + p_volu * coalesce(p_value, 0))) AS BIGINT) AS avg_daily_premium
-  FROM read_parquet('__LAKE__/orats_strikes/**/*.parquet', hive_partitioning = true)
+  -- In doubles, as queries/orats_daily/01_aggregate.sql casts the lake's decimals.
+  FROM (SELECT * REPLACE (strike::DOUBLE AS strike, stk_px::DOUBLE AS stk_px, spot_px::DOUBLE AS spot_px,
+                          c_mid_iv::DOUBLE AS c_mid_iv, p_mid_iv::DOUBLE AS p_mid_iv,
+                          c_value::DOUBLE AS c_value, p_value::DOUBLE AS p_value)
+        FROM read_parquet('__LAKE__/orats_strikes/**/*.parquet', hive_partitioning = true))
   WHERE length(trim(ticker)) BETWEEN 1 AND 10
   GROUP BY ALL
 ),

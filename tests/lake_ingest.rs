@@ -13,7 +13,7 @@ use common::{
     CliRun, HEADER, Leg, csv, csv_data_lines, parquet_batches, parquet_rows, run_gexlake,
     sha256_hex, small_sample, zip_csv_member,
 };
-use datafusion::arrow::array::{Array, Date32Array, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::array::{Array, Date32Array, Decimal128Array, Int64Array, StringArray};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -232,15 +232,16 @@ fn three_days_convert_to_documented_partitions_and_ledgers() {
             ("ticker", DataType::Utf8),
             ("c_opra", DataType::Utf8),
             ("p_opra", DataType::Utf8),
-            ("stk_px", DataType::Float64),
+            ("stk_px", DataType::Decimal128(15, 4)),
             ("expir_date", DataType::Date32),
-            ("strike", DataType::Float64),
+            ("strike", DataType::Decimal128(15, 3)),
             ("c_oi", DataType::Int64),
             ("p_volu", DataType::Int64),
-            ("smooth_smv_vol", DataType::Float64),
-            ("residual_rate_data", DataType::Float64),
+            ("smooth_smv_vol", DataType::Decimal128(15, 6)),
+            ("residual_rate_data", DataType::Decimal128(15, 4)),
+            ("gamma", DataType::Decimal128(15, 8)),
             ("ext_p_theo", DataType::Float64),
-            ("spot_px", DataType::Float64),
+            ("spot_px", DataType::Decimal128(15, 4)),
         ] {
             assert_eq!(
                 schema.field_with_name(name).unwrap().data_type(),
@@ -259,6 +260,18 @@ fn three_days_convert_to_documented_partitions_and_ledgers() {
             csv_oi,
             "sum of cOi"
         );
+        // Every gamma cell's decimal value, exactly: the CSV's digits as 8-decimal integers.
+        let scaled = |cell: &str| -> i128 {
+            let (int, frac) = cell.split_once('.').unwrap_or((cell, ""));
+            assert!(frac.len() <= 8, "{cell}");
+            format!("{int}{frac:0<8}").parse().unwrap()
+        };
+        let mut csv_gamma: Vec<i128> = csv_field(&member, 28).iter().map(|c| scaled(c)).collect();
+        let gamma = column::<Decimal128Array>(&b, "gamma");
+        let mut lake_gamma: Vec<i128> = gamma.iter().map(|v| v.unwrap()).collect();
+        csv_gamma.sort_unstable();
+        lake_gamma.sort_unstable();
+        assert_eq!(lake_gamma, csv_gamma, "gamma cells, exactly");
         let csv_tickers: BTreeSet<String> = csv_field(&member, 0).into_iter().collect();
         let tickers = column::<StringArray>(&b, "ticker");
         let lake_tickers: BTreeSet<String> =
@@ -269,13 +282,13 @@ fn three_days_convert_to_documented_partitions_and_ledgers() {
             .filter(|v| v.is_empty())
             .count();
         assert_eq!(
-            column::<Float64Array>(&b, "spot_px").null_count(),
+            column::<Decimal128Array>(&b, "spot_px").null_count(),
             blank_spot,
             "blank spot_px is null"
         );
         // Sorted by (ticker, expir_date, strike, c_opra).
         let expiry = column::<Date32Array>(&b, "expir_date");
-        let strike = column::<Float64Array>(&b, "strike");
+        let strike = column::<Decimal128Array>(&b, "strike");
         let opra = column::<StringArray>(&b, "c_opra");
         for i in 1..b.num_rows() {
             let key = |i: usize| {

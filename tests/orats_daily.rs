@@ -13,6 +13,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
     new_null_array,
 };
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Float64Type, Int16Type, Int64Type};
 use gexlake::daily::DailyReport;
 use gexlake::metrics::engine::DateSelection;
@@ -97,6 +98,9 @@ fn write_strikes(lake: &Path, day: NaiveDate, rows: &[Row]) {
             "p_value" => floats(&|r| r.p_value),
             _ => new_null_array(field.data_type(), n),
         })
+        // The fixture's prices are decimals with a few digits: the lake's DECIMAL holds them.
+        .zip(schema.fields())
+        .map(|(column, field)| cast(&column, field.data_type()).unwrap())
         .collect();
     let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
     let dir = lake.join(format!("orats_strikes/trade_date={day}"));

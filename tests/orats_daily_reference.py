@@ -53,7 +53,11 @@ def aggregate(lake):
     out = {}
     for path in sorted(glob.glob(os.path.join(lake, "orats_strikes", "trade_date=*", "*.parquet"))):
         day = date.fromisoformat(path.split("trade_date=")[1].split(os.sep)[0])
-        rows = pq.read_table(path).to_pylist()
+        # The lake's DECIMAL columns as doubles, as V1 computed: float() of a Decimal is the
+        # double of its text (what pandas' astype(float) does; pyarrow's own decimal cast is not
+        # correctly rounded).
+        rows = [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()}
+                for r in pq.read_table(path).to_pylist()]
         groups = {}
         for r in rows:
             symbol = r["ticker"].strip(" ").upper()

@@ -33,7 +33,14 @@ judged AS (
            CASE WHEN stk_px > 0 THEN stk_px WHEN spot_px > 0 THEN spot_px END AS row_spot,
            COALESCE(NOT isnan(gamma) AND abs(gamma) <> CAST('inf' AS DOUBLE), false) AS gamma_ok,
            gamma
-    FROM strikes WHERE ticker = $ticker AND trade_date = $date
+    FROM (
+      -- In doubles, as the metrics compute (the lake's decimals cast exactly to the
+      -- doubles of the CSV text), so the expiries add up to the run's bits.
+      SELECT expir_date, trade_date, c_oi, c_volu, p_oi, p_volu,
+             CAST(strike AS DOUBLE) AS strike, CAST(stk_px AS DOUBLE) AS stk_px,
+             CAST(spot_px AS DOUBLE) AS spot_px, CAST(gamma AS DOUBLE) AS gamma
+      FROM strikes WHERE ticker = $ticker AND trade_date = $date
+    ) typed
   ) s CROSS JOIN run r
 ),
 legs AS (

@@ -15,7 +15,9 @@
 -- into shards of contiguous tickers computed side by side: $shard_first and
 -- $shard_last bound one (NULL: every ticker), pruning the row groups of the
 -- ticker-sorted files outside it. source_line is the row's line in its source
--- file: "file order" for the §10 rules.
+-- file: "file order" for the §10 rules. The lake stores prices and greeks as
+-- exact decimals; the metrics compute in doubles, and each cast gives the
+-- double of the CSV cell's text (README, "The lake").
 SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
        c_oi, p_oi, c_volu, p_volu, delta, gamma, dte, row_spot,
        c_rejected_by, p_rejected_by,
@@ -46,10 +48,16 @@ FROM (
              arrow_cast(expir_date, 'Int32') - arrow_cast(trade_date, 'Int32') AS dte,
              CASE WHEN stk_px > 0 THEN stk_px WHEN spot_px > 0 THEN spot_px END AS row_spot,
              COALESCE(NOT isnan(gamma) AND abs(gamma) <> CAST('inf' AS DOUBLE), false) AS gamma_finite
-      FROM strikes
-      WHERE trade_date BETWEEN $from_date AND $to_date
-        AND ($all_tickers OR ticker IN (SELECT ticker FROM watchlist))
-        AND ($shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last)
+      FROM (
+        SELECT ticker, trade_date, expir_date, source_line, c_oi, p_oi, c_volu, p_volu,
+               CAST(strike AS DOUBLE) AS strike, CAST(stk_px AS DOUBLE) AS stk_px,
+               CAST(spot_px AS DOUBLE) AS spot_px, CAST(delta AS DOUBLE) AS delta,
+               CAST(gamma AS DOUBLE) AS gamma
+        FROM strikes
+        WHERE trade_date BETWEEN $from_date AND $to_date
+          AND ($all_tickers OR ticker IN (SELECT ticker FROM watchlist))
+          AND ($shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last)
+      ) typed
     ) scanned
   ) classified
 ) legs_judged

@@ -39,11 +39,15 @@ FROM (
     CAST(trunc(exact_sum(COALESCE(c_volu, 0) * COALESCE(c_value, 0.0)
                        + COALESCE(p_volu, 0) * COALESCE(p_value, 0.0))) AS BIGINT) AS avg_daily_premium
   FROM (
-    SELECT ticker, trade_date, expir_date, strike, c_volu, p_volu, c_oi, p_oi, c_value, p_value,
-           stk_px, spot_px,
+    -- The lake stores prices and IVs as exact decimals; V1 computed in doubles, and
+    -- each cast gives the double of the CSV cell's text (README, "The lake").
+    SELECT ticker, trade_date, expir_date, CAST(strike AS DOUBLE) AS strike,
+           c_volu, p_volu, c_oi, p_oi,
+           CAST(c_value AS DOUBLE) AS c_value, CAST(p_value AS DOUBLE) AS p_value,
+           CAST(stk_px AS DOUBLE) AS stk_px, CAST(spot_px AS DOUBLE) AS spot_px,
            COALESCE(c_volu, 0) + COALESCE(p_volu, 0) AS iv_weight,
-           COALESCE(c_mid_iv, 0.0) AS c_iv,
-           COALESCE(p_mid_iv, 0.0) AS p_iv
+           COALESCE(CAST(c_mid_iv AS DOUBLE), 0.0) AS c_iv,
+           COALESCE(CAST(p_mid_iv AS DOUBLE), 0.0) AS p_iv
     FROM strikes
     WHERE trade_date BETWEEN $from_date AND $to_date
   ) r

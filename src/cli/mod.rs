@@ -12,6 +12,7 @@ pub mod daily;
 pub mod ingest;
 pub mod metrics;
 pub mod migrate;
+pub mod migrate_lake;
 pub mod nightly;
 pub mod params;
 pub mod plot;
@@ -61,6 +62,8 @@ enum Command {
     Nightly(nightly::NightlyArgs),
     /// Apply the database migrations (tables daily_snapshots, gex_metrics_snapshot, orats_daily, tickers).
     Migrate(args::DatabaseArgs),
+    /// Rewrite `orats_strikes` files of earlier versions (Float64 prices and greeks) as today's exact decimals.
+    MigrateLake(migrate_lake::MigrateLakeArgs),
     /// Write deterministic ORATS-shaped sample archives.
     Sample(sample::SampleArgs),
     /// Query the lake with SQL: tables strikes, dealer_metrics, orats_daily and strike_gex.
@@ -105,6 +108,7 @@ async fn run(command: Command) -> Result<Outcome> {
         Command::Backfill(args) => backfill::run(args).await,
         Command::Nightly(args) => nightly::run(args).await,
         Command::Migrate(args) => migrate::run(args).await,
+        Command::MigrateLake(args) => migrate_lake::run(args).await,
         Command::Sample(args) => sample::run(args),
         Command::Sql(args) => sql::run(args).await,
         Command::Plot(args) => plot::run(args).await,

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod ledger;
+pub mod migrate;
 pub mod writer;
 
 use chrono::NaiveDate;

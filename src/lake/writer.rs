@@ -20,20 +20,26 @@ use crate::orats::reader::{BatchSink, ReadError};
 /// reads one or two of them (the rows are sorted by ticker).
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
-/// Float columns with many distinct values (the greeks and the smoothed vol:
-/// 25–53K distinct in a 65K-row group): a dictionary would add an index to
-/// nearly every value, so they are stored PLAIN, where zstd still finds the
-/// repeated 8-byte values. For `delta`, `theta` and `driftless_theta` (about
-/// half distinct) PLAIN was also smaller than a dictionary (−0.6 MB a day) and
-/// saved their large dictionaries' hashing. Every other column is
-/// dictionary-encoded: prices and IVs are quoted to two–five decimals and
-/// repeat across a ticker's strikes, and the per-ticker and per-expiry columns
-/// (`stk_px`, `yte`, rates, dates) collapse to a few RLE runs. Measured on a
-/// full-size generated day, this layout stores 0.97× the ZIP's bytes (see the
-/// zstd levels below), against 1.65× with byte-stream-split floats (which
-/// hides whole repeated values from zstd).
-const PLAIN_FLOAT_COLUMNS: &[&str] = &[
+/// Decimal columns with many distinct values (the IVs, vols and greeks: 25–53K distinct
+/// in a 65K-row group, and `c_value`/`p_value`): a dictionary would add an index to
+/// nearly every value, so they are stored DELTA_BINARY_PACKED — the scaled integers of
+/// neighbouring rows (one ticker, one expiry, rising strikes) differ little, and their
+/// deltas pack into a few bits each. Every other column is dictionary-encoded: bid and ask
+/// prices repeat across a ticker's strikes, and the per-ticker and per-expiry columns
+/// (`stk_px`, `yte`, rates, dates) collapse to a few RLE runs. Measured per column on a
+/// full-size realistic day (README, "Exact decimals"): delta packing beats PLAIN and the
+/// dictionary on each of these but `c_ask_iv`/`p_ask_iv` (within 2 %), and the dictionary
+/// beats it on the others.
+const DELTA_DECIMAL_COLUMNS: &[&str] = &[
+    "c_value",
+    "p_value",
+    "c_bid_iv",
+    "c_mid_iv",
+    "c_ask_iv",
     "smooth_smv_vol",
+    "p_bid_iv",
+    "p_mid_iv",
+    "p_ask_iv",
     "delta",
     "gamma",
     "theta",
@@ -41,22 +47,19 @@ const PLAIN_FLOAT_COLUMNS: &[&str] = &[
     "rho",
     "phi",
     "driftless_theta",
+    "ext_vol",
 ];
 
-/// zstd levels per kind of column, chosen by measuring one full-size day (time
-/// of `ingest --jobs 1`, bytes against the ZIP). The PLAIN floats keep level 3:
-/// their repeated 8-byte values are found by level 3's longer match search, and
-/// level 1 would add 3–4 MB (more than the ZIP's margin). The dictionary-encoded
-/// columns (bit-packed indices and their dictionaries) and the OPRA symbols
-/// (already prefix-coded by DELTA_BYTE_ARRAY) compress about as well at levels
-/// 2 and 1, which are cheaper than 3: together 6–7 % less conversion time for
-/// 2 % more bytes. Level 1 for the dictionary columns too measured no faster
-/// than 2 (alternating runs) for 0.6 MB more, so they stay at 2. Also measured
-/// for the PLAIN floats alone: level 2 is 5 % faster but makes the day 58.3 MB
-/// (over the 57.3 MB ZIP); BYTE_STREAM_SPLIT makes it 64.9 MB at the same speed.
-const ZSTD_PLAIN_FLOATS: i32 = 3;
+/// zstd levels per kind of column. The delta-packed decimals keep level 3 (their bit-packed
+/// deltas are where the bytes are); the dictionary-encoded columns (bit-packed indices and
+/// their dictionaries) and the OPRA symbols (already prefix-coded by DELTA_BYTE_ARRAY)
+/// compress about as well at levels 2 and 1, which are cheaper.
+const ZSTD_DELTA_DECIMALS: i32 = 3;
 const ZSTD_DICTIONARY: i32 = 2;
 const ZSTD_OPRA: i32 = 1;
+
+/// The file metadata key naming the archive a file's rows came from.
+pub const SOURCE_KEY: &str = "gexlake.source";
 
 fn zstd(level: i32) -> Compression {
     Compression::ZSTD(ZstdLevel::try_new(level).expect("valid zstd level"))
@@ -80,22 +83,22 @@ pub fn strikes_properties(source: &str) -> WriterProperties {
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(vec![KeyValue::new(
-            "gexlake.source".to_string(),
+            SOURCE_KEY.to_string(),
             source.to_string(),
         )]));
     for column in &COLUMNS[..TRADE_DATE] {
         let path = ColumnPath::from(column.lake);
-        let plain = PLAIN_FLOAT_COLUMNS.contains(&column.lake);
+        let delta = DELTA_DECIMAL_COLUMNS.contains(&column.lake);
         builder = match column.kind {
             // Sorted OPRA symbols share long prefixes with their neighbours.
             Kind::Text if column.lake != "ticker" => builder
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_compression(path.clone(), zstd(ZSTD_OPRA))
                 .set_column_encoding(path, Encoding::DELTA_BYTE_ARRAY),
-            Kind::Float if plain => builder
+            Kind::Decimal(_) if delta => builder
                 .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_compression(path.clone(), zstd(ZSTD_PLAIN_FLOATS))
-                .set_column_encoding(path, Encoding::PLAIN),
+                .set_column_compression(path.clone(), zstd(ZSTD_DELTA_DECIMALS))
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
             _ => builder.set_column_dictionary_enabled(path, true),
         };
     }

@@ -16,9 +16,27 @@ pub enum Kind {
     Date,
     /// Non-negative integer counts → Int64.
     Count,
-    /// Prices, IVs, greeks, rates → Float64.
+    /// Fixed-point decimals (prices, IVs, greeks, rates) with this many decimals →
+    /// `Decimal128(DECIMAL_PRECISION, scale)`, stored as INT64 in Parquet: the cell's decimal
+    /// value exactly, as a scaled integer.
+    Decimal(i8),
+    /// Floating-point cells (the theoretical values, quoted from `1.3E-05` to `2.3E+15`: no
+    /// one scale holds them in 15 digits) → Float64.
     Float,
 }
+
+impl Kind {
+    /// Whether the column holds numbers that may be blank (a blank is null).
+    pub fn is_number(self) -> bool {
+        matches!(self, Kind::Decimal(_) | Kind::Float)
+    }
+}
+
+/// Digits of every decimal column. 15 digits is what a double holds exactly: every stored
+/// value `v / 10^s` has `|v| < 10^15 < 2^53`, so casting it to DOUBLE (the integer, an exact
+/// double, divided by an exact power of ten: one correctly rounded division) gives the very
+/// double that parsing the CSV cell's text gives — the value the metrics compute with.
+pub const DECIMAL_PRECISION: u8 = 15;
 
 /// One ORATS column.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +56,7 @@ impl Column {
     /// nulls the metrics handle (a blank gamma is "missing gamma"); a blank
     /// key, date or count cannot be stored without inventing a value.
     pub fn must_have_value(&self) -> bool {
-        self.required && (self.kind != Kind::Float || self.lake == "strike")
+        self.required && (!self.kind.is_number() || self.lake == "strike")
     }
 }
 
@@ -51,46 +69,55 @@ const fn col(orats: &'static str, lake: &'static str, kind: Kind, required: bool
     }
 }
 
-/// Every column of the v1 layout, in header order; `trade_date` last.
+/// Every column of the v1 layout, in header order; `trade_date` last. The scales are the
+/// lake's precision catalogue (README, "The lake"): ORATS_FORMAT.md's digits — prices on the
+/// cent grid, `yte` to 5, rates to 4, IVs and vols to 6, greeks to 8 — with `stkPx` and
+/// `spot_px` to 4 (sub-dollar stocks trade in 0.0001) and `strike` to 3 (the OSI symbol's
+/// digits). A cell with more decimals is rejected, never rounded (`values::parse_decimal`).
 pub const COLUMNS: [Column; 39] = [
     col("ticker", "ticker", Kind::Text, true),
     col("cOpra", "c_opra", Kind::Text, false),
     col("pOpra", "p_opra", Kind::Text, false),
-    col("stkPx", "stk_px", Kind::Float, true),
+    col("stkPx", "stk_px", Kind::Decimal(4), true),
     col("expirDate", "expir_date", Kind::Date, true),
-    col("yte", "yte", Kind::Float, false),
-    col("strike", "strike", Kind::Float, true),
+    col("yte", "yte", Kind::Decimal(5), false),
+    col("strike", "strike", Kind::Decimal(3), true),
     col("cVolu", "c_volu", Kind::Count, true),
     col("cOi", "c_oi", Kind::Count, true),
     col("pVolu", "p_volu", Kind::Count, true),
     col("pOi", "p_oi", Kind::Count, true),
-    col("cBidPx", "c_bid_px", Kind::Float, false),
-    col("cValue", "c_value", Kind::Float, false),
-    col("cAskPx", "c_ask_px", Kind::Float, false),
-    col("pBidPx", "p_bid_px", Kind::Float, false),
-    col("pValue", "p_value", Kind::Float, false),
-    col("pAskPx", "p_ask_px", Kind::Float, false),
-    col("cBidIv", "c_bid_iv", Kind::Float, false),
-    col("cMidIv", "c_mid_iv", Kind::Float, false),
-    col("cAskIv", "c_ask_iv", Kind::Float, false),
-    col("smoothSmvVol", "smooth_smv_vol", Kind::Float, false),
-    col("pBidIv", "p_bid_iv", Kind::Float, false),
-    col("pMidIv", "p_mid_iv", Kind::Float, false),
-    col("pAskIv", "p_ask_iv", Kind::Float, false),
-    col("iRate", "i_rate", Kind::Float, false),
-    col("divRate", "div_rate", Kind::Float, false),
-    col("residualRateData", "residual_rate_data", Kind::Float, false),
-    col("delta", "delta", Kind::Float, true),
-    col("gamma", "gamma", Kind::Float, true),
-    col("theta", "theta", Kind::Float, false),
-    col("vega", "vega", Kind::Float, false),
-    col("rho", "rho", Kind::Float, false),
-    col("phi", "phi", Kind::Float, false),
-    col("driftlessTheta", "driftless_theta", Kind::Float, false),
-    col("extVol", "ext_vol", Kind::Float, false),
+    col("cBidPx", "c_bid_px", Kind::Decimal(2), false),
+    col("cValue", "c_value", Kind::Decimal(2), false),
+    col("cAskPx", "c_ask_px", Kind::Decimal(2), false),
+    col("pBidPx", "p_bid_px", Kind::Decimal(2), false),
+    col("pValue", "p_value", Kind::Decimal(2), false),
+    col("pAskPx", "p_ask_px", Kind::Decimal(2), false),
+    col("cBidIv", "c_bid_iv", Kind::Decimal(6), false),
+    col("cMidIv", "c_mid_iv", Kind::Decimal(6), false),
+    col("cAskIv", "c_ask_iv", Kind::Decimal(6), false),
+    col("smoothSmvVol", "smooth_smv_vol", Kind::Decimal(6), false),
+    col("pBidIv", "p_bid_iv", Kind::Decimal(6), false),
+    col("pMidIv", "p_mid_iv", Kind::Decimal(6), false),
+    col("pAskIv", "p_ask_iv", Kind::Decimal(6), false),
+    col("iRate", "i_rate", Kind::Decimal(4), false),
+    col("divRate", "div_rate", Kind::Decimal(4), false),
+    col(
+        "residualRateData",
+        "residual_rate_data",
+        Kind::Decimal(4),
+        false,
+    ),
+    col("delta", "delta", Kind::Decimal(8), true),
+    col("gamma", "gamma", Kind::Decimal(8), true),
+    col("theta", "theta", Kind::Decimal(8), false),
+    col("vega", "vega", Kind::Decimal(8), false),
+    col("rho", "rho", Kind::Decimal(8), false),
+    col("phi", "phi", Kind::Decimal(8), false),
+    col("driftlessTheta", "driftless_theta", Kind::Decimal(8), false),
+    col("extVol", "ext_vol", Kind::Decimal(6), false),
     col("extCTheo", "ext_c_theo", Kind::Float, false),
     col("extPTheo", "ext_p_theo", Kind::Float, false),
-    col("spot_px", "spot_px", Kind::Float, false),
+    col("spot_px", "spot_px", Kind::Decimal(4), false),
     col("trade_date", "trade_date", Kind::Date, true),
 ];
 
@@ -115,6 +142,7 @@ pub fn file_schema() -> SchemaRef {
                         Kind::Text => DataType::Utf8,
                         Kind::Date => DataType::Date32,
                         Kind::Count => DataType::Int64,
+                        Kind::Decimal(scale) => DataType::Decimal128(DECIMAL_PRECISION, scale),
                         Kind::Float => DataType::Float64,
                     };
                     Field::new(c.lake, data_type, !c.must_have_value())
@@ -296,6 +324,14 @@ mod tests {
         );
         assert_eq!(
             s.field_with_name("smooth_smv_vol").unwrap().data_type(),
+            &DataType::Decimal128(15, 6)
+        );
+        assert_eq!(
+            s.field_with_name("gamma").unwrap().data_type(),
+            &DataType::Decimal128(15, 8)
+        );
+        assert_eq!(
+            s.field_with_name("ext_p_theo").unwrap().data_type(),
             &DataType::Float64
         );
         assert!(s.field_with_name("trade_date").is_err());

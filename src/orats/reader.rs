@@ -484,7 +484,7 @@ mod tests {
     use super::*;
     use crate::orats::values::date_to_days;
     use chrono::NaiveDate;
-    use datafusion::arrow::array::{Date32Array, Float64Array, Int64Array};
+    use datafusion::arrow::array::{Date32Array, Decimal128Array, Float64Array, Int64Array};
 
     const HEADER: &str = "ticker,cOpra,pOpra,stkPx,expirDate,yte,strike,cVolu,cOi,pVolu,pOi,cBidPx,cValue,cAskPx,pBidPx,pValue,pAskPx,cBidIv,cMidIv,cAskIv,smoothSmvVol,pBidIv,pMidIv,pAskIv,iRate,divRate,residualRateData,delta,gamma,theta,vega,rho,phi,driftlessTheta,extVol,extCTheo,extPTheo,spot_px,trade_date";
 
@@ -543,12 +543,14 @@ mod tests {
             (0..3).map(|i| tickers.value(i)).collect::<Vec<_>>(),
             vec!["NA", "NAN", "TRUE"]
         );
-        let gamma = column::<Float64Array>(b, "gamma");
-        assert_eq!(gamma.value(0), 0.02);
+        let gamma = column::<Decimal128Array>(b, "gamma");
+        assert_eq!(gamma.value_as_string(0), "0.02000000");
         assert!(gamma.is_null(1), "a blank gamma is null, not 0");
-        assert_eq!(gamma.value(2), 0.00000443);
-        assert!(column::<Float64Array>(b, "p_bid_iv").is_null(0));
-        assert!(column::<Float64Array>(b, "spot_px").is_null(0));
+        assert_eq!(gamma.value(2), 443, "0.00000443 at 8 decimals");
+        assert_eq!(column::<Decimal128Array>(b, "stk_px").value(0), 1_005_000);
+        assert_eq!(column::<Decimal128Array>(b, "yte").value(0), 4_110);
+        assert!(column::<Decimal128Array>(b, "p_bid_iv").is_null(0));
+        assert!(column::<Decimal128Array>(b, "spot_px").is_null(0));
         assert_eq!(column::<Float64Array>(b, "ext_p_theo").value(0), 2.3e15);
         assert_eq!(column::<Int64Array>(b, "c_oi").value(0), 200);
         let expiry = column::<Date32Array>(b, "expir_date");
@@ -566,11 +568,11 @@ mod tests {
         ]);
         let (_, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
         let b = &out[&day("2024-01-03")][0];
-        let strikes = column::<Float64Array>(b, "strike");
+        let strikes = column::<Decimal128Array>(b, "strike");
         let oi = column::<Int64Array>(b, "c_oi");
         assert_eq!(
             strikes.values().to_vec(),
-            vec![4700.0, 4700.0, 4800.0, 4700.0]
+            vec![4_700_000, 4_700_000, 4_800_000, 4_700_000]
         );
         // Same (ticker, expiry, strike) rows are both kept, in file order (same c_opra).
         assert_eq!(oi.values().to_vec(), vec![3, 4, 2, 1]);
@@ -655,7 +657,42 @@ mod tests {
         assert_eq!(column::<StringArray>(batch, "ticker").value(0), "BBB");
         assert_eq!(column::<StringArray>(batch, "c_opra").value(0), "BBBC95");
         assert_eq!(column::<Int64Array>(batch, "c_oi").value(0), 7);
-        assert_eq!(column::<Float64Array>(batch, "gamma").value(0), 0.02);
+        assert_eq!(
+            column::<Decimal128Array>(batch, "gamma").value(0),
+            2_000_000
+        );
+    }
+
+    /// A cell with more decimals than its column's scale, or more digits than the lake's
+    /// precision, is a bad cell like any other: rejected with line, column, reason and
+    /// value, never rounded into the lake.
+    #[test]
+    fn cells_beyond_the_scale_are_rejected_not_rounded() {
+        let data = csv(&[
+            row("AAA", "1/19/2024", "95", "1", "0.123456789", "1/3/2024"),
+            row("BBB", "1/19/2024", "95.0005", "1", "0.02", "1/3/2024"),
+            row("CCC", "1/19/2024", "95", "1", "1E+8", "1/3/2024"),
+            row("DDD", "1/19/2024", "95", "1", "1.000000000000", "1/3/2024"),
+        ]);
+        let (summary, out) = read_to_batches(&data, ReadOptions::default()).unwrap();
+        let r = &summary.rejects;
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert_eq!((r[0].line, r[0].column), (2, Some("gamma")));
+        assert_eq!(
+            r[0].reason,
+            "more decimals than the lake stores for this column (DECIMAL(15,8): at most 8 decimals, 15 digits)"
+        );
+        assert_eq!(r[0].value.as_deref(), Some("0.123456789"));
+        assert_eq!((r[1].line, r[1].column), (3, Some("strike")));
+        assert_eq!((r[2].line, r[2].column), (4, Some("gamma")));
+        assert!(r[2].reason.starts_with("more digits than the lake stores"));
+        let batch = &out[&day("2024-01-03")][0];
+        assert_eq!(column::<StringArray>(batch, "ticker").value(0), "DDD");
+        assert_eq!(
+            column::<Decimal128Array>(batch, "gamma").value(0),
+            100_000_000,
+            "trailing zeros past the scale are no extra precision"
+        );
     }
 
     #[test]
@@ -771,7 +808,7 @@ mod tests {
             "{moved:?}"
         );
         let tickers = column::<StringArray>(&one, "ticker");
-        let strikes = column::<Float64Array>(&one, "strike");
+        let strikes = column::<Decimal128Array>(&one, "strike");
         for i in 1..one.num_rows() {
             let a = (tickers.value(i - 1), strikes.value(i - 1));
             let b = (tickers.value(i), strikes.value(i));

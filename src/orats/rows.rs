@@ -1,19 +1,21 @@
 //! Parsing ORATS rows: each cell straight into a typed column buffer (text, date, count,
-//! float), the row validated as it goes; a bad row is reported as its column, reason and
+//! scaled decimal, float), the row validated as it goes; a bad row is reported as its column, reason and
 //! cell, and cut off the buffers again, so nothing of it is kept.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::builder::NullBufferBuilder;
-use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray,
+};
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::ArrowNativeType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::layout::{COLUMNS, HeaderMap, Kind, TRADE_DATE, file_schema};
+use super::layout::{COLUMNS, DECIMAL_PRECISION, HeaderMap, Kind, TRADE_DATE, file_schema};
 use super::records::Record;
-use super::values::{is_blank, parse_count, parse_date, parse_float};
+use super::values::{is_blank, parse_count, parse_date, parse_decimal, parse_float};
 
 /// Rows per finished chunk; also the unit in which completed runs are released.
 pub(super) const CHUNK_ROWS: usize = 65_536;
@@ -129,6 +131,15 @@ impl RowParser {
                 continue;
             };
             match out {
+                Column::Decimal(values, nulls, scale) => {
+                    let value = parse_decimal(raw, *scale, DECIMAL_PRECISION).map_err(|why| {
+                        bad(&format!(
+                            "{why} (DECIMAL({DECIMAL_PRECISION},{scale}): at most {scale} decimals, {DECIMAL_PRECISION} digits)"
+                        ))
+                    })?;
+                    values.push(i128::from(value));
+                    nulls.append_non_null();
+                }
                 Column::Float(values, nulls) => {
                     values.push(parse_float(raw).map_err(bad)?);
                     nulls.append_non_null();
@@ -187,6 +198,8 @@ pub(super) enum Column {
     Text(TextColumn),
     Date(Vec<i32>, NullBufferBuilder),
     Count(Vec<i64>, NullBufferBuilder),
+    /// Values times `10^scale`, the last field.
+    Decimal(Vec<i128>, NullBufferBuilder, i8),
     Float(Vec<f64>, NullBufferBuilder),
 }
 
@@ -214,6 +227,10 @@ impl Column {
                 values.push(0);
                 nulls.append_null();
             }
+            Column::Decimal(values, nulls, _) => {
+                values.push(0);
+                nulls.append_null();
+            }
             Column::Float(values, nulls) => {
                 values.push(0.0);
                 nulls.append_null();
@@ -234,6 +251,10 @@ impl Column {
                 nulls.truncate(rows);
             }
             Column::Count(values, nulls) => {
+                values.truncate(rows);
+                nulls.truncate(rows);
+            }
+            Column::Decimal(values, nulls, _) => {
                 values.truncate(rows);
                 nulls.truncate(rows);
             }
@@ -268,6 +289,13 @@ impl Column {
                 let (values, nulls) = take_values(values, nulls);
                 Arc::new(Int64Array::new(values, nulls))
             }
+            Column::Decimal(values, nulls, scale) => {
+                let (values, nulls) = take_values(values, nulls);
+                Arc::new(
+                    Decimal128Array::new(values, nulls)
+                        .with_precision_and_scale(DECIMAL_PRECISION, *scale)?,
+                )
+            }
             Column::Float(values, nulls) => {
                 let (values, nulls) = take_values(values, nulls);
                 Arc::new(Float64Array::new(values, nulls))
@@ -298,6 +326,11 @@ impl Columns {
                 Kind::Count => {
                     Column::Count(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
                 }
+                Kind::Decimal(scale) => Column::Decimal(
+                    Vec::with_capacity(rows),
+                    NullBufferBuilder::new(rows),
+                    scale,
+                ),
                 Kind::Float => {
                     Column::Float(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
                 }
