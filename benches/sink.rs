@@ -32,13 +32,13 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use support::handoff::SHADOW_LOOKUP;
 use support::pg::TestPostgres;
 use support::synthetic::synthetic_day;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
 struct Sizes {
     symbols: usize,

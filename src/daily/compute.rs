@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::Date32Type;
 use datafusion::arrow::compute::{
     SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices, not,
     take_record_batch,
 };
+use datafusion::arrow::datatypes::Date32Type;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -58,8 +58,7 @@ pub async fn aggregate(
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await?;
     let all = concat_batches(&schema, &batches)?;
-    let wanted: std::collections::HashSet<i32> =
-        dates.iter().map(|d| date_to_days(*d)).collect();
+    let wanted: std::collections::HashSet<i32> = dates.iter().map(|d| date_to_days(*d)).collect();
     let asked = BooleanArray::from_iter(
         all.column_by_name("asof_date")
             .expect("the aggregate selects asof_date")
