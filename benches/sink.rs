@@ -34,7 +34,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use support::handoff::SHADOW_LOOKUP;
 use support::pg::TestPostgres;
