@@ -193,26 +193,10 @@ fn write_row<W: Write>(
         b.push(b',');
         put_fixed(b, v, 2);
     }
-    let (bid_iv, mid_iv, ask_iv) = row.call_ivs;
-    b.push(b',');
-    if let Some(v) = bid_iv {
-        put_fixed(b, v, dp.iv);
-    }
-    for v in [mid_iv, ask_iv] {
-        b.push(b',');
-        put_fixed(b, v, dp.iv);
-    }
+    put_ivs(b, row.call_ivs, dp.iv);
     b.push(b',');
     put_fixed(b, row.smv, dp.smv);
-    let (bid_iv, mid_iv, ask_iv) = row.put_ivs;
-    b.push(b',');
-    if let Some(v) = bid_iv {
-        put_fixed(b, v, dp.iv);
-    }
-    for v in [mid_iv, ask_iv] {
-        b.push(b',');
-        put_fixed(b, v, dp.iv);
-    }
+    put_ivs(b, row.put_ivs, dp.iv);
     b.push(b',');
     b.extend_from_slice(&e.rates);
     put_fixed(b, row.delta, dp.delta);
@@ -237,4 +221,17 @@ fn write_row<W: Write>(
     b.push(b',');
     b.extend_from_slice(e.tail);
     sink.end_row()
+}
+
+/// One side's bid, mid and ask IVs, each after a comma; a bid without an IV
+/// (no bid quote) is a blank cell.
+fn put_ivs(b: &mut Vec<u8>, (bid, mid, ask): (Option<f64>, f64, f64), decimals: usize) {
+    b.push(b',');
+    if let Some(v) = bid {
+        put_fixed(b, v, decimals);
+    }
+    for v in [mid, ask] {
+        b.push(b',');
+        put_fixed(b, v, decimals);
+    }
 }
