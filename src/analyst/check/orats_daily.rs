@@ -49,74 +49,28 @@ pub fn daily_findings(d: &DailyStats) -> Vec<Finding> {
             format!("{} rows, one per symbol", d.rows),
         )
     });
-    let known_ranks = d.rows - d.iv_rank_null;
     out.push(if d.iv_rank_out_of_range > 0 {
         finding(
             Level::Fail,
             "daily_iv_rank",
             format!("{} iv_rank outside 0–100", d.iv_rank_out_of_range),
         )
-    } else if d.dates_60 < 36 && known_ranks > 0 {
-        finding(
-            Level::Fail,
-            "daily_iv_rank",
-            format!(
-                "{known_ranks} iv_rank known with {} dates in the 60 days (36 needed)",
-                d.dates_60
-            ),
-        )
-    } else if d.dates_60 >= 36 && share(d.iv_rank_null, d.rows) > 0.5 {
-        finding(
-            Level::Warn,
-            "daily_iv_rank",
-            format!(
-                "{} of iv_rank null with {} dates of history",
-                pct(share(d.iv_rank_null, d.rows)),
-                d.dates_60
-            ),
-        )
     } else {
-        finding(
-            Level::Pass,
+        history_nulls(
             "daily_iv_rank",
-            format!(
-                "{} null, {} dates in the 60 days",
-                pct(share(d.iv_rank_null, d.rows)),
-                d.dates_60
-            ),
+            "iv_rank",
+            d.iv_rank_null,
+            d.rows,
+            (d.dates_60, 60, 36),
         )
     });
-    let known_hv = d.rows - d.hv_null;
-    out.push(if d.dates_46 < 21 && known_hv > 0 {
-        finding(
-            Level::Fail,
-            "daily_hv",
-            format!(
-                "{known_hv} hv_30day known with {} dates in the 46 days (21 needed)",
-                d.dates_46
-            ),
-        )
-    } else if d.dates_46 >= 21 && share(d.hv_null, d.rows) > 0.5 {
-        finding(
-            Level::Warn,
-            "daily_hv",
-            format!(
-                "{} of hv_30day null with {} dates of history",
-                pct(share(d.hv_null, d.rows)),
-                d.dates_46
-            ),
-        )
-    } else {
-        finding(
-            Level::Pass,
-            "daily_hv",
-            format!(
-                "{} null, {} dates in the 46 days",
-                pct(share(d.hv_null, d.rows)),
-                d.dates_46
-            ),
-        )
-    });
+    out.push(history_nulls(
+        "daily_hv",
+        "hv_30day",
+        d.hv_null,
+        d.rows,
+        (d.dates_46, 46, 21),
+    ));
     out.push(if d.negative > 0 {
         finding(
             Level::Fail,
@@ -203,6 +157,47 @@ pub(super) async fn check_daily(
     write_checks(&mut out, &findings);
     let failed = findings.iter().any(|f| f.level == Level::Fail);
     Ok(Some((out, failed)))
+}
+
+/// The null-rate check of a history column: values known with fewer than
+/// `needed` dates in its `window` days fail (the windows cannot have made
+/// them), more than half null with enough history warns. `history` is
+/// (dates in the window, window days, dates needed).
+fn history_nulls(
+    check: &'static str,
+    column: &str,
+    nulls: i64,
+    rows: i64,
+    (dates, window, needed): (i64, u32, i64),
+) -> Finding {
+    let known = rows - nulls;
+    if dates < needed && known > 0 {
+        finding(
+            Level::Fail,
+            check,
+            format!(
+                "{known} {column} known with {dates} dates in the {window} days ({needed} needed)"
+            ),
+        )
+    } else if dates >= needed && share(nulls, rows) > 0.5 {
+        finding(
+            Level::Warn,
+            check,
+            format!(
+                "{} of {column} null with {dates} dates of history",
+                pct(share(nulls, rows))
+            ),
+        )
+    } else {
+        finding(
+            Level::Pass,
+            check,
+            format!(
+                "{} null, {dates} dates in the {window} days",
+                pct(share(nulls, rows))
+            ),
+        )
+    }
 }
 
 #[cfg(test)]
