@@ -68,6 +68,87 @@ impl Source {
     }
 }
 
+/// One task's share of the archives when several tasks convert into one
+/// lake side by side (`backfill --shard I/N`, or Cloud Run's
+/// `CLOUD_RUN_TASK_INDEX`/`CLOUD_RUN_TASK_COUNT`).
+///
+/// An archive's share depends on its name only — the date in it counted in
+/// weekdays (so consecutive trading days go to different tasks), or a hash of
+/// an undated name — never on what else was listed: tasks that list the
+/// source at different moments still agree, and no two take the same archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This task, from 0.
+    pub index: u32,
+    /// Tasks in all.
+    pub count: u32,
+}
+
+/// Why a shard is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "shard {0:?}: expected I/N with 0 <= I < N (this task's index from 0, then the task count), e.g. 3/16"
+)]
+pub struct ShardError(String);
+
+impl Shard {
+    /// Parses `I/N`.
+    pub fn parse(text: &str) -> Result<Self, ShardError> {
+        let bad = || ShardError(text.to_string());
+        let (index, count) = text.trim().split_once('/').ok_or_else(bad)?;
+        Self::new(index.trim(), count.trim()).ok_or_else(bad)
+    }
+
+    /// The shard of Cloud Run's task variables, as text (`None` if either is unset).
+    pub fn from_task_env(
+        index: Option<&str>,
+        count: Option<&str>,
+    ) -> Option<Result<Self, ShardError>> {
+        let (index, count) = (index?, count?);
+        Some(
+            Self::new(index.trim(), count.trim())
+                .ok_or_else(|| ShardError(format!("{index}/{count}"))),
+        )
+    }
+
+    fn new(index: &str, count: &str) -> Option<Self> {
+        let (index, count): (u32, u32) = (index.parse().ok()?, count.parse().ok()?);
+        (index < count).then_some(Shard { index, count })
+    }
+
+    /// Whether this task converts `source`.
+    pub fn takes(&self, source: &Source) -> bool {
+        self.slot(source.date, &source.name) == self.index
+    }
+
+    /// The task an archive (its date, or its name without one) belongs to.
+    fn slot(&self, date: Option<NaiveDate>, name: &str) -> u32 {
+        let key = match date {
+            Some(d) => weekday_number(d),
+            None => {
+                let digest = Sha256::digest(name.as_bytes());
+                u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+            }
+        };
+        (key % u64::from(self.count)) as u32
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Weekdays from Monday 1970-01-05 to `date` (a Saturday or Sunday counts as
+/// the Friday before): consecutive trading days get consecutive numbers.
+fn weekday_number(date: NaiveDate) -> u64 {
+    let monday = NaiveDate::from_ymd_opt(1970, 1, 5).expect("valid date");
+    let days = (date - monday).num_days().max(0) as u64;
+    let (weeks, rest) = (days / 7, days % 7);
+    weeks * 5 + rest.min(4)
+}
+
 /// What to look for among the inputs.
 #[derive(Debug, Clone)]
 pub struct Selection {
@@ -629,4 +710,76 @@ fn rejects_csv(rejects: &[Reject]) -> Bytes {
         .expect("writing to memory");
     }
     Bytes::from(w.into_inner().expect("writing to memory").into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn shards_parse_and_refuse_nonsense() {
+        assert_eq!(
+            Shard::parse("3/16").unwrap(),
+            Shard {
+                index: 3,
+                count: 16
+            }
+        );
+        assert_eq!(Shard::parse(" 0 / 1 ").unwrap().to_string(), "0/1");
+        for bad in ["16/16", "3", "a/2", "1/0", "-1/2", "1/2/3"] {
+            let err = Shard::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("expected I/N"), "{bad}: {err}");
+        }
+        assert!(Shard::from_task_env(None, Some("4")).is_none());
+        assert_eq!(
+            Shard::from_task_env(Some("2"), Some("4")).unwrap().unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        assert!(Shard::from_task_env(Some("4"), Some("4")).unwrap().is_err());
+    }
+
+    #[test]
+    fn consecutive_trading_days_go_round_robin() {
+        // Mon 2024-01-01 … Fri 2024-01-05, then Mon 2024-01-08.
+        let numbers: Vec<u64> = [1, 2, 3, 4, 5, 8]
+            .iter()
+            .map(|d| weekday_number(day(2024, 1, *d)))
+            .collect();
+        for pair in numbers.windows(2) {
+            assert_eq!(pair[1], pair[0] + 1, "{numbers:?}");
+        }
+        assert_eq!(
+            weekday_number(day(2024, 1, 6)),
+            weekday_number(day(2024, 1, 5))
+        );
+        let shards: Vec<Shard> = (0..3).map(|index| Shard { index, count: 3 }).collect();
+        let mut per_shard = [0; 3];
+        let mut date = day(2024, 1, 1);
+        for _ in 0..300 {
+            let owners: Vec<&Shard> = shards
+                .iter()
+                .filter(|s| s.slot(Some(date), "x.zip") == s.index)
+                .collect();
+            assert_eq!(owners.len(), 1, "{date}");
+            per_shard[owners[0].index as usize] += 1;
+            date = date.succ_opt().unwrap();
+        }
+        // 300 calendar days, weekends included, split about evenly.
+        assert!(
+            per_shard.iter().all(|n| (90..=110).contains(n)),
+            "{per_shard:?}"
+        );
+        // Undated names: one owner each, whatever else exists.
+        for name in ["a.zip", "b.zip", "ORATS_extra.zip"] {
+            let owners = shards
+                .iter()
+                .filter(|s| s.slot(None, name) == s.index)
+                .count();
+            assert_eq!(owners, 1, "{name}");
+        }
+    }
 }

@@ -12,10 +12,11 @@
 //! | commands | [`cli`]: flags → validated settings; a job's [`outcome`] → exit status |
 //! | jobs | [`pipeline`], [`nightly`], [`analyst`] |
 //! | stages | [`orats`] and [`sample`] → [`lake`] and [`ingest`] → [`metrics`] and [`daily`] → [`sink`] |
-//! | foundations | [`store`], [`ftp`], [`logging`], [`progress`], [`outcome`] |
+//! | foundations | [`store`], [`cluster`], [`ftp`], [`logging`], [`progress`], [`outcome`] |
 
 pub mod analyst;
 pub mod cli;
+pub mod cluster;
 pub mod daily;
 pub mod ftp;
 pub mod ingest;

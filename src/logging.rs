@@ -44,7 +44,9 @@ pub fn progress_bars() -> Option<&'static MultiProgress> {
 /// Installs the global subscriber. Call once, before any work.
 pub fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,gexlake={level},gexlake_udfs={level}")))
+        .unwrap_or_else(|_| EnvFilter::new(format!(
+            "warn,gexlake={level},gexlake_udfs={level},ballista_scheduler={level},ballista_executor={level}"
+        )))
         // suppaftp logs the FTP `PASS` command at trace level: never let a secret through.
         .add_directive("suppaftp=info".parse().expect("valid directive"));
     let terminal = io::stderr().is_terminal();

@@ -362,7 +362,8 @@ pub async fn run(options: &NightlyOptions, sink: Option<&PgSink>) -> Result<Outc
 }
 
 #[cfg(unix)]
-async fn shutdown_signal() -> &'static str {
+/// Waits for SIGINT or SIGTERM and names it.
+pub async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => tokio::select! {
@@ -377,7 +378,8 @@ async fn shutdown_signal() -> &'static str {
 }
 
 #[cfg(not(unix))]
-async fn shutdown_signal() -> &'static str {
+/// Waits for SIGINT or SIGTERM and names it.
+pub async fn shutdown_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "Ctrl-C"
 }

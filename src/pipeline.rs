@@ -12,8 +12,9 @@ use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use futures::{StreamExt, TryStreamExt};
 use tracing::{debug, info, warn};
 
-use crate::ingest::{IngestOptions, Selection, discover, ingest};
-use crate::metrics::engine::{DateSelection, compute, lake_session, resolve_dates};
+use crate::cluster::Cluster;
+use crate::ingest::{IngestOptions, Selection, Shard, discover, ingest};
+use crate::metrics::engine::{DateSelection, Engine, compute, lake_session, resolve_dates};
 use crate::metrics::rows::from_batches;
 use crate::metrics::writer::write_partitions;
 use crate::metrics::{MetricsParams, Profile};
@@ -37,6 +38,17 @@ pub struct MetricsRun {
     pub tickers: Option<Vec<String>>,
     /// DataFusion target partitions.
     pub jobs: usize,
+    /// The Ballista cluster the queries run on; `None` runs them here.
+    pub cluster: Option<Cluster>,
+}
+
+impl MetricsRun {
+    fn engine(&self) -> Engine {
+        Engine {
+            jobs: self.jobs,
+            cluster: self.cluster.clone(),
+        }
+    }
 }
 
 /// What a metrics run produced.
@@ -83,9 +95,10 @@ impl MetricsRun {
             last = %dates.last().map(|d| d.to_string()).unwrap_or_default(),
             tickers = %self.tickers.as_ref().map_or("all in the lake".to_string(), |t| t.len().to_string()),
             jobs = self.jobs,
+            cluster = %self.cluster.as_ref().map_or("none (this process)".to_string(), |c| format!("{c} ({} partitions)", c.partitions)),
             "metrics: run header"
         );
-        let ctx = lake_session(&self.lake, self.jobs).await?;
+        let ctx = lake_session(&self.lake, self.engine()).await?;
         let progress = Progress::files(dates.len() as u64, "metrics");
         let heartbeat = Heartbeat::start("metrics", dates.len() as u64);
         let mut summary = MetricsSummary {
@@ -219,6 +232,12 @@ pub struct Chain {
     pub params: Vec<MetricsParams>,
     /// Watchlist; `None` for every ticker.
     pub tickers: Option<Vec<String>>,
+    /// The Ballista cluster the metrics and `orats_daily` queries run on.
+    pub cluster: Option<Cluster>,
+    /// This task's share of the archives (`backfill --shard I/N`): the
+    /// history-dependent `orats_daily` step is then left to a final
+    /// `gexlake daily` run after every shard.
+    pub shard: Option<Shard>,
 }
 
 /// What a chained run did.
@@ -468,6 +487,13 @@ async fn sink_chunk(
 }
 
 impl Chain {
+    fn engine(&self) -> Engine {
+        Engine {
+            jobs: self.ingest.jobs,
+            cluster: self.cluster.clone(),
+        }
+    }
+
     /// Ingests the sources, then computes every parameter set for each date
     /// that is new or whose results (or sink marker) are missing or stale,
     /// then sinks. Each step is idempotent and leaves a record only when
@@ -481,6 +507,15 @@ impl Chain {
         use crate::lake::ledger;
         let lake = &self.ingest.lake;
         let t0 = Instant::now();
+        let sources = match &self.shard {
+            Some(shard) => {
+                let all = sources.len();
+                let mine: Vec<_> = sources.into_iter().filter(|s| shard.takes(s)).collect();
+                info!(shard = %shard, archives = mine.len(), of = all, "backfill: this shard's archives");
+                mine
+            }
+            None => sources,
+        };
         let selected = sources.clone();
         let ingest = ingest(sources, &self.ingest).await;
         ingest.log_summary();
@@ -539,6 +574,7 @@ impl Chain {
                     params: params.clone(),
                     tickers: self.tickers.clone(),
                     jobs: self.ingest.jobs,
+                    cluster: self.cluster.clone(),
                 };
                 let summary = run
                     .run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some())
@@ -578,12 +614,19 @@ impl Chain {
             async move { Ok(touched.contains(&d) || daily_needs_work(lake, d).await?) }
         })
         .await?;
-        if daily_todo.is_empty() {
+        if let Some(shard) = &self.shard {
+            // Each date's history reaches into other shards' dates.
+            info!(
+                shard = %shard,
+                dates = daily_todo.len(),
+                "orats_daily: left to the run after the shards (gexlake daily --from FIRST --to LAST)"
+            );
+        } else if daily_todo.is_empty() {
             info!("orats_daily: every date is up to date");
         } else {
-            report.daily = crate::daily::compute_dates(lake, &daily_todo, self.ingest.jobs).await?;
+            report.daily = crate::daily::compute_dates(lake, &daily_todo, self.engine()).await?;
         }
-        if let Some(sink) = sink {
+        if let (Some(sink), None) = (sink, &self.shard) {
             // The dates just written, and those a killed run left unsunk.
             let mut to_sink: std::collections::BTreeSet<NaiveDate> =
                 report.daily.written.iter().copied().collect();
@@ -687,12 +730,18 @@ pub async fn run_metrics(
 pub async fn run_daily(
     lake: &Location,
     selection: &DateSelection,
-    jobs: usize,
+    engine: Engine,
     sink: Option<&PgSink>,
 ) -> Result<Outcome> {
-    info!(lake = %lake, selection = ?selection, jobs, "daily: run header");
+    info!(
+        lake = %lake,
+        selection = ?selection,
+        jobs = engine.jobs,
+        cluster = %engine.cluster.as_ref().map_or("none (this process)".to_string(), |c| c.to_string()),
+        "daily: run header"
+    );
     let started = Instant::now();
-    let report = crate::daily::run(lake, selection, jobs).await?;
+    let report = crate::daily::run(lake, selection, engine).await?;
     // Every date written goes to the database, the recomputed later ones too.
     let (sunk, soft_failed) = match sink {
         Some(sink) => sink_daily(lake, sink, &report.written).await?,
@@ -731,6 +780,8 @@ pub async fn run_backfill(
         to = ?selection.to,
         files = sources.len(),
         jobs = chain.ingest.jobs,
+        cluster = %chain.cluster.as_ref().map_or("none (this process)".to_string(), |c| c.to_string()),
+        shard = %chain.shard.map_or("none (every archive)".to_string(), |s| s.to_string()),
         profiles = ?profiles,
         database = %sink.map_or("none (Parquet results only)".to_string(), |s| s.url().to_string()),
         "backfill: run header"

@@ -72,6 +72,7 @@ async fn metrics_bytes(names: [&str; 2], jobs: usize) -> Vec<(String, Vec<u8>)> 
             params: profile.params(),
             tickers: None,
             jobs,
+            cluster: None,
         };
         let date = NaiveDate::from_ymd_opt(2026, 2, 5).unwrap();
         let summary = run.run(&DateSelection::Dates(vec![date])).await.unwrap();

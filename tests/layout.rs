@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundations",
-        &["store", "ftp", "logging", "progress", "outcome"],
+        &["store", "cluster", "ftp", "logging", "progress", "outcome"],
     ),
     ("stage orats", &["orats", "sample"]),
     ("stage lake", &["lake", "ingest"]),

@@ -123,6 +123,7 @@ async fn run(
         params: profile.clone(),
         tickers,
         jobs: 2,
+        cluster: None,
     };
     let date = NaiveDate::from_ymd_opt(2024, 1, 3).unwrap();
     let summary = run

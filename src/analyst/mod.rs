@@ -16,7 +16,8 @@ pub mod views;
 use anyhow::Result;
 use datafusion::prelude::SessionContext;
 
-use crate::metrics::engine::{lake_dates, lake_session, register_dealer_metrics};
+use crate::cluster::Cluster;
+use crate::metrics::engine::{Engine, lake_dates, lake_session, register_dealer_metrics};
 use crate::metrics::{MetricsParams, Profile};
 use crate::outcome::Outcome;
 use crate::store::Location;
@@ -24,18 +25,18 @@ use sql::{Output, Param, RunError};
 
 /// A DataFusion session with `strikes`, `dealer_metrics` and `orats_daily`
 /// (when present) and `strike_gex` under profile a3.
-pub async fn session(lake: &Location, jobs: usize) -> Result<SessionContext> {
-    session_with(lake, jobs, &Profile::A3.params()).await
+pub async fn session(lake: &Location, engine: impl Into<Engine>) -> Result<SessionContext> {
+    session_with(lake, engine, &Profile::A3.params()).await
 }
 
 /// A DataFusion session with `strikes`, `dealer_metrics` and `orats_daily`
 /// (when present) and `strike_gex` under `params`.
 pub async fn session_with(
     lake: &Location,
-    jobs: usize,
+    engine: impl Into<Engine>,
     params: &MetricsParams,
 ) -> Result<SessionContext> {
-    let ctx = lake_session(lake, jobs).await?;
+    let ctx = lake_session(lake, engine).await?;
     register_dealer_metrics(&ctx, lake).await?;
     crate::daily::register_table(&ctx, lake).await?;
     views::register_strike_gex(&ctx, params).await?;
@@ -58,6 +59,8 @@ pub struct SqlOptions {
     pub lake: Location,
     /// DataFusion partitions.
     pub jobs: usize,
+    /// The Ballista cluster the statements run on; `None` runs them here.
+    pub cluster: Option<Cluster>,
     /// The parameters of the `strike_gex` view.
     pub params: MetricsParams,
     /// Values bound to `$NAME` in the SQL.
@@ -70,13 +73,17 @@ pub struct SqlOptions {
 
 /// Opens the session of `lake`, warning when the lake has no ORATS rows
 /// (a mistyped path would otherwise just give empty results).
-async fn open(lake: &Location, jobs: usize, params: &MetricsParams) -> Result<SessionContext> {
+async fn open(
+    lake: &Location,
+    engine: impl Into<Engine>,
+    params: &MetricsParams,
+) -> Result<SessionContext> {
     if lake_dates(lake).await?.is_empty() {
         tracing::warn!(
             "the lake {lake} has no orats_strikes partitions (check --lake or GEXLAKE_LAKE)"
         );
     }
-    session_with(lake, jobs, params).await
+    session_with(lake, engine, params).await
 }
 
 /// Runs `gexlake sql`: the script, or the interactive shell. A failing
@@ -85,12 +92,13 @@ pub async fn run_sql(options: SqlOptions) -> Result<Outcome> {
     let SqlOptions {
         lake,
         jobs,
+        cluster,
         params,
         bindings,
         script,
         mut output,
     } = options;
-    let ctx = open(&lake, jobs, &params).await?;
+    let ctx = open(&lake, Engine { jobs, cluster }, &params).await?;
     let Some(script) = script else {
         let banner = format!(
             "gexlake sql on {lake}: strikes, dealer_metrics, strike_gex (parameters {})",

@@ -221,3 +221,27 @@ mod tests {
         assert!(shown.contains("db.example"), "{shown}");
     }
 }
+
+/// Where the queries run: here, or on a Ballista cluster.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// Run the queries on a Ballista cluster: its scheduler as df://HOST:PORT
+    /// (`gexlake scheduler` and `gexlake executor` start one). The lake must be
+    /// readable from every executor: gs://, s3://, or a path shared by all nodes.
+    #[arg(long, value_name = "df://HOST:PORT", env = "GEXLAKE_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Partitions per stage on the cluster (about the executors' slots in all).
+    #[arg(long, requires = "cluster", default_value_t = crate::cluster::DEFAULT_PARTITIONS, env = "GEXLAKE_CLUSTER_PARTITIONS")]
+    pub cluster_partitions: usize,
+}
+
+impl ClusterArgs {
+    /// The validated cluster, if one is given.
+    pub fn cluster(&self) -> Result<Option<crate::cluster::Cluster>> {
+        self.cluster
+            .as_deref()
+            .map(|url| crate::cluster::Cluster::parse(url, self.cluster_partitions))
+            .transpose()
+            .map_err(Into::into)
+    }
+}

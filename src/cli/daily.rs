@@ -5,8 +5,8 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::Args;
 
-use super::args::{DatabaseArgs, LakeArgs, jobs, range_selection};
-use crate::metrics::engine::DateSelection;
+use super::args::{ClusterArgs, DatabaseArgs, LakeArgs, jobs, range_selection};
+use crate::metrics::engine::{DateSelection, Engine};
 use crate::outcome::Outcome;
 use crate::pipeline::run_daily;
 
@@ -28,6 +28,8 @@ pub struct DailyArgs {
     #[arg(long, env = "GEXLAKE_JOBS")]
     jobs: Option<usize>,
     #[command(flatten)]
+    cluster: ClusterArgs,
+    #[command(flatten)]
     database: DatabaseArgs,
 }
 
@@ -44,7 +46,10 @@ impl DailyArgs {
 pub async fn run(args: DailyArgs) -> Result<Outcome> {
     let selection = args.selection()?;
     let lake = args.lake.location()?;
-    let jobs = jobs(args.jobs)?;
+    let engine = Engine {
+        jobs: jobs(args.jobs)?,
+        cluster: args.cluster.cluster()?,
+    };
     let sink = args.database.connect_if_given().await?;
-    run_daily(&lake, &selection, jobs, sink.as_ref()).await
+    run_daily(&lake, &selection, engine, sink.as_ref()).await
 }

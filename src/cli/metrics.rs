@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::args::{DatabaseArgs, DateArgs, LakeArgs, jobs};
+use super::args::{ClusterArgs, DatabaseArgs, DateArgs, LakeArgs, jobs};
 use super::params::ParamArgs;
 use crate::outcome::Outcome;
 use crate::pipeline::{MetricsRun, run_metrics};
@@ -24,6 +24,8 @@ pub struct MetricsArgs {
     /// Shards of tickers computed side by side, one core each (default: every core).
     #[arg(long, env = "GEXLAKE_JOBS")]
     jobs: Option<usize>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Also upsert the results into Postgres (a3 → daily_snapshots, v2 → gex_metrics_snapshot).
     #[arg(long, value_enum)]
     sink: Option<SinkKind>,
@@ -47,6 +49,7 @@ pub async fn run(args: MetricsArgs) -> Result<Outcome> {
     let selection = args.dates.selection()?;
     let lake = args.lake.location()?;
     let jobs = jobs(args.jobs)?;
+    let cluster = args.cluster.cluster()?;
     let tickers = args.tickers.map(|t| {
         let mut t: Vec<String> = t
             .into_iter()
@@ -75,6 +78,7 @@ pub async fn run(args: MetricsArgs) -> Result<Outcome> {
         params,
         tickers,
         jobs,
+        cluster,
     };
     run_metrics(&run, &selection, sink.as_ref()).await
 }

@@ -9,6 +9,8 @@ pub mod args;
 pub mod backfill;
 pub mod check;
 pub mod daily;
+#[cfg(feature = "cluster")]
+pub mod executor;
 pub mod ingest;
 pub mod metrics;
 pub mod migrate;
@@ -17,6 +19,8 @@ pub mod nightly;
 pub mod params;
 pub mod plot;
 pub mod sample;
+#[cfg(feature = "cluster")]
+pub mod scheduler;
 pub mod sql;
 
 use std::process::ExitCode;
@@ -75,6 +79,12 @@ enum Command {
     Plot(plot::PlotArgs),
     /// The V2 handoff's post-run sanity checks over dealer_metrics, as a report.
     Check(check::CheckArgs),
+    /// Run a Ballista scheduler for `--cluster df://HOST:PORT` (gexlake's functions and stores built in).
+    #[cfg(feature = "cluster")]
+    Scheduler(scheduler::SchedulerArgs),
+    /// Run a Ballista executor serving a `gexlake scheduler`.
+    #[cfg(feature = "cluster")]
+    Executor(executor::ExecutorArgs),
 }
 
 /// Parses the command line, runs it and returns the exit status.
@@ -94,7 +104,11 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
-            tracing::error!("{e:#}");
+            let message = format!("{e:#}");
+            tracing::error!("{message}");
+            if let Some(hint) = crate::cluster::explain(&message) {
+                tracing::error!("{hint}");
+            }
             ExitCode::from(EXIT_FATAL)
         }
     }
@@ -113,6 +127,10 @@ async fn run(command: Command) -> Result<Outcome> {
         Command::Sql(args) => sql::run(args).await,
         Command::Plot(args) => plot::run(args).await,
         Command::Check(args) => check::run(args).await,
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(args) => scheduler::run(args).await,
+        #[cfg(feature = "cluster")]
+        Command::Executor(args) => executor::run(args).await,
     }
 }
 

@@ -80,6 +80,8 @@ pub async fn run(args: NightlyArgs) -> Result<Outcome> {
             ingest: args.convert.options(args.lake.location()?)?,
             params: args.profiles.iter().map(|p| p.params()).collect(),
             tickers: args.tickers,
+            cluster: None,
+            shard: None,
         },
     };
     crate::nightly::run(&options, sink.as_ref()).await

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use datafusion::scalar::ScalarValue;
 
-use super::args::{LakeArgs, jobs};
+use super::args::{ClusterArgs, LakeArgs, jobs};
 use super::params::{ParamArgs, validate};
 use crate::analyst::sql::{Format, Output, Param, parse_param};
 use crate::analyst::{SqlOptions, run_sql};
@@ -39,6 +39,8 @@ pub struct SqlArgs {
     /// DataFusion partitions (default: every core).
     #[arg(long, env = "GEXLAKE_JOBS")]
     jobs: Option<usize>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(flatten)]
     lake: LakeArgs,
     #[command(
@@ -77,6 +79,7 @@ pub async fn run(args: SqlArgs) -> Result<Outcome> {
     run_sql(SqlOptions {
         lake: args.lake.location()?,
         jobs,
+        cluster: args.cluster.cluster()?,
         params,
         bindings: args.params,
         script,

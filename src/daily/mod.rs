@@ -25,7 +25,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use tracing::info;
 
-use crate::metrics::engine::{DateSelection, MetricsError, lake_session, resolve_dates};
+use crate::metrics::engine::{DateSelection, Engine, MetricsError, lake_session, resolve_dates};
 use crate::orats::values::date_to_days;
 use crate::store::Location;
 use plan::{DailyPlan, Source};
@@ -88,21 +88,21 @@ pub struct DailyReport {
 
 /// Computes the `orats_daily` rows of `selection` (dates with `orats_strikes`
 /// partitions) and every later stored date whose history they change, and
-/// writes each date's partition. `jobs` is DataFusion's target partitions.
+/// writes each date's partition, on `engine` (local partitions or a cluster).
 pub async fn run(
     lake: &Location,
     selection: &DateSelection,
-    jobs: usize,
+    engine: impl Into<Engine>,
 ) -> Result<DailyReport, DailyError> {
     let requested = resolve_dates(lake, selection).await?;
-    compute_dates(lake, &requested, jobs).await
+    compute_dates(lake, &requested, engine).await
 }
 
 /// [`run`] for dates already known to have strikes partitions.
 pub async fn compute_dates(
     lake: &Location,
     requested: &[NaiveDate],
-    jobs: usize,
+    engine: impl Into<Engine>,
 ) -> Result<DailyReport, DailyError> {
     let stored = stored::daily_dates(lake).await?;
     let plan = DailyPlan::new(requested, &stored);
@@ -113,7 +113,7 @@ pub async fn compute_dates(
     let Some(first) = plan.first() else {
         return Ok(report);
     };
-    let ctx = lake_session(lake, jobs).await?;
+    let ctx = lake_session(lake, engine).await?;
     // Context: each symbol's last rows before the chunk being computed.
     let mut context = datafusion::arrow::array::RecordBatch::new_empty(input_schema());
     let mut resolved: BTreeSet<String> = BTreeSet::new();

@@ -31,6 +31,7 @@ use object_store::ObjectStoreExt;
 use tokio::task::JoinSet;
 
 use super::params::MetricsParams;
+use crate::cluster::{self, Cluster};
 use crate::lake::{METRICS_DIR, STRIKES_DIR, partition_date};
 use crate::orats::values::date_to_days;
 use crate::store::Location;
@@ -180,17 +181,45 @@ pub async fn resolve_dates(
     }
 }
 
+/// Where the SQL runs: in this process on `jobs` partitions, or on a
+/// Ballista cluster (`--cluster df://HOST:PORT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    /// DataFusion target partitions of a local run.
+    pub jobs: usize,
+    /// The cluster's scheduler, when the queries run there.
+    pub cluster: Option<Cluster>,
+}
+
+impl From<usize> for Engine {
+    /// A local engine on `jobs` partitions.
+    fn from(jobs: usize) -> Self {
+        Engine {
+            jobs,
+            cluster: None,
+        }
+    }
+}
+
 /// A DataFusion session over the lake: `strikes` registered with its
-/// `trade_date` partitions, the gexlake UDAFs available.
+/// `trade_date` partitions, the gexlake UDAFs available; local, or sending
+/// its queries to the engine's cluster.
 pub async fn lake_session(
     lake: &Location,
-    target_partitions: usize,
+    engine: impl Into<Engine>,
 ) -> Result<SessionContext, MetricsError> {
+    let engine = engine.into();
     let config = SessionConfig::new()
-        .with_target_partitions(target_partitions.max(1))
+        .with_target_partitions(engine.jobs.max(1))
         .with_information_schema(true);
-    let mut ctx = SessionContext::new_with_config(config);
-    gexlake_udfs::register_all(&mut ctx as &mut dyn FunctionRegistry)?;
+    let ctx = match &engine.cluster {
+        Some(cluster) => cluster::session(cluster, config).await?,
+        None => {
+            let mut ctx = SessionContext::new_with_config(config);
+            gexlake_udfs::register_all(&mut ctx as &mut dyn FunctionRegistry)?;
+            ctx
+        }
+    };
     ctx.register_object_store(&lake.store_url, lake.store.clone());
     register_strikes(&ctx, lake).await?;
     Ok(ctx)
@@ -513,11 +542,13 @@ pub async fn compute(
     let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
     let spot = spot_frame.collect().await?;
     let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
-    let shards = ticker_shards(
-        &spot,
-        tickers.unwrap_or_default(),
-        ctx.copied_config().target_partitions(),
-    )?;
+    // On a cluster the scheduler spreads one query over the executors.
+    let shard_count = if cluster::is_distributed(ctx) {
+        1
+    } else {
+        ctx.copied_config().target_partitions()
+    };
+    let shards = ticker_shards(&spot, tickers.unwrap_or_default(), shard_count)?;
     ctx.deregister_table("spot")?;
     ctx.register_table(
         "spot",

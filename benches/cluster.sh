@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Benchmark of issue #17: a year of metrics (profiles a3 and v2) computed in this process
+# (`gexlake metrics`) and on a Ballista cluster on this machine (`gexlake scheduler` and two
+# `gexlake executor`s, one slot each, `--cluster df://127.0.0.1:PORT`) over the same lake in the
+# same run: the cluster's overhead ratio, the check that both lakes hold the same bytes, and the
+# measured throughput per executor slot that the scaling model of benches/README.md multiplies.
+#
+# Usage: [PRECISION=realistic|compact] benches/cluster.sh [TICKERS] [DAYS] [RUNS]   (without
+# PRECISION, both precisions run, realistic first)
+#   TICKERS  tickers a day (default 5800, a full day); DAYS trade dates (252, a year).
+#   BUILD=debug runs the debug binary the tests built: a quick check, e.g.
+#   `BUILD=debug benches/cluster.sh 20 10`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/precision.sh
+tickers="${1:-5800}"
+days="${2:-252}"
+runs="${3:-1}"
+if [ "${BUILD:-release}" = debug ]; then
+  bin="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}/debug/gexlake"
+  work="$(mktemp -d)"
+  best() {
+    local t0 t1
+    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+  }
+else
+  . benches/common.sh
+fi
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Twenty sampled days linked in turn under DAYS weekdays (as benches/orats_daily.sh).
+"$bin" --log-level warn sample --date 2026-01-05 --days 20 --tickers "$tickers" --precision "$PRECISION" --out "$work/in"
+"$bin" --log-level warn ingest "$work/in" --lake "$work/src"
+mapfile -t sources < <(ls "$work"/src/orats_strikes/*/*.parquet)
+last=2026-02-05
+mk_lake() { # mk_lake DIR COUNT: the COUNT weekdays up to $last
+  local dir=$1 count=$2 d=$last i=0
+  mkdir -p "$dir/orats_strikes"
+  while [ "$i" -lt "$count" ]; do
+    if [ "$(date -d "$d" +%u)" -le 5 ]; then
+      mkdir -p "$dir/orats_strikes/trade_date=$d"
+      ln "${sources[$(( i % ${#sources[@]} ))]}" "$dir/orats_strikes/trade_date=$d/day.parquet"
+      first=$d
+      i=$((i + 1))
+    fi
+    d=$(date -d "$d - 1 day" +%F)
+  done
+}
+mk_lake "$work/local" "$days"
+mk_lake "$work/cluster" "$days"
+rows=$("$bin" --log-level warn sql --lake "$work/local" --format csv "SELECT count(*) AS n FROM strikes" | tail -n 1)
+
+both() { # both LAKE [FLAGS…]: a3 then v2 over the year
+  local lake=$1; shift
+  "$bin" --log-level warn metrics --lake "$lake" --from "$first" --to "$last" --profile a3 "$@"
+  "$bin" --log-level warn metrics --lake "$lake" --from "$first" --to "$last" --profile v2 "$@"
+}
+here=$(best both "$work/local" --jobs "$(nproc)")
+
+port=$(( 50000 + RANDOM % 10000 ))
+"$bin" --log-level warn scheduler --bind "127.0.0.1:$port" 2> "$work/scheduler.log" & pids+=($!)
+for i in 1 2; do
+  "$bin" --log-level warn executor --scheduler "127.0.0.1:$port" --bind "127.0.0.1:$((port + 2 * i))" \
+    --slots 1 --work-dir "$work/executor$i" 2> "$work/executor$i.log" & pids+=($!)
+done
+for p in "$port" $((port + 2)) $((port + 4)); do
+  until (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; do sleep 0.2; done
+done
+there=$(best both "$work/cluster" --cluster "df://127.0.0.1:$port" --cluster-partitions 2)
+
+same=yes
+for f in $(cd "$work/local" && ls dealer_metrics/*/*/part.parquet); do
+  cmp -s "$work/local/$f" "$work/cluster/$f" || { same=no; echo "differs: $f"; }
+done
+results=$(cd "$work/local" && ls dealer_metrics/*/*/part.parquet | wc -l)
+
+printf '\ncluster benchmark — %d days of %d tickers (%d strike rows, %s precision), both profiles, best of %d runs, %d cores\n' \
+  "$days" "$tickers" "$rows" "$PRECISION" "$runs" "$(nproc)"
+printf '%-52s %8.2f s\n' "gexlake metrics a3+v2, this process (--jobs $(nproc))" "$here"
+printf '%-52s %8.2f s\n' "the same on scheduler + 2 executors × 1 slot" "$there"
+printf 'cluster / local: %.2f× (the overhead of planning, shuffles and Flight on one machine)\n' "$(echo "$there / $here" | bc -l)"
+printf 'same bytes in both lakes: %s (%d result files)\n' "$same" "$results"
+per_slot=$(echo "$rows * 2 / $there / 2" | bc -l)
+printf 'throughput per executor slot (both profiles): %.0f strike rows/s\n' "$per_slot"
+printf 'scaling model, 2.2e9 strike rows × 2 profiles: %.0f slot-hours → %.1f h on 16 executors × 4 slots\n' \
+  "$(echo "2200000000 * 2 / $per_slot / 3600" | bc -l)" \
+  "$(echo "2200000000 * 2 / $per_slot / 3600 / 64" | bc -l)"
