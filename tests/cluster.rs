@@ -411,6 +411,43 @@ mod on_a_cluster {
         let here = output_within(&mut cmd, Duration::from_secs(120), "sql here");
         assert_eq!(clustered, String::from_utf8_lossy(&here.stdout));
         assert_eq!(clustered.lines().count(), 4, "{clustered}");
+
+        // What Ballista cannot run distributed is named.
+        let (code, stderr) = gexlake(&[
+            "sql",
+            "--lake",
+            lake_s,
+            "--cluster",
+            &cluster,
+            "SELECT count(*) FROM strikes s JOIN information_schema.tables t ON t.table_name = s.ticker",
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(
+                "cannot run a query that reads information_schema together with other tables"
+            ),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_scheduler_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        let cluster = format!("df://127.0.0.1:{}", free_port());
+        let (code, stderr) = gexlake(&[
+            "sql",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--cluster",
+            &cluster,
+            "SELECT 1",
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot reach the scheduler at {cluster}")),
+            "{stderr}"
+        );
     }
 
     #[test]

@@ -99,6 +99,26 @@ pub async fn session(
     use datafusion::execution::FunctionRegistry;
     use datafusion::execution::session_state::SessionStateBuilder;
 
+    // Ballista connects at the first query, with a transport error; say it here.
+    let address = (cluster.host.trim_matches(['[', ']']), cluster.port);
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(DataFusionError::Configuration(format!(
+                "cannot reach the scheduler at {cluster}: {e} (is `gexlake scheduler` running there?)"
+            )));
+        }
+        Err(_) => {
+            return Err(DataFusionError::Configuration(format!(
+                "cannot reach the scheduler at {cluster}: no answer within 10 s"
+            )));
+        }
+    }
     let config = config
         .with_target_partitions(cluster.partitions)
         .with_ballista_logical_extension_codec(Arc::new(codec::LakeCodec::default()));
