@@ -26,6 +26,19 @@ use crate::store::Location;
 /// Trade dates computed in one query: bounds the memory of the strike-level
 /// aggregation (~200K strikes a day) while keeping per-query overhead small.
 pub const DATES_PER_QUERY: usize = 5;
+/// Trade dates in one query on a cluster: each query is a job the scheduler
+/// plans into stages and schedules, which costs far more than a local query,
+/// and the strike-level work is spread over the executors' memory.
+pub const DATES_PER_CLUSTER_QUERY: usize = 25;
+
+/// The dates computed in one query, here or on `cluster`.
+fn dates_per_query(cluster: Option<&Cluster>) -> usize {
+    if cluster.is_some() {
+        DATES_PER_CLUSTER_QUERY
+    } else {
+        DATES_PER_QUERY
+    }
+}
 
 /// A metrics run over the lake.
 #[derive(Debug, Clone)]
@@ -105,7 +118,7 @@ impl MetricsRun {
             dates: dates.clone(),
             ..Default::default()
         };
-        for chunk in dates.chunks(DATES_PER_QUERY) {
+        for chunk in dates.chunks(dates_per_query(self.cluster.as_ref())) {
             let t = Instant::now();
             let batches = compute(&ctx, &self.params, chunk, self.tickers.as_deref()).await?;
             let written = write_partitions(&self.lake, &self.params, &batches).await?;
@@ -554,7 +567,7 @@ impl Chain {
         let work: Vec<(&MetricsParams, &[NaiveDate])> = todos
             .iter()
             .flat_map(|(params, _, todo)| {
-                todo.chunks(DATES_PER_QUERY)
+                todo.chunks(dates_per_query(self.cluster.as_ref()))
                     .map(move |chunk| (*params, chunk))
             })
             .collect();

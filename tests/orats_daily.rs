@@ -529,6 +529,32 @@ fn write_walk_of(lake: &Path, symbols: &[&str]) -> Vec<NaiveDate> {
 }
 
 #[test]
+fn the_history_chunking_changes_no_byte() {
+    // A year runs as one history chunk; short chunks carry each symbol's last
+    // rows from one chunk to the next, and must give the same files.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let days = write_walk(&lake);
+    run_daily(&lake, DateSelection::Range(days[0], days[days.len() - 1]));
+    let whole: Vec<Vec<u8>> = days.iter().map(|d| daily_bytes(&lake, *d)).collect();
+    std::fs::remove_dir_all(lake.join("orats_daily")).unwrap();
+    let location = Location::parse(lake.to_str().unwrap()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(gexlake::daily::compute_dates_in_chunks(
+            &location, &days, 2, 7,
+        ))
+        .unwrap();
+    assert_eq!(report.written, days);
+    for (day, bytes) in days.iter().zip(&whole) {
+        assert!(
+            daily_bytes(&lake, *day) == *bytes,
+            "{day} differs with 7-date chunks"
+        );
+    }
+}
+
+#[test]
 fn an_independent_implementation_agrees_column_by_column() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");

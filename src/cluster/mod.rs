@@ -32,6 +32,11 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 /// executors busy; `--cluster-partitions` changes it.
 pub const DEFAULT_PARTITIONS: usize = 16;
 
+/// The largest gRPC message between client, scheduler and executors. A plan
+/// carries the run's in-memory tables (a metrics chunk's spot table is ~12 MB
+/// for 25 full-size days), above Ballista's 16 MB default.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
 /// A Ballista scheduler to run queries on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
@@ -121,6 +126,7 @@ pub async fn session(
     }
     let config = config
         .with_target_partitions(cluster.partitions)
+        .with_ballista_grpc_client_max_message_size(MAX_MESSAGE_BYTES)
         .with_ballista_logical_extension_codec(Arc::new(codec::LakeCodec::default()));
     let state = SessionStateBuilder::new()
         .with_default_features()

@@ -22,7 +22,9 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 
 use super::codec::LakeCodec;
-use super::stores;
+use super::{MAX_MESSAGE_BYTES, stores};
+
+const MAX_MESSAGE: u32 = MAX_MESSAGE_BYTES as u32;
 
 /// A session state with every gexlake function and the lake's stores: what
 /// the scheduler plans with.
@@ -59,6 +61,9 @@ pub async fn run_scheduler(
         // Executors pull their tasks: only their Flight ports must be reachable.
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
         enable_embedded_flight_proxy: flight_proxy,
+        grpc_server_max_decoding_message_size: MAX_MESSAGE,
+        grpc_server_max_encoding_message_size: MAX_MESSAGE,
+        grpc_client_max_message_size: MAX_MESSAGE,
         override_session_builder: Some(Arc::new(scheduler_session)),
         override_logical_codec: Some(Arc::new(LakeCodec::default())),
         ..SchedulerConfig::default()
@@ -116,6 +121,8 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         scheduler_host: host,
         scheduler_port: port,
         vcores: options.slots.max(1),
+        grpc_max_decoding_message_size: MAX_MESSAGE,
+        grpc_max_encoding_message_size: MAX_MESSAGE,
         work_dir: Some(work_dir.display().to_string()),
         // Ballista's own log files: ours go to stderr through tracing.
         log_dir: None,

@@ -31,10 +31,15 @@ use crate::store::Location;
 use plan::{DailyPlan, Source};
 use schema::input_schema;
 
-/// Dates aggregated, and whose history step runs, in one query: bounds memory
-/// on long backfills (a date is ~6,000 rows), while one query per date would
-/// repeat planning and listing.
-const DATES_PER_QUERY: usize = 32;
+/// Dates whose strikes are aggregated in one query: bounds the memory of the
+/// hash aggregation (~750K strike rows a date), while one query per date
+/// would repeat planning and listing.
+const AGGREGATE_DATES: usize = 32;
+
+/// Dates whose history step runs in one query (a year's ~1.5M rows): the step
+/// also reads each symbol's 59 rows before the chunk, whose window results are
+/// thrown away, so a chunk much smaller than a year pays mostly for context.
+const HISTORY_DATES: usize = 256;
 
 /// Why `orats_daily` could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +109,18 @@ pub async fn compute_dates(
     requested: &[NaiveDate],
     engine: impl Into<Engine>,
 ) -> Result<DailyReport, DailyError> {
+    compute_dates_in_chunks(lake, requested, engine, HISTORY_DATES).await
+}
+
+/// [`compute_dates`] with the history step run `history_dates` dates at a
+/// time (each chunk's context: the rows before it). The rows do not depend on
+/// the chunking; only memory and speed do.
+pub async fn compute_dates_in_chunks(
+    lake: &Location,
+    requested: &[NaiveDate],
+    engine: impl Into<Engine>,
+    history_dates: usize,
+) -> Result<DailyReport, DailyError> {
     let stored = stored::daily_dates(lake).await?;
     let plan = DailyPlan::new(requested, &stored);
     let mut report = DailyReport {
@@ -113,19 +130,31 @@ pub async fn compute_dates(
     let Some(first) = plan.first() else {
         return Ok(report);
     };
-    let ctx = lake_session(lake, engine).await?;
+    let engine = engine.into();
+    let ctx = lake_session(lake, engine.clone()).await?;
+    // The history step reads no lake file: on a cluster it runs here, where
+    // its input already is (no plan carrying a year's rows to the scheduler).
+    let history_ctx = match engine.cluster {
+        Some(_) => lake_session(lake, engine.jobs).await?,
+        None => ctx.clone(),
+    };
     // Context: each symbol's last rows before the chunk being computed.
     let mut context = datafusion::arrow::array::RecordBatch::new_empty(input_schema());
     let mut resolved: BTreeSet<String> = BTreeSet::new();
-    for chunk in plan.targets.chunks(DATES_PER_QUERY) {
+    for chunk in plan.targets.chunks(history_dates.max(1)) {
         let from_strikes: Vec<NaiveDate> = chunk
             .iter()
             .filter(|(_, source)| *source == Source::Strikes)
             .map(|(date, _)| *date)
             .collect();
-        let aggregated = compute::aggregate(&ctx, &from_strikes).await?;
-        report.skipped_symbols += aggregated.skipped_symbols;
-        let mut inputs = vec![aggregated.rows];
+        let t = std::time::Instant::now();
+        let mut inputs = Vec::new();
+        for dates in from_strikes.chunks(AGGREGATE_DATES) {
+            let aggregated = compute::aggregate(&ctx, dates).await?;
+            report.skipped_symbols += aggregated.skipped_symbols;
+            inputs.push(aggregated.rows);
+        }
+        let aggregate_s = t.elapsed().as_secs_f64();
         for (date, source) in chunk {
             if *source == Source::Stored {
                 let rows = stored::read_partition(lake, *date).await?;
@@ -145,7 +174,10 @@ pub async fn compute_dates(
             resolved.extend(new);
         }
         let input = concat_batches(&input_schema(), &[context.clone(), targets])?;
-        let rows = compute::history(&ctx, input).await?;
+        let t = std::time::Instant::now();
+        let rows = compute::history(&history_ctx, input).await?;
+        let history_s = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
         let days = stored::row_dates(&rows);
         for (date, _) in chunk {
             let day = date_to_days(*date);
@@ -166,6 +198,9 @@ pub async fn compute_dates(
             to = %chunk[chunk.len() - 1].0,
             dates = chunk.len(),
             rows = rows.num_rows(),
+            aggregate_s = format!("{aggregate_s:.3}"),
+            history_s = format!("{history_s:.3}"),
+            write_s = format!("{:.3}", t.elapsed().as_secs_f64()),
             "orats_daily: dates written"
         );
     }
