@@ -67,6 +67,11 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 /// Writes `rows` as the date's `orats_strikes` partition, as ingest would
 /// (blank cells are nulls).
 fn write_strikes(lake: &Path, day: NaiveDate, rows: &[Row]) {
+    write_strikes_named(lake, day, rows, "fixture");
+}
+
+/// [`write_strikes`] into `<name>.parquet` (a second file of the date).
+fn write_strikes_named(lake: &Path, day: NaiveDate, rows: &[Row], name: &str) {
     let schema = file_schema();
     let n = rows.len();
     let floats = |f: &dyn Fn(&Row) -> Option<f64>| -> ArrayRef {
@@ -105,7 +110,7 @@ fn write_strikes(lake: &Path, day: NaiveDate, rows: &[Row]) {
     let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
     let dir = lake.join(format!("orats_strikes/trade_date={day}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = std::fs::File::create(dir.join("fixture.parquet")).unwrap();
+    let file = std::fs::File::create(dir.join(format!("{name}.parquet"))).unwrap();
     let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
@@ -651,6 +656,22 @@ fn a_nightly_date_reads_only_the_history_its_windows_need() {
     let report = run_daily(lake, DateSelection::Dates(vec![last]));
     assert_eq!(report.written, [last]);
     assert!(daily_bytes(lake, last) == expected);
+    // A new listing has no earlier rows: its look-back reads nothing (the
+    // index of first dates says so), so the damaged partitions stay unread.
+    let mut newco = Row::new("NEWCO", date(2024, 6, 21), 10.0);
+    newco.stk_px = Some(10.5);
+    newco.c_volu = 7;
+    write_strikes_named(lake, last, &[newco], "listing");
+    let report = run_daily(lake, DateSelection::Dates(vec![last]));
+    assert_eq!(report.written, [last]);
+    let rows = daily_batch(lake, last);
+    let symbols: Vec<&str> = rows.column(0).as_string::<i32>().iter().flatten().collect();
+    assert_eq!(symbols, ["AAPL", "NEWCO", "SPY", "ZERO"]);
+    // Without the index (a lake of an earlier version), it is rebuilt from
+    // the partitions — the damaged ones included, which fails naming one.
+    std::fs::remove_file(lake.join("_index/orats_daily/first_dates.json")).unwrap();
+    let err = run_daily_err(lake, DateSelection::Dates(vec![last]));
+    assert!(err.contains("part.parquet"), "{err}");
     // A date whose windows do reach a damaged partition fails, naming it.
     let err = run_daily_err(lake, DateSelection::Dates(vec![days[40]]));
     assert!(

@@ -12,6 +12,7 @@
 //! nightly date costs the same on a long lake as on a short one.
 
 pub mod compute;
+pub mod first_dates;
 pub mod plan;
 pub mod schema;
 pub mod stored;
@@ -131,6 +132,8 @@ pub async fn compute_dates_in_chunks(
         return Ok(report);
     };
     let engine = engine.into();
+    let mut first_dates = first_dates::FirstDates::load(lake, &stored).await?;
+    let mut stored_after = stored.clone();
     let ctx = lake_session(lake, engine.clone()).await?;
     // The history step reads no lake file: on a cluster it runs here, where
     // its input already is (no plan carrying a year's rows to the scheduler).
@@ -169,7 +172,7 @@ pub async fn compute_dates_in_chunks(
             .cloned()
             .collect();
         if !new.is_empty() {
-            let earlier = stored::lookback(lake, &stored, first, &new).await?;
+            let earlier = stored::lookback(lake, &stored, first, &new, &first_dates).await?;
             context = concat_batches(&input_schema(), &[context, earlier])?;
             resolved.extend(new);
         }
@@ -178,6 +181,9 @@ pub async fn compute_dates_in_chunks(
         let rows = compute::history(&history_ctx, input).await?;
         let history_s = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
+        // The index first: if a partition write fails, it is early, never late.
+        stored_after.extend(chunk.iter().map(|(date, _)| *date));
+        first_dates.record(lake, &rows, &stored_after).await?;
         let days = stored::row_dates(&rows);
         for (date, _) in chunk {
             let day = date_to_days(*date);

@@ -16,6 +16,7 @@ use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::DailyError;
+use super::first_dates::FirstDates;
 use super::schema::{AGGREGATE_COLUMNS, daily_schema, input_schema};
 use crate::lake::{DAILY_DIR, daily_file, partition_date};
 use crate::metrics::engine::subdirectories;
@@ -125,19 +126,31 @@ pub fn last_rows_per_symbol(batch: &RecordBatch, keep: usize) -> Result<RecordBa
 /// read: each symbol's last [`ROWS_BEFORE`] rows, as context input.
 ///
 /// Partitions are read newest first, a batch at a time, until every symbol
-/// has its rows or the dataset's first date is reached; a symbol new to the
-/// lake therefore reads back to that first date (see the README).
+/// has its rows or the scan has passed its first stored date (`first_dates`):
+/// a symbol new to the lake reads nothing, one listed a month ago reads a
+/// month of partitions.
 pub async fn lookback(
     lake: &Location,
     stored: &BTreeSet<NaiveDate>,
     before: NaiveDate,
     symbols: &BTreeSet<String>,
+    first_dates: &FirstDates,
 ) -> Result<RecordBatch, DailyError> {
-    let mut wanted: BTreeMap<&str, usize> = symbols.iter().map(|s| (s.as_str(), 0)).collect();
+    // Each symbol with earlier rows: (rows found, its first stored date).
+    let mut wanted: BTreeMap<&str, (usize, NaiveDate)> = symbols
+        .iter()
+        .filter_map(|s| {
+            let first = first_dates.first(s)?;
+            (first < before).then_some((s.as_str(), (0, first)))
+        })
+        .collect();
     let mut found: Vec<RecordBatch> = Vec::new();
     let earlier: Vec<NaiveDate> = stored.range(..before).rev().copied().collect();
     for dates in earlier.chunks(LOOKBACK_BATCH) {
-        if wanted.values().all(|n| *n >= ROWS_BEFORE) {
+        // Every symbol has its rows, or the scan is past its first date.
+        let newest = dates[0];
+        wanted.retain(|_, (n, first)| *n < ROWS_BEFORE && *first <= newest);
+        if wanted.is_empty() {
             break;
         }
         // A batch of partitions is fetched at once (a request each on GCS/S3),
@@ -148,7 +161,7 @@ pub async fn lookback(
             let names = rows.column(0).as_string::<i32>();
             let mut take = Vec::new();
             for (i, name) in names.iter().enumerate() {
-                if let Some(count) = name.and_then(|n| wanted.get_mut(n))
+                if let Some((count, _)) = name.and_then(|n| wanted.get_mut(n))
                     && *count < ROWS_BEFORE
                 {
                     *count += 1;
