@@ -242,7 +242,8 @@ fn files_under(dir: &Path) -> Vec<String> {
 
 /// What a complete run over `dates` (YYYYMMDD) leaves in a lake, locks excluded.
 fn expected_lake(dates: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
+    // orats_daily's index of each symbol's first date.
+    let mut out = vec!["_index/orats_daily/first_dates.json".to_string()];
     for d in dates {
         let iso = format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]);
         out.push(format!("_ingest/ORATS_SMV_Strikes_{d}.json"));
