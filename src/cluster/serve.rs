@@ -126,6 +126,11 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         work_dir: Some(work_dir.display().to_string()),
         // Ballista's own log files: ours go to stderr through tracing.
         log_dir: None,
+        // Shuffle files: the scheduler has each job's removed once it is done;
+        // as a safety net, any older than a day every 30 minutes, and all of
+        // them when the executor stops (Ballista's default keeps them forever).
+        job_data_clean_up_interval_seconds: 30 * 60,
+        job_data_ttl_seconds: 24 * 60 * 60,
         override_function_registry: Some(Arc::new(function_registry()?)),
         override_runtime_producer: Some(Arc::new(move |_| stores::runtime(Some(work_dir.clone())))),
         override_logical_codec: Some(Arc::new(LakeCodec::default())),
