@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use common::{free_port, isolated_gexlake, output_within, write_zip_named};
+use common::{free_port, isolated_gexlake, output_within, write_split_day};
 
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
@@ -29,29 +29,12 @@ fn archives(dir: &Path, dates: &[NaiveDate]) {
             seed: 17 + i as u64,
             ..gexlake::sample::SampleSpec::new(*date)
         };
-        let mut csv = Vec::new();
-        gexlake::sample::write_csv(&spec, &mut csv).unwrap();
-        let text = String::from_utf8(csv).unwrap();
-        let mut lines = text.lines();
-        let header = lines.next().unwrap();
-        let mut parts = [vec![header.to_string()], vec![header.to_string()]];
-        let (mut index, mut last) = (0usize, String::new());
-        for line in lines {
-            let ticker = line.split(',').next().unwrap();
-            if ticker != last {
-                index += 1;
-                last = ticker.to_string();
-            }
-            parts[index % 2].push(line.to_string());
-        }
         let stamp = date.format("%Y%m%d");
-        for (prefix, rows) in ["A", "B"].iter().zip(parts) {
-            write_zip_named(
-                dir,
-                &format!("{prefix}_ORATS_SMV_Strikes_{stamp}"),
-                &(rows.join("\n") + "\n"),
-            );
-        }
+        let (a, b) = (
+            format!("A_ORATS_SMV_Strikes_{stamp}"),
+            format!("B_ORATS_SMV_Strikes_{stamp}"),
+        );
+        write_split_day(dir, &spec, [&a, &b]);
     }
 }
 
@@ -80,29 +63,15 @@ fn gexlake_ok(args: &[&str]) -> String {
 /// Every Parquet file of the lake's datasets (not its ledger or markers),
 /// by lake-relative path.
 fn parquet_files(lake: &Path, datasets: &[&str]) -> BTreeMap<String, Vec<u8>> {
-    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, root, out);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut files = BTreeMap::new();
-    for dataset in datasets {
-        walk(&lake.join(dataset), lake, &mut files);
-    }
-    files
+    datasets
+        .iter()
+        .flat_map(|dataset| {
+            common::tree(&lake.join(dataset))
+                .into_iter()
+                .filter(|(path, _)| path.ends_with(".parquet"))
+                .map(move |(path, bytes)| (format!("{dataset}/{path}"), bytes))
+        })
+        .collect()
 }
 
 #[track_caller]

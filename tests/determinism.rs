@@ -10,36 +10,18 @@ use gexlake::ingest::{IngestOptions, Selection, discover, ingest};
 use gexlake::metrics::Profile;
 use gexlake::metrics::engine::DateSelection;
 use gexlake::pipeline::MetricsRun;
-use gexlake::sample::{SampleSpec, write_csv};
+use gexlake::sample::SampleSpec;
 use gexlake::store::Location;
 
-/// Splits one generated day's CSV rows into two archives, alternating tickers,
-/// so one trade-date partition holds two files. `names` picks the file names
-/// (and so the order the lake lists them in).
+/// One generated day as two archives (tickers alternating), so one trade-date
+/// partition holds two files. `names` picks the file names (and so the order
+/// the lake lists them in).
 fn split_day(dir: &Path, names: [&str; 2]) {
-    let mut csv = Vec::new();
     let spec = SampleSpec {
         tickers: 30,
         ..SampleSpec::new(NaiveDate::from_ymd_opt(2026, 2, 5).unwrap())
     };
-    write_csv(&spec, &mut csv).unwrap();
-    let text = String::from_utf8(csv).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let mut parts = [vec![header.to_string()], vec![header.to_string()]];
-    let mut ticker_index = 0usize;
-    let mut last = String::new();
-    for line in lines {
-        let ticker = line.split(',').next().unwrap().to_string();
-        if ticker != last {
-            ticker_index += 1;
-            last = ticker;
-        }
-        parts[ticker_index % 2].push(line.to_string());
-    }
-    for (name, rows) in names.iter().zip(parts) {
-        common::write_zip_named(dir, name, &(rows.join("\n") + "\n"));
-    }
+    common::write_split_day(dir, &spec, names);
 }
 
 async fn metrics_bytes(names: [&str; 2], jobs: usize) -> Vec<(String, Vec<u8>)> {

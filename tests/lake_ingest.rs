@@ -44,27 +44,6 @@ fn ledger(lake: &Path, stem: &str) -> serde_json::Value {
     serde_json::from_slice(&text).unwrap()
 }
 
-/// Every file under `root`, relative, with its bytes.
-fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
 fn mtime(p: &Path) -> SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
@@ -159,7 +138,7 @@ fn three_days_convert_to_documented_partitions_and_ledgers() {
         "{run}"
     );
 
-    let files: BTreeSet<String> = tree(&lake).into_keys().collect();
+    let files: BTreeSet<String> = common::tree(&lake).into_keys().collect();
     let mut expected = BTreeSet::new();
     for d in dates {
         expected.insert(format!("orats_strikes/trade_date={d}/{}.parquet", stem(d)));
@@ -321,7 +300,7 @@ fn rerun_skips_and_force_reconverts_byte_identically() {
         small_sample(&raw, d, 1);
     }
     ingest(&[&raw], &lake, &[]).expect_code(0);
-    let before = tree(&lake);
+    let before = common::tree(&lake);
     let times: Vec<SystemTime> = dates
         .iter()
         .flat_map(|d| {
@@ -349,7 +328,11 @@ fn rerun_skips_and_force_reconverts_byte_identically() {
         skipped.iter().all(|e| e["reason"] == "already converted"),
         "{skipped:?}"
     );
-    assert_eq!(tree(&lake), before, "a skipping run changes nothing");
+    assert_eq!(
+        common::tree(&lake),
+        before,
+        "a skipping run changes nothing"
+    );
     let times_again: Vec<SystemTime> = dates
         .iter()
         .flat_map(|d| {
@@ -369,7 +352,7 @@ fn rerun_skips_and_force_reconverts_byte_identically() {
         "--force really rewrote the partition"
     );
     assert_eq!(
-        tree(&lake),
+        common::tree(&lake),
         before,
         "--force gives byte-identical Parquet and ledgers"
     );
@@ -568,7 +551,7 @@ fn from_to_pattern_and_single_file_select_sources() {
     );
     run.expect_code(0);
     assert_eq!(run.summary("files"), 3, "{run}");
-    let ledgers: BTreeSet<String> = tree(&lake.join("_ingest")).into_keys().collect();
+    let ledgers: BTreeSet<String> = common::tree(&lake.join("_ingest")).into_keys().collect();
     assert_eq!(
         ledgers,
         BTreeSet::from([
@@ -618,7 +601,9 @@ fn from_to_pattern_and_single_file_select_sources() {
     let run = ingest(&[&raw.join("ORATS_SMV_Strikes_20240104.zip")], &lake, &[]);
     run.expect_code(0);
     assert_eq!(run.summary("converted"), 1, "{run}");
-    let files: Vec<String> = tree(&lake.join("orats_strikes")).into_keys().collect();
+    let files: Vec<String> = common::tree(&lake.join("orats_strikes"))
+        .into_keys()
+        .collect();
     assert_eq!(
         files,
         ["trade_date=2024-01-04/ORATS_SMV_Strikes_20240104.parquet"]
@@ -979,7 +964,7 @@ fn bad_archives_fail_alone_and_damage_nothing() {
         );
         assert!(!lake.join(format!("_rejects/{st}.csv")).exists());
     }
-    let files: Vec<String> = tree(&lake).into_keys().collect();
+    let files: Vec<String> = common::tree(&lake).into_keys().collect();
     assert!(
         files
             .iter()
@@ -995,7 +980,7 @@ fn bad_archives_fail_alone_and_damage_nothing() {
         small_sample(&good, &format!("2024-01-{d:02}"), 1);
     }
     ingest(&[&good], &lake, &[]).expect_code(0);
-    let before = tree(&lake);
+    let before = common::tree(&lake);
     let times: BTreeMap<String, SystemTime> = before
         .keys()
         .map(|k| (k.clone(), mtime(&lake.join(k))))
@@ -1003,7 +988,7 @@ fn bad_archives_fail_alone_and_damage_nothing() {
     let run = ingest(&[&raw], &lake, &[]);
     run.expect_code(3);
     assert_eq!(run.summary("failed"), bad.len() as u64, "{run}");
-    let after = tree(&lake);
+    let after = common::tree(&lake);
     for (path, bytes) in &before {
         assert!(
             after.get(path) == Some(bytes),
@@ -1164,11 +1149,11 @@ fn strict_refuses_the_file_and_publishes_nothing() {
 
     let lake = tmp.path().join("lake2");
     ingest(&[&raw], &lake, &[]).expect_code(6);
-    let before = tree(&lake);
+    let before = common::tree(&lake);
     let run = ingest(&[&raw], &lake, &["--strict", "--force"]);
     run.expect_code(3);
     assert_eq!(
-        tree(&lake),
+        common::tree(&lake),
         before,
         "a --strict failure leaves the earlier conversion as it was"
     );
@@ -1188,7 +1173,7 @@ fn conversion_is_deterministic_across_jobs_and_lakes() {
     }
     let copy = tmp.path().join("elsewhere/raw_copy");
     std::fs::create_dir_all(&copy).unwrap();
-    for (name, bytes) in tree(&raw) {
+    for (name, bytes) in common::tree(&raw) {
         std::fs::write(copy.join(name), bytes).unwrap();
     }
     let a = tmp.path().join("lake_a");
@@ -1197,7 +1182,7 @@ fn conversion_is_deterministic_across_jobs_and_lakes() {
     ingest(&[&raw], &a, &["--jobs", "1"]).expect_code(0);
     ingest(&[&raw], &b, &["--jobs", "2"]).expect_code(0);
     ingest(&[&copy], &c, &["--jobs", "2"]).expect_code(0);
-    let (ta, tb, tc) = (tree(&a), tree(&b), tree(&c));
+    let (ta, tb, tc) = (common::tree(&a), common::tree(&b), common::tree(&c));
     assert_eq!(
         ta, tb,
         "--jobs 1 and --jobs 2 give the same lake, ledgers included"

@@ -26,26 +26,11 @@ fn s(p: &Path) -> &str {
 
 /// Every Parquet file under `dir`, by path relative to it, with its SHA-256.
 fn hashes(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, sha256_hex(&std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
+    common::tree(dir)
+        .into_iter()
+        .filter(|(path, _)| path.ends_with(".parquet"))
+        .map(|(path, bytes)| (path, sha256_hex(&bytes)))
+        .collect()
 }
 
 /// The strikes files of a lake.

@@ -470,3 +470,49 @@ pub fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
+
+/// Every file under `root` (none when it does not exist), by path relative to
+/// `root`, with its bytes.
+pub fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Writes the generated day of `spec` as two archives `names[0]`/`names[1]`
+/// (`.zip` added), tickers alternating between them, so one trade-date
+/// partition holds two files.
+pub fn write_split_day(dir: &Path, spec: &gexlake::sample::SampleSpec, names: [&str; 2]) {
+    let mut csv = Vec::new();
+    gexlake::sample::write_csv(spec, &mut csv).unwrap();
+    let text = String::from_utf8(csv).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut parts = [vec![header.to_string()], vec![header.to_string()]];
+    let (mut ticker_index, mut last) = (0usize, String::new());
+    for line in lines {
+        let ticker = line.split(',').next().unwrap();
+        if ticker != last {
+            ticker_index += 1;
+            last = ticker.to_string();
+        }
+        parts[ticker_index % 2].push(line.to_string());
+    }
+    for (name, rows) in names.iter().zip(parts) {
+        write_zip_named(dir, name, &(rows.join("\n") + "\n"));
+    }
+}
