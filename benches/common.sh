@@ -1,9 +1,16 @@
 # Shared by the benchmark scripts (sourced): the release binary, the Python of
 # the test venv, a scratch directory, and a best-of-N wall-clock timer.
+# BUILD=debug takes the debug binary the tests built instead, timing each command
+# once: a quick check of a script, not a measurement.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}"
-# --workspace: the same feature set as every other build (a lone --bin rebuilds DataFusion).
-cargo build --release --workspace -q
-bin="$CARGO_TARGET_DIR/release/gexlake"
+if [ "${BUILD:-release}" = debug ]; then
+  bin="$CARGO_TARGET_DIR/debug/gexlake"
+  runs=1
+else
+  # --workspace: the same feature set as every other build (a lone --bin rebuilds DataFusion).
+  cargo build --release --workspace -q
+  bin="$CARGO_TARGET_DIR/release/gexlake"
+fi
 py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

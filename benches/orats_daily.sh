@@ -17,39 +17,8 @@ cd "$(dirname "$0")/.."
 tickers="${1:-5800}"
 days="${2:-252}"
 runs="${3:-1}"
-if [ "${BUILD:-release}" = debug ]; then
-  bin="${CARGO_TARGET_DIR:-$HOME/.cache/gexlake/target}/debug/gexlake"
-  py="${GEXLAKE_TEST_PYTHON:-$HOME/.cache/gexlake/venv/bin/python}"
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
-  best() {
-    local t0 t1
-    t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-  }
-else
-  . benches/common.sh
-fi
-
-# Twenty sampled days (one universe; prices, volumes and IVs move day by
-# day), linked in turn under every weekday of lakes of DAYS and 3·DAYS dates.
-"$bin" --log-level warn sample --date 2026-01-05 --days 20 --tickers "$tickers" --precision "$PRECISION" --out "$work/in"
-"$bin" --log-level warn ingest "$work/in" --lake "$work/src"
-mapfile -t sources < <(ls "$work"/src/orats_strikes/*/*.parquet)
-last=2026-02-05
-mk_lake() { # mk_lake DIR COUNT: the COUNT weekdays up to $last
-  local dir=$1 count=$2 d=$last i=0
-  mkdir -p "$dir/orats_strikes"
-  while [ "$i" -lt "$count" ]; do
-    if [ "$(date -d "$d" +%u)" -le 5 ]; then
-      mkdir -p "$dir/orats_strikes/trade_date=$d"
-      ln "${sources[$(( i % ${#sources[@]} ))]}" "$dir/orats_strikes/trade_date=$d/day.parquet"
-      first=$d
-      i=$((i + 1))
-    fi
-    d=$(date -d "$d - 1 day" +%F)
-  done
-}
+. benches/common.sh
+. benches/year_lake.sh
 mk_lake "$work/year" "$days"
 year_first=$first
 rows=$("$py" -c "import pyarrow.parquet as pq, glob; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob('$work/year/orats_strikes/*/*.parquet')))")
