@@ -4,17 +4,20 @@
 --   row_spot       the row's own spot: stk_px if > 0, else spot_px if > 0, else NULL;
 --   gamma          as quoted, or 0 for a null, NaN or infinite one when
 --                  $missing_gamma = 'zero' (the leg then adds no GEX but still counts);
---   c_/p_rejected_by  the first filter each leg fails, NULL when eligible:
---                  expired, dte_exceeded, missing_gamma, uncounted_row (shared by
---                  both legs: with $leg_spot = 'row' a row without its own spot, or
---                  with a strike <= 0, is not counted), then low_open_interest and
---                  low_volume (each leg's own OI and volume);
+--   c_/p_rejected_by  the code of the first filter each leg fails, NULL when
+--                  eligible: 1 expired, 2 dte_exceeded, 3 missing_gamma,
+--                  4 uncounted_row (shared by both legs: with $leg_spot = 'row' a row
+--                  without its own spot, or with a strike <= 0, is not counted), then
+--                  5 low_open_interest and 6 low_volume (each leg's own OI and
+--                  volume). Codes, not names: strike_gex compares them twelve times a
+--                  row, and a row of names would be copied through every later stage
+--                  (the names cost ~10 % of a run); strike_gex names the counts;
 --   counted        the row has an eligible leg (§10's "counted row").
 -- $from_date/$to_date are bound as literals, so the listing is pruned to the
 -- matching trade_date partitions before any file is opened. A run may be split
--- into shards of contiguous tickers computed side by side: $shard_first and
--- $shard_last bound one (NULL: every ticker), pruning the row groups of the
--- ticker-sorted files outside it. source_line is the row's line in its source
+-- into shards of contiguous tickers computed side by side: one holds the
+-- tickers from $shard_start (inclusive) to $shard_end (exclusive), NULL meaning
+-- unbounded, pruning the row groups of the ticker-sorted files outside it. source_line is the row's line in its source
 -- file: "file order" for the §10 rules. The lake stores prices and greeks as
 -- exact decimals; the metrics compute in doubles, and each cast gives the
 -- double of the CSV cell's text (README, "The lake").
@@ -25,22 +28,22 @@ SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
 FROM (
   SELECT *,
          COALESCE(row_rejected_by, CASE
-           WHEN c_oi < greatest(1, $min_open_interest) THEN 'low_open_interest'
-           WHEN c_volu < $min_volume THEN 'low_volume'
+           WHEN c_oi < greatest(1, $min_open_interest) THEN 5
+           WHEN c_volu < $min_volume THEN 6
          END) AS c_rejected_by,
          COALESCE(row_rejected_by, CASE
-           WHEN p_oi < greatest(1, $min_open_interest) THEN 'low_open_interest'
-           WHEN p_volu < $min_volume THEN 'low_volume'
+           WHEN p_oi < greatest(1, $min_open_interest) THEN 5
+           WHEN p_volu < $min_volume THEN 6
          END) AS p_rejected_by
   FROM (
     SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
            c_oi, p_oi, c_volu, p_volu, delta, dte, row_spot,
            CASE WHEN gamma_finite THEN raw_gamma WHEN $missing_gamma = 'zero' THEN 0.0 END AS gamma,
            CASE
-             WHEN $exclude_expired AND dte < 0 THEN 'expired'
-             WHEN $max_dte_days IS NOT NULL AND dte > $max_dte_days THEN 'dte_exceeded'
-             WHEN NOT gamma_finite AND $missing_gamma = 'reject' THEN 'missing_gamma'
-             WHEN $leg_spot = 'row' AND (row_spot IS NULL OR NOT strike > 0) THEN 'uncounted_row'
+             WHEN $exclude_expired AND dte < 0 THEN 1
+             WHEN $max_dte_days IS NOT NULL AND dte > $max_dte_days THEN 2
+             WHEN NOT gamma_finite AND $missing_gamma = 'reject' THEN 3
+             WHEN $leg_spot = 'row' AND (row_spot IS NULL OR NOT strike > 0) THEN 4
            END AS row_rejected_by
     FROM (
       SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
@@ -56,7 +59,8 @@ FROM (
         FROM strikes
         WHERE trade_date BETWEEN $from_date AND $to_date
           AND ($all_tickers OR ticker IN (SELECT ticker FROM watchlist))
-          AND ($shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last)
+          AND ($shard_start IS NULL OR ticker >= $shard_start)
+          AND ($shard_end IS NULL OR ticker < $shard_end)
       ) typed
     ) scanned
   ) classified

@@ -8,7 +8,8 @@ WITH universe AS (
     UNION ALL
     SELECT w.ticker, d.trade_date FROM watchlist w CROSS JOIN run_dates d WHERE NOT $all_tickers
   ) u
-  WHERE $shard_first IS NULL OR ticker BETWEEN $shard_first AND $shard_last
+  WHERE ($shard_start IS NULL OR ticker >= $shard_start)
+    AND ($shard_end IS NULL OR ticker < $shard_end)
 ),
 base AS (
   SELECT u.ticker, u.trade_date, d.snapshot_ts,

@@ -8,14 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::{
-    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -27,7 +26,10 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use object_store::ObjectStoreExt;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use tokio::task::JoinSet;
 
 use super::params::MetricsParams;
@@ -438,8 +440,8 @@ pub(crate) fn bindings(
         ("to_date", ScalarValue::Date32(Some(date_to_days(to)))),
         ("all_tickers", ScalarValue::Boolean(Some(all_tickers))),
         // Every ticker; `compute` binds a shard's range.
-        ("shard_first", ScalarValue::Utf8(None)),
-        ("shard_last", ScalarValue::Utf8(None)),
+        ("shard_start", ScalarValue::Utf8(None)),
+        ("shard_end", ScalarValue::Utf8(None)),
         ("spot_override", ScalarValue::Float64(params.spot_override)),
         (
             "exclude_expired",
@@ -516,14 +518,19 @@ pub async fn register_stage_views(
     Ok(())
 }
 
+/// The session's tables a pipeline reads, besides `spot` (which each run makes).
+const SHARED_TABLES: [&str; 4] = ["strikes", "run_dates", "watchlist", "spot_overrides"];
+
 /// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
 ///
-/// The spot stage runs first over the whole run. The rest of the pipeline then
-/// runs as shards of contiguous tickers, one per target partition, side by
-/// side, each in a single DataFusion partition: every metric is per ticker, so
-/// a shard needs no exchange of rows with another, and a plan without
-/// repartitioning is cheaper than one partitioned by hash. Results do not
-/// depend on the shards (every sum is exact and every UDAF order-independent).
+/// The run is cut into shards of contiguous tickers, one per target partition,
+/// computed side by side, each in a single DataFusion partition: every metric is
+/// per ticker, so a shard needs no exchange of rows with another, and a plan
+/// without repartitioning is cheaper than one partitioned by hash. Each shard runs
+/// the spot stage over its own tickers, then the rest of the pipeline. Results do
+/// not depend on the shards (every sum is exact and every UDAF order-independent).
+/// On a cluster (or with one partition) the run is one shard, which the scheduler
+/// spreads over the executors.
 pub async fn compute(
     ctx: &SessionContext,
     params: &MetricsParams,
@@ -535,6 +542,34 @@ pub async fn compute(
     };
     register_run_tables(ctx, params, dates, tickers)?;
     let values = bindings(params, *from, *to, tickers.is_none());
+    let shard_count = if cluster::is_distributed(ctx) {
+        1
+    } else {
+        ctx.copied_config().target_partitions()
+    };
+    if shard_count > 1
+        && let Some(counts) = row_group_counts(ctx, dates).await?
+    {
+        let shards = ticker_shards(&counts, shard_count);
+        tracing::debug!(?shards, "metrics: ticker shards");
+        if !shards.is_empty() {
+            return run_shards(ctx, &values, shards).await;
+        }
+    }
+    let result = run_pipeline(ctx, values).await;
+    ctx.deregister_table("spot")?;
+    result
+}
+
+/// Runs the spot stage (`spot_sql`), registers its result as the table `spot`
+/// of `ctx`, then runs the rest of the pipeline (`pipeline_sql`).
+///
+/// `spot` feeds three later stages; as a CTE DataFusion would plan it, scan the
+/// strikes and sort them once per use, so it is computed once, first.
+async fn run_pipeline(
+    ctx: &SessionContext,
+    values: Vec<(&'static str, ScalarValue)>,
+) -> Result<Vec<RecordBatch>, MetricsError> {
     let spot_frame = ctx
         .sql(&spot_sql())
         .await?
@@ -542,21 +577,13 @@ pub async fn compute(
     let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
     let spot = spot_frame.collect().await?;
     let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
-    // On a cluster the scheduler spreads one query over the executors.
-    let shard_count = if cluster::is_distributed(ctx) {
-        1
-    } else {
-        ctx.copied_config().target_partitions()
-    };
-    let shards = ticker_shards(&spot, tickers.unwrap_or_default(), shard_count)?;
     ctx.deregister_table("spot")?;
     ctx.register_table(
         "spot",
         Arc::new(MemTable::try_new(spot_schema, vec![spot])?),
     )?;
-    let result = run_shards(ctx, &values, shards).await;
-    ctx.deregister_table("spot")?;
-    result
+    let frame = ctx.sql(&pipeline_sql()).await?.with_param_values(values)?;
+    Ok(frame.collect().await?)
 }
 
 /// Runs the pipeline once per shard, concurrently, and merges the results
@@ -564,37 +591,34 @@ pub async fn compute(
 async fn run_shards(
     ctx: &SessionContext,
     values: &[(&'static str, ScalarValue)],
-    shards: Vec<(String, String)>,
+    shards: Vec<Shard>,
 ) -> Result<Vec<RecordBatch>, MetricsError> {
-    let sql = Arc::new(pipeline_sql());
-    if shards.len() <= 1 {
-        let frame = ctx.sql(&sql).await?.with_param_values(values.to_vec())?;
-        return Ok(frame.collect().await?);
-    }
-    // Each shard plans in a single partition; the session's tables are shared
-    // (a default catalog created anew would hide them).
+    // Each shard plans in a single partition, in a session of its own (its
+    // `spot` is its own) sharing the run's tables, functions and object stores.
     let config = ctx
         .copied_config()
         .with_target_partitions(1)
-        .with_create_default_catalog_and_schema(false);
-    let state = SessionStateBuilder::new_from_existing(ctx.state())
-        .with_config(config)
-        .build();
+        .with_create_default_catalog_and_schema(true);
     let mut tasks = JoinSet::new();
-    for (index, (first, last)) in shards.into_iter().enumerate() {
-        let shard_ctx = SessionContext::new_with_state(state.clone());
+    for (index, (start, end)) in shards.into_iter().enumerate() {
+        let state = SessionStateBuilder::new_from_existing(ctx.state())
+            .with_config(config.clone())
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+            .build();
+        let shard_ctx = SessionContext::new_with_state(state);
+        for name in SHARED_TABLES {
+            shard_ctx.register_table(name, ctx.table_provider(name).await?)?;
+        }
         let mut values = values.to_vec();
         for (name, value) in values.iter_mut() {
             match *name {
-                "shard_first" => *value = ScalarValue::Utf8(Some(first.clone())),
-                "shard_last" => *value = ScalarValue::Utf8(Some(last.clone())),
+                "shard_start" => *value = ScalarValue::Utf8(start.clone()),
+                "shard_end" => *value = ScalarValue::Utf8(end.clone()),
                 _ => {}
             }
         }
-        let sql = Arc::clone(&sql);
         tasks.spawn(async move {
-            let frame = shard_ctx.sql(&sql).await?.with_param_values(values)?;
-            Ok::<_, DataFusionError>((index, frame.collect().await?))
+            Ok::<_, MetricsError>((index, run_pipeline(&shard_ctx, values).await?))
         });
     }
     let mut parts = Vec::new();
@@ -626,50 +650,122 @@ fn sorted_by_date_and_ticker(
     Ok(Some(take_record_batch(&all, &order)?))
 }
 
-/// Splits the run's tickers (those with rows, in `spot`, and the watchlist)
-/// into at most `count` contiguous ranges `(first, last)` of about the same
-/// number of rows. Fewer than two ranges means: run unsharded.
-fn ticker_shards(
-    spot: &[RecordBatch],
-    watchlist: &[String],
-    count: usize,
-) -> Result<Vec<(String, String)>, DataFusionError> {
-    let mut weights: BTreeMap<String, u64> = watchlist.iter().map(|t| (t.clone(), 0)).collect();
-    for batch in spot {
-        // Cast, whichever string and integer types the plan chose.
-        let column = |name: &str, to: &DataType| -> Result<ArrayRef, DataFusionError> {
-            Ok(cast(batch.column(batch.schema().index_of(name)?), to)?)
-        };
-        let tickers = column("ticker", &DataType::Utf8)?;
-        let tickers = tickers.as_string::<i32>();
-        let counts = column("row_count", &DataType::Int64)?;
-        let counts = counts.as_primitive::<Int64Type>();
-        for (ticker, rows) in tickers.iter().zip(counts.iter()) {
-            if let Some(ticker) = ticker {
-                *weights.entry(ticker.to_string()).or_default() += rows.unwrap_or(0) as u64;
+/// A shard of a run: the tickers from the first (inclusive) to the second
+/// (exclusive), `None` meaning unbounded.
+type Shard = (Option<String>, Option<String>);
+
+/// Footers (and partition listings) read at once.
+const FOOTERS_IN_FLIGHT: usize = 16;
+
+/// Rows per first ticker of each row group of the run's strike files, from
+/// their footers (no scan: each file is sorted by ticker, so a row group holds
+/// the tickers from its first one to the next group's). `None` when `strikes`
+/// is not the lake's listing table.
+async fn row_group_counts(
+    ctx: &SessionContext,
+    dates: &[NaiveDate],
+) -> Result<Option<BTreeMap<String, u64>>, MetricsError> {
+    let provider = ctx.table_provider("strikes").await?;
+    let Some(table) = provider.downcast_ref::<ListingTable>() else {
+        return Ok(None);
+    };
+    let [url] = table.table_paths().as_slice() else {
+        return Ok(None);
+    };
+    let store = ctx.runtime_env().object_store(url)?;
+    let listings: Vec<Vec<ObjectMeta>> = futures::stream::iter(dates)
+        .map(|date| {
+            let prefix = url.prefix().clone().join(format!("trade_date={date}"));
+            store.list(Some(&prefix)).try_collect::<Vec<_>>()
+        })
+        .buffered(FOOTERS_IN_FLIGHT)
+        .try_collect()
+        .await
+        .map_err(DataFusionError::from)?;
+    let footers: Vec<_> = futures::stream::iter(listings.into_iter().flatten())
+        .filter(|meta| std::future::ready(meta.location.extension() == Some("parquet")))
+        .map(|meta| read_footer(Arc::clone(&store), meta))
+        .buffer_unordered(FOOTERS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut counts = BTreeMap::new();
+    for footer in footers {
+        let column = footer
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "ticker");
+        for group in footer.row_groups() {
+            let first = column
+                .and_then(|i| group.column(i).statistics())
+                .and_then(|stats| stats.min_bytes_opt())
+                .map(|min| String::from_utf8_lossy(min).into_owned())
+                .unwrap_or_default();
+            *counts.entry(first).or_default() += u64::try_from(group.num_rows()).unwrap_or(0);
+        }
+    }
+    Ok(Some(counts))
+}
+
+/// Bytes read from a file's end in one request for its footer: a day's
+/// strike file's footer is ~20 KB; a larger one takes a second request.
+const FOOTER_PREFETCH: u64 = 64 * 1024;
+
+/// The Parquet metadata of a file, from one ranged read of its end (two when
+/// the footer is larger than [`FOOTER_PREFETCH`]).
+async fn read_footer(
+    store: Arc<dyn ObjectStore>,
+    meta: ObjectMeta,
+) -> Result<ParquetMetaData, DataFusionError> {
+    let size = meta.size;
+    let mut tail = store
+        .get_range(&meta.location, size - FOOTER_PREFETCH.min(size)..size)
+        .await?;
+    let mut reader = ParquetMetaDataReader::new();
+    loop {
+        match reader.try_parse_sized(&tail, size) {
+            Ok(()) => return Ok(reader.finish()?),
+            Err(ParquetError::NeedMoreData(needed)) if (needed as u64) > tail.len() as u64 => {
+                tail = store
+                    .get_range(&meta.location, size - (needed as u64).min(size)..size)
+                    .await?;
+            }
+            Err(e) => {
+                return Err(DataFusionError::Context(
+                    format!("reading the footer of {}", meta.location),
+                    Box::new(e.into()),
+                ));
             }
         }
     }
-    let total: u64 = weights.values().sum();
-    if count < 2 || weights.len() < count || total == 0 {
-        return Ok(Vec::new());
-    }
-    let mut shards = Vec::with_capacity(count);
-    let mut first: Option<&String> = None;
+}
+
+/// Cuts the tickers into at most `count` contiguous shards of about the same
+/// number of rows, from the rows counted at each first ticker (`counts`); a
+/// shard starts at a counted ticker. Fewer than two shards means: run unsharded.
+fn ticker_shards(counts: &BTreeMap<String, u64>, count: usize) -> Vec<Shard> {
+    let total: u64 = counts.values().sum();
+    let mut bounds: Vec<String> = Vec::new();
     let mut seen = 0;
-    for (ticker, rows) in &weights {
-        let start = first.get_or_insert(ticker);
-        seen += rows;
-        // Close the shard once it holds its share of the rows so far.
-        if seen * count as u64 >= total * (shards.len() as u64 + 1) && shards.len() + 1 < count {
-            shards.push(((*start).clone(), ticker.clone()));
-            first = None;
+    for (ticker, rows) in counts {
+        // The next shard starts once the rows before it reach its share.
+        let next = bounds.len() as u64 + 1;
+        if bounds.len() + 1 < count && seen > 0 && seen * count as u64 >= total * next {
+            bounds.push(ticker.clone());
         }
+        seen += rows;
     }
-    if let (Some(start), Some((last, _))) = (first, weights.last_key_value()) {
-        shards.push((start.clone(), last.clone()));
+    if bounds.is_empty() {
+        return Vec::new();
     }
-    Ok(shards)
+    let starts = std::iter::once(None).chain(bounds.iter().cloned().map(Some));
+    let ends = bounds
+        .iter()
+        .cloned()
+        .map(Some)
+        .chain(std::iter::once(None));
+    starts.zip(ends).collect()
 }
 
 /// Lists the parameter sets that have results in the lake.
@@ -720,76 +816,46 @@ mod tests {
         assert!(!sql.contains("--"));
     }
 
-    fn spot_counts(rows: &[(&str, i64)]) -> Vec<RecordBatch> {
-        let batch = RecordBatch::try_from_iter(vec![
-            (
-                "ticker",
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
-            ),
-            (
-                "row_count",
-                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
-                    rows.iter().map(|r| r.1),
-                )) as ArrayRef,
-            ),
-        ])
-        .unwrap();
-        vec![batch]
+    fn counts(rows: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        rows.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    }
+
+    fn bound(ticker: &str) -> Option<String> {
+        Some(ticker.to_string())
     }
 
     #[test]
-    fn shards_cover_every_ticker_once_with_balanced_rows() {
-        // In ticker order the first half of the rows is reached at SPX, which
-        // closes the first of two shards; a ticker is never split.
-        let spot = spot_counts(&[("AAPL", 10), ("SPX", 60), ("QQQ", 20), ("ZZZ", 30)]);
-        let shards = ticker_shards(&spot, &[], 2).unwrap();
+    fn shards_cut_at_counted_tickers_with_balanced_rows() {
+        // Half the rows lie before SPX: two shards meet there, and together
+        // they cover every ticker once (half-open ranges, unbounded ends).
+        let groups = counts(&[("AAPL", 10), ("QQQ", 50), ("SPX", 20), ("ZZZ", 40)]);
         assert_eq!(
-            shards,
-            vec![
-                ("AAPL".to_string(), "SPX".to_string()),
-                ("ZZZ".to_string(), "ZZZ".to_string())
-            ]
+            ticker_shards(&groups, 2),
+            vec![(None, bound("SPX")), (bound("SPX"), None)]
         );
-        let even = spot_counts(&[("A", 10), ("B", 10), ("C", 10), ("D", 10)]);
+        let even = counts(&[("A", 10), ("B", 10), ("C", 10), ("D", 10)]);
         assert_eq!(
-            ticker_shards(&even, &[], 2).unwrap(),
-            vec![
-                ("A".to_string(), "B".to_string()),
-                ("C".to_string(), "D".to_string())
-            ]
+            ticker_shards(&even, 2),
+            vec![(None, bound("C")), (bound("C"), None)]
         );
-        // A date range lists a ticker once per date: its rows add up.
-        let two_dates = [
-            spot_counts(&[("A", 5), ("B", 5)]),
-            spot_counts(&[("A", 5), ("C", 5)]),
-        ]
-        .concat();
         assert_eq!(
-            ticker_shards(&two_dates, &[], 2).unwrap(),
+            ticker_shards(&even, 4),
             vec![
-                ("A".to_string(), "A".to_string()),
-                ("B".to_string(), "C".to_string())
+                (None, bound("B")),
+                (bound("B"), bound("C")),
+                (bound("C"), bound("D")),
+                (bound("D"), None)
             ]
         );
     }
 
     #[test]
-    fn watched_tickers_without_rows_fall_in_a_shard() {
-        let spot = spot_counts(&[("B", 10), ("D", 10)]);
-        let watch = ["A", "B", "C", "D", "E"].map(String::from);
-        let shards = ticker_shards(&spot, &watch, 3).unwrap();
-        assert_eq!(shards.first().unwrap().0, "A");
-        assert_eq!(shards.last().unwrap().1, "E");
-        for pair in shards.windows(2) {
-            assert!(pair[0].1 < pair[1].0, "{shards:?}");
-        }
-    }
-
-    #[test]
-    fn one_partition_or_too_few_tickers_run_unsharded() {
-        let spot = spot_counts(&[("A", 10), ("B", 10), ("C", 10)]);
-        assert!(ticker_shards(&spot, &[], 1).unwrap().is_empty());
-        assert!(ticker_shards(&spot, &[], 4).unwrap().is_empty());
-        assert!(ticker_shards(&[], &[], 2).unwrap().is_empty());
+    fn one_partition_or_one_group_run_unsharded() {
+        let groups = counts(&[("A", 10), ("B", 10), ("C", 10)]);
+        assert!(ticker_shards(&groups, 1).is_empty());
+        assert!(ticker_shards(&counts(&[("A", 10)]), 4).is_empty());
+        assert!(ticker_shards(&BTreeMap::new(), 2).is_empty());
+        // More shards asked than groups: one shard per group.
+        assert_eq!(ticker_shards(&groups, 8).len(), 3);
     }
 }
