@@ -17,8 +17,8 @@
 -- matching trade_date partitions before any file is opened. A run may be split
 -- into shards of contiguous tickers computed side by side: one holds the
 -- tickers from $shard_start (inclusive) to $shard_end (exclusive), NULL meaning
--- unbounded, pruning the row groups of the ticker-sorted files outside it. source_line is the row's line in its source
--- file: "file order" for the §10 rules. The lake stores prices and greeks as
+-- unbounded, pruning the row groups of the ticker-sorted files outside it.
+-- source_line is the row's line in its source file: "file order" for the §10 rules. The lake stores prices and greeks as
 -- exact decimals; the metrics compute in doubles, and each cast gives the
 -- double of the CSV cell's text (README, "The lake").
 SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,

@@ -2,9 +2,10 @@
 -- net_gex is Σ g of the strike's eligible legs, calls and puts; the call/put OI
 -- and volume of eligible legs feed the walls; rejected legs are counted per rule
 -- for filter_stats (the codes of 01_rows.sql: 1 expired, 2 dte_exceeded,
--- 3 missing_gamma, 4 uncounted_row, 5 low_open_interest, 6 low_volume). Every floating-point sum is exact_sum: the correctly rounded
--- sum (over both arguments' values when given two, as if each leg were a row),
--- so results are bit-identical whatever the order rows arrive in.
+-- 3 missing_gamma, 4 uncounted_row, 5 low_open_interest, 6 low_volume).
+-- Every floating-point sum is exact_sum: the correctly rounded sum (over both
+-- arguments' values when given two, as if each leg were a row), so results are
+-- bit-identical whatever the order rows arrive in.
 -- For $wall_rule = 'first_listed' (§10) a wall's OI and volume are summed over
 -- the strike's counted rows, 0 included, and first_line (the smallest
 -- source_line of a counted row) says which strike the file listed first.
