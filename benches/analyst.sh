@@ -114,5 +114,8 @@ PY
   done
   printf '%-36s %10.3f s %10.3f s %6.2f×   %10.3f s %10.3f s %6.2f×\n' "$name" "$oe" "$de" \
     "$(echo "$oe / $de" | bc -l)" "$oq" "$dq" "$(echo "$oq / $dq" | bc -l)"
+  result "analyst, $name ($tickers tickers a day): whole command / DuckDB from Python (query time inside each)" \
+    "$(printf '%.3f s (%.3f s)' "$oe" "$oq")" "$(printf '%.3f s (%.3f s)' "$de" "$dq")" \
+    "$(printf '%.2f× (%.2f×)' "$(echo "$oe / $de" | bc -l)" "$(echo "$oq / $dq" | bc -l)")" "≤ 1"
 done
 echo "ratio = gexlake / DuckDB (target ≤ 1); results checked equal before timing"

@@ -89,3 +89,7 @@ printf '%-34s %9.2f s\n' "metrics one day, profile a3" "$metrics_a3"
 printf '%-34s %9.2f s\n' "metrics one day, profile v2" "$metrics_v2"
 printf '%-34s %9.2f s   (ingest on one core + both metrics on all cores, no sink)\n' "one day, stages alone" \
   "$(echo "$ingest1 + $metrics_a3 + $metrics_v2" | bc -l)"
+result "backfill of $days full-size days with Postgres, \`--jobs $jobs\`: seconds a day per core" \
+  "$(printf '%.2f s' "$(echo "$wall * $cores / $days" | bc -l)")" \
+  "$(printf 'the stages alone %.2f s a day' "$(echo "$ingest1 + $metrics_a3 + $metrics_v2" | bc -l)")" "" "≤ 2.5 s"
+result "peak RSS of that backfill" "$(($(tail -n 1 "$work/rss_kb") / 1024)) MB" "" "" "a laptop with 8 GB"

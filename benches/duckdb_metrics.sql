@@ -1,13 +1,14 @@
--- The a3 metrics of one trade date, written for DuckDB: the baseline of
+-- The a3 metrics of a range of trade dates, written for DuckDB: the baseline of
 -- benches/metrics.sh. Same rules as queries/metrics/*.sql (METRICS.md), in
 -- DuckDB's dialect (window functions for the flip and walls instead of UDAFs).
--- Placeholders replaced by the script: __LAKE__, __DATE__. In doubles, as
--- queries/metrics/01_rows.sql casts the lake's decimals.
+-- Placeholders replaced by the script: __LAKE__, __FROM__ and __TO__ (an inclusive
+-- range of trade dates). In doubles, as queries/metrics/01_rows.sql casts the
+-- lake's decimals.
 WITH rows AS (
   SELECT ticker, trade_date, expir_date, strike::DOUBLE AS strike, stk_px::DOUBLE AS stk_px,
          spot_px::DOUBLE AS spot_px, c_oi, p_oi, c_volu, p_volu, delta::DOUBLE AS delta, gamma::DOUBLE AS gamma
   FROM read_parquet('__LAKE__/orats_strikes/**/*.parquet', hive_partitioning = true)
-  WHERE trade_date = DATE '__DATE__'
+  WHERE trade_date BETWEEN DATE '__FROM__' AND DATE '__TO__'
 ),
 spot AS (
   SELECT ticker, trade_date, count(*) AS row_count,
@@ -104,4 +105,4 @@ SELECT ticker, trade_date, spot, eligible, gex_net, gex_total, gex_call, gex_put
          * (CASE WHEN gex_slope IS NOT NULL AND gex_slope <> 0 THEN 1 + greatest(-0.3, least(0.3, gex_slope * 0.01)) ELSE 1 END))) END AS dgpi,
        CASE WHEN gex_net IS NULL THEN 'unknown' WHEN abs(gex_net) < 1e6 THEN 'neutral' WHEN gex_net > 0 THEN 'long_gamma' ELSE 'short_gamma' END AS position
 FROM result
-ORDER BY ticker
+ORDER BY trade_date, ticker

@@ -59,3 +59,11 @@ printf '\ngexlake / inflate-only: %.2f× (target ≤ 2)\n' "$(echo "$ours / $inf
 printf 'gexlake / DuckDB 1 thread: %.2f× (target < 1)\n' "$(echo "$ours / $duck1" | bc -l)"
 printf 'Parquet / ZIP bytes: %d / %d = %.3f (target ≤ 1)\n' "$parquet_bytes" "$zip_bytes" "$(echo "$parquet_bytes / $zip_bytes" | bc -l)"
 printf 'peak RSS of gexlake ingest: %d MB (target < 1024)\n' "$((rss_kb / 1024))"
+result "ingest one full-size day ($rows rows, $(printf '%.1f' "$mb") MB ZIP), \`--jobs 1\` / \`unzip -p\`" \
+  "$(printf '%.2f s' "$ours")" "$(printf '%.2f s' "$inflate")" "$(printf '%.2f×' "$(echo "$ours / $inflate" | bc -l)")" "≤ 2×"
+result "same / DuckDB \`read_csv\` → Parquet, 1 thread" \
+  "$(printf '%.2f s' "$ours")" "$(printf '%.2f s' "$duck1")" "$(printf '%.2f×' "$(echo "$ours / $duck1" | bc -l)")" "< 1"
+result "lake Parquet bytes / ZIP bytes" \
+  "$(printf '%.1f MB' "$(echo "$parquet_bytes / 1000000" | bc -l)")" "$(printf '%.1f MB' "$mb")" \
+  "$(printf '%.3f' "$(echo "$parquet_bytes / $zip_bytes" | bc -l)")" "≤ 1"
+result "peak RSS of that conversion" "$((rss_kb / 1024)) MB" "" "" "< 1 GB"

@@ -68,3 +68,7 @@ printf 'gexlake / DuckDB: %.2f× (target ≤ 1)\n' "$(echo "$ours / $theirs" | b
 printf '%-40s %8.3f s\n' "nightly day on a 1-year lake" "$one"
 printf '%-40s %8.3f s\n' "nightly day on a 3-year lake" "$three"
 printf '3-year / 1-year: %.2f× (target ≤ 1.2)\n' "$(echo "$three / $one" | bc -l)"
+result "\`orats_daily\` of $days full-size days ($rows strike rows) / DuckDB equivalent SQL" \
+  "$(printf '%.2f s' "$ours")" "$(printf '%.2f s' "$theirs")" "$(printf '%.2f×' "$(echo "$ours / $theirs" | bc -l)")" "≤ 1"
+result "\`orats_daily\` nightly: one new day on a 3-year / a 1-year lake" \
+  "$(printf '%.3f s' "$three")" "$(printf '%.3f s' "$one")" "$(printf '%.2f×' "$(echo "$three / $one" | bc -l)")" "≤ 1.2"

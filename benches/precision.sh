@@ -13,3 +13,13 @@ case "$PRECISION" in
   realistic | compact) ;;
   *) echo "PRECISION must be realistic or compact, not $PRECISION" >&2; exit 2 ;;
 esac
+
+# result BENCHMARK GEXLAKE BASELINE RATIO TARGET: one row of the benchmark page. Appended with
+# the script's name and the precision to $GEXLAKE_BENCH_RESULTS when set (benches/all.sh sets it
+# and renders the rows as benches/README.md's table); a script run alone prints its own report.
+result() {
+  if [ -n "${GEXLAKE_BENCH_RESULTS:-}" ]; then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$0")" "$PRECISION" "$1" "$2" "$3" "$4" "$5" \
+      >> "$GEXLAKE_BENCH_RESULTS"
+  fi
+}

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::Cluster;
 use crate::ingest::{IngestOptions, Selection, Shard, discover, ingest};
-use crate::metrics::engine::{DateSelection, Engine, compute, lake_session, resolve_dates};
+use crate::metrics::engine::{DateSelection, Engine, compute_sets, lake_session, resolve_dates};
 use crate::metrics::rows::from_batches;
 use crate::metrics::writer::write_partitions;
 use crate::metrics::{MetricsParams, Profile};
@@ -93,8 +93,12 @@ impl MetricsRun {
         selection: &DateSelection,
         keep: bool,
     ) -> Result<MetricsSummary> {
-        let started = Instant::now();
         let dates = resolve_dates(&self.lake, selection).await?;
+        let mut summaries = run_together(std::slice::from_ref(self), &[dates], keep).await?;
+        Ok(summaries.pop().unwrap_or_default())
+    }
+
+    fn log_header(&self, dates: &[NaiveDate]) {
         let overrides = self.params.overrides();
         info!(
             lake = %self.lake,
@@ -111,41 +115,9 @@ impl MetricsRun {
             cluster = %self.cluster.as_ref().map_or("none (this process)".to_string(), |c| format!("{c} ({} partitions)", c.partitions)),
             "metrics: run header"
         );
-        let ctx = lake_session(&self.lake, self.engine()).await?;
-        let progress = Progress::files(dates.len() as u64, "metrics");
-        let heartbeat = Heartbeat::start("metrics", dates.len() as u64);
-        let mut summary = MetricsSummary {
-            dates: dates.clone(),
-            ..Default::default()
-        };
-        for chunk in dates.chunks(dates_per_query(self.cluster.as_ref())) {
-            let t = Instant::now();
-            let batches = compute(&ctx, &self.params, chunk, self.tickers.as_deref()).await?;
-            let written = write_partitions(&self.lake, &self.params, &batches).await?;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            count_status(&batches, &mut summary.by_status);
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                log_tickers(&batches, &self.params)?;
-            }
-            summary.rows += rows;
-            summary.written.extend(written);
-            debug!(
-                dates = chunk.len(),
-                rows,
-                seconds = format!("{:.3}", t.elapsed().as_secs_f64()),
-                "metrics: chunk done"
-            );
-            for d in chunk {
-                progress.advance(&format!("{d}, {} rows", summary.rows));
-                heartbeat.tick(&format!("{d} done, {} rows", summary.rows));
-            }
-            if keep {
-                summary.batches.extend(batches);
-            }
-        }
-        progress.finish();
-        heartbeat.stop();
-        summary.elapsed = started.elapsed();
+    }
+
+    fn log_summary(&self, summary: &MetricsSummary) {
         info!(
             params = %self.params.name(),
             dates = summary.dates.len(),
@@ -157,8 +129,94 @@ impl MetricsRun {
             per_date_s = format!("{:.3}", summary.elapsed.as_secs_f64() / summary.dates.len().max(1) as f64),
             "metrics: summary"
         );
-        Ok(summary)
     }
+}
+
+/// Computes and writes several runs over one lake, each over its own dates
+/// (`dates[i]` for `runs[i]`), chunk by chunk of their dates: in each chunk one
+/// scan of the strikes feeds every run that has dates in it (backfill's a3 and
+/// v2). The runs share the first one's lake, watchlist, jobs and cluster. Each
+/// run gets its own run header, summary and written partitions; the summaries'
+/// time is the whole call's, shared by the runs computed together.
+pub async fn run_together(
+    runs: &[MetricsRun],
+    dates: &[Vec<NaiveDate>],
+    keep: bool,
+) -> Result<Vec<MetricsSummary>> {
+    let started = Instant::now();
+    let Some(first) = runs.first() else {
+        return Ok(Vec::new());
+    };
+    for (run, dates) in runs.iter().zip(dates) {
+        run.log_header(dates);
+    }
+    let ctx = lake_session(&first.lake, first.engine()).await?;
+    let every: Vec<NaiveDate> = dates
+        .iter()
+        .flatten()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let progress = Progress::files(every.len() as u64, "metrics");
+    let heartbeat = Heartbeat::start("metrics", every.len() as u64);
+    let mut summaries: Vec<MetricsSummary> = dates
+        .iter()
+        .map(|d| MetricsSummary {
+            dates: d.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let mut rows_done = 0;
+    for chunk in every.chunks(dates_per_query(first.cluster.as_ref())) {
+        let t = Instant::now();
+        let in_chunk: Vec<Vec<NaiveDate>> = dates
+            .iter()
+            .map(|d| d.iter().filter(|d| chunk.contains(d)).copied().collect())
+            .collect();
+        let sets: Vec<_> = runs
+            .iter()
+            .zip(&in_chunk)
+            .map(|(run, d)| (&run.params, d.as_slice()))
+            .collect();
+        let results = compute_sets(&ctx, &sets, first.tickers.as_deref()).await?;
+        for (((run, summary), batches), d) in
+            runs.iter().zip(&mut summaries).zip(results).zip(&in_chunk)
+        {
+            if d.is_empty() {
+                continue;
+            }
+            let written = write_partitions(&run.lake, &run.params, &batches).await?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            count_status(&batches, &mut summary.by_status);
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                log_tickers(&batches, &run.params)?;
+            }
+            summary.rows += rows;
+            rows_done += rows;
+            summary.written.extend(written);
+            if keep {
+                summary.batches.extend(batches);
+            }
+        }
+        debug!(
+            dates = chunk.len(),
+            sets = in_chunk.iter().filter(|d| !d.is_empty()).count(),
+            seconds = format!("{:.3}", t.elapsed().as_secs_f64()),
+            "metrics: chunk done"
+        );
+        for d in chunk {
+            progress.advance(&format!("{d}, {rows_done} rows"));
+            heartbeat.tick(&format!("{d} done, {rows_done} rows"));
+        }
+    }
+    progress.finish();
+    heartbeat.stop();
+    for (run, summary) in runs.iter().zip(&mut summaries) {
+        summary.elapsed = started.elapsed();
+        run.log_summary(summary);
+    }
+    Ok(summaries)
 }
 
 /// DEBUG: each ticker's filter stats and intermediate metrics (A3's debug level).
@@ -564,58 +622,82 @@ impl Chain {
             }
             todos.push((params, name, todo));
         }
-        let work: Vec<(&MetricsParams, &[NaiveDate])> = todos
+        // Chunks of every set's dates: in each, one scan of the strikes feeds every
+        // set that has dates in it.
+        let every: Vec<NaiveDate> = todos
             .iter()
-            .flat_map(|(params, _, todo)| {
-                todo.chunks(dates_per_query(self.cluster.as_ref()))
-                    .map(move |chunk| (*params, chunk))
+            .flat_map(|(_, _, todo)| todo.iter().copied())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let work: Vec<Vec<(&MetricsParams, Vec<NaiveDate>)>> = every
+            .chunks(dates_per_query(self.cluster.as_ref()))
+            .map(|chunk| {
+                todos
+                    .iter()
+                    .map(|(params, _, todo)| {
+                        let dates = chunk.iter().filter(|d| todo.contains(d)).copied();
+                        (*params, dates.collect::<Vec<_>>())
+                    })
+                    .filter(|(_, dates)| !dates.is_empty())
+                    .collect()
             })
             .collect();
         // A chunk is sunk while the next one is computed: the sink mostly waits on the
         // server, so the cores stay busy. At most one sink runs at a time, and a chunk's
         // sink markers are written only after its rows are in the database.
         let (mut metrics_s, mut sink_s) = (0.0, 0.0);
-        let mut computed: Option<(&MetricsParams, &[NaiveDate], MetricsSummary)> = None;
-        for next in work.iter().copied().map(Some).chain([None]) {
+        let mut computed: Vec<(&MetricsParams, Vec<NaiveDate>, MetricsSummary)> = Vec::new();
+        for next in work.into_iter().map(Some).chain([None]) {
             let compute_next = async {
-                let Some((params, chunk)) = next else {
+                let Some(sets) = next else {
                     return Ok(None);
                 };
                 let t = Instant::now();
-                let run = MetricsRun {
-                    lake: lake.clone(),
-                    params: params.clone(),
-                    tickers: self.tickers.clone(),
-                    jobs: self.ingest.jobs,
-                    cluster: self.cluster.clone(),
-                };
-                let summary = run
-                    .run_keeping(&DateSelection::Dates(chunk.to_vec()), sink.is_some())
-                    .await?;
-                Ok::<_, anyhow::Error>(Some((params, chunk, summary, t.elapsed())))
+                let runs: Vec<MetricsRun> = sets
+                    .iter()
+                    .map(|(params, _)| MetricsRun {
+                        lake: lake.clone(),
+                        params: (*params).clone(),
+                        tickers: self.tickers.clone(),
+                        jobs: self.ingest.jobs,
+                        cluster: self.cluster.clone(),
+                    })
+                    .collect();
+                let dates: Vec<Vec<NaiveDate>> = sets.iter().map(|(_, d)| d.clone()).collect();
+                let summaries = run_together(&runs, &dates, sink.is_some()).await?;
+                let done: Vec<_> = sets
+                    .into_iter()
+                    .zip(summaries)
+                    .map(|((params, dates), summary)| (params, dates, summary))
+                    .collect();
+                Ok::<_, anyhow::Error>(Some((done, t.elapsed())))
             };
+            let previous = std::mem::take(&mut computed);
             let sink_previous = async {
-                match (sink, computed.take()) {
-                    (Some(sink), Some((params, chunk, summary))) => {
-                        let t = Instant::now();
-                        let sunk = sink_chunk(lake, sink, params, chunk, &summary).await?;
-                        Ok::<_, anyhow::Error>(Some((sunk, t.elapsed())))
-                    }
-                    _ => Ok(None),
+                let Some(sink) = sink else {
+                    return Ok::<_, anyhow::Error>((Vec::new(), 0.0));
+                };
+                let t = Instant::now();
+                let mut sunk = Vec::new();
+                for (params, dates, summary) in &previous {
+                    sunk.push(sink_chunk(lake, sink, params, dates, summary).await?);
                 }
+                Ok((sunk, t.elapsed().as_secs_f64()))
             };
             let (next_done, sunk) = tokio::join!(compute_next, sink_previous);
-            if let Some((sunk, elapsed)) = sunk? {
-                report.sunk.push(sunk);
-                sink_s += elapsed.as_secs_f64();
-            }
-            if let Some((params, chunk, summary, elapsed)) = next_done? {
+            let (sunk, elapsed) = sunk?;
+            report.sunk.extend(sunk);
+            sink_s += elapsed;
+            if let Some((done, elapsed)) = next_done? {
                 metrics_s += elapsed.as_secs_f64();
-                report.ticker_rows += summary.rows;
-                for (status, n) in &summary.by_status {
-                    *report.by_status.entry(status.clone()).or_default() += n;
+                for (_, _, summary) in &done {
+                    report.ticker_rows += summary.rows;
+                    for (status, n) in &summary.by_status {
+                        *report.by_status.entry(status.clone()).or_default() += n;
+                    }
                 }
-                computed = Some((params, chunk, summary));
+                computed = done;
             }
         }
         // orats_daily: the dates whose strikes are new or newer than their
@@ -716,21 +798,28 @@ pub async fn run_ingest(
     Ok(report.outcome())
 }
 
-/// The `metrics` job: computes and writes the selected dates, then upserts
-/// their rows into the profile's table when given a sink.
+/// The `metrics` job: computes and writes the runs' metrics for the selected
+/// dates (several runs together, from one read of the strikes), then upserts
+/// each run's rows when given a sink.
 pub async fn run_metrics(
-    run: &MetricsRun,
+    runs: &[MetricsRun],
     selection: &DateSelection,
     sink: Option<&PgSink>,
 ) -> Result<Outcome> {
-    let summary = run.run_keeping(selection, sink.is_some()).await?;
-    let soft_failed = match sink {
-        Some(sink) => sink_results(sink, &run.params, &summary.batches)
-            .await?
-            .soft_failed
-            .len(),
-        None => 0,
+    let Some(first) = runs.first() else {
+        return Ok(Outcome::default());
     };
+    let dates = resolve_dates(&first.lake, selection).await?;
+    let summaries = run_together(runs, &vec![dates; runs.len()], sink.is_some()).await?;
+    let mut soft_failed = 0;
+    if let Some(sink) = sink {
+        for (run, summary) in runs.iter().zip(&summaries) {
+            soft_failed += sink_results(sink, &run.params, &summary.batches)
+                .await?
+                .soft_failed
+                .len();
+        }
+    }
     Ok(Outcome {
         soft_failed,
         ..Outcome::default()

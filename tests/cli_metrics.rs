@@ -233,3 +233,99 @@ fn json_logs_are_one_object_per_line_with_a_header_and_summary() {
         .unwrap();
     assert_eq!(header["params"], "a3");
 }
+
+/// `metrics --profile a3,v2` computes both from one read of the strikes, the
+/// flags applying to each: the same files as two runs of one profile each, one
+/// run header and summary per profile. Commands that take one parameter set
+/// refuse a list.
+#[test]
+fn metrics_of_several_profiles_equal_one_run_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gexlake(dir.path(), &["ingest", &data_dir(), "--lake", "base"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = |name: &str| {
+        for (path, bytes) in common::tree(&dir.path().join("base")) {
+            let target = dir.path().join(name).join(path);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::write(target, bytes).unwrap();
+        }
+    };
+    copy("alone");
+    copy("together");
+    let range = [
+        "--from",
+        "2026-02-04",
+        "--to",
+        "2026-02-06",
+        "--min-volume",
+        "2",
+    ];
+    for profile in ["a3", "v2"] {
+        let mut args = vec!["metrics", "--lake", "alone", "--profile", profile];
+        args.extend(range);
+        let out = gexlake(dir.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut args = vec![
+        "--log-format",
+        "json",
+        "metrics",
+        "--lake",
+        "together",
+        "--profile",
+        "a3,v2",
+    ];
+    args.extend(range);
+    let out = gexlake(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let params_of = |message: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["message"] == message)
+            .map(|e| e["params"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let headers = params_of("metrics: run header");
+    assert_eq!(headers.len(), 2, "{stderr}");
+    assert!(
+        headers[0].starts_with("a3-") && headers[1].starts_with("v2-"),
+        "{headers:?}"
+    );
+    assert_eq!(params_of("metrics: summary"), headers);
+
+    let alone = common::tree(&dir.path().join("alone/dealer_metrics"));
+    let together = common::tree(&dir.path().join("together/dealer_metrics"));
+    assert_eq!(alone.len(), 6, "{:?}", alone.keys());
+    assert_eq!(alone, together);
+
+    let out = gexlake(
+        dir.path(),
+        &[
+            "sql",
+            "--lake",
+            "together",
+            "--profile",
+            "a3,v2",
+            "SELECT 1",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("takes one --profile, not a3,v2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

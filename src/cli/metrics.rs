@@ -45,7 +45,7 @@ pub enum SinkKind {
 
 /// Runs `gexlake metrics`.
 pub async fn run(args: MetricsArgs) -> Result<Outcome> {
-    let params = args.params.params()?;
+    let param_sets = args.params.param_sets()?;
     let selection = args.dates.selection()?;
     let lake = args.lake.location()?;
     let jobs = jobs(args.jobs)?;
@@ -60,25 +60,30 @@ pub async fn run(args: MetricsArgs) -> Result<Outcome> {
         t.dedup();
         t
     });
-    if args.sink.is_some() && params != params.profile.params() && !args.allow_custom_params {
-        bail!(
-            "--sink writes the {} profile's table, but these parameters differ from the profile's ({}); \
-             pass --allow-custom-params to replace its rows with them",
-            params.profile,
-            params.overrides().join(", ")
-        );
+    for params in &param_sets {
+        if args.sink.is_some() && *params != params.profile.params() && !args.allow_custom_params {
+            bail!(
+                "--sink writes the {} profile's table, but these parameters differ from the profile's ({}); \
+                 pass --allow-custom-params to replace its rows with them",
+                params.profile,
+                params.overrides().join(", ")
+            );
+        }
     }
     // Connect before computing, so a bad URL fails fast.
     let sink = match args.sink {
         Some(SinkKind::Postgres) => Some(args.database.connect().await?),
         None => None,
     };
-    let run = MetricsRun {
-        lake,
-        params,
-        tickers,
-        jobs,
-        cluster,
-    };
-    run_metrics(&run, &selection, sink.as_ref()).await
+    let runs: Vec<MetricsRun> = param_sets
+        .into_iter()
+        .map(|params| MetricsRun {
+            lake: lake.clone(),
+            params,
+            tickers: tickers.clone(),
+            jobs,
+            cluster: cluster.clone(),
+        })
+        .collect();
+    run_metrics(&runs, &selection, sink.as_ref()).await
 }

@@ -12,9 +12,10 @@ use crate::metrics::{
 /// Metric parameters: a profile, then flags that override its values (METRICS.md §8).
 #[derive(Debug, Args, Clone)]
 pub struct ParamArgs {
-    /// Parameter profile the values start from.
-    #[arg(long, value_enum, default_value_t = Profile::A3, env = "GEXLAKE_PROFILE")]
-    pub profile: Profile,
+    /// Parameter profile the values start from. `metrics` takes several
+    /// (`a3,v2`): each is computed with the flags below, from one read of the strikes.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Profile::A3], env = "GEXLAKE_PROFILE")]
+    pub profile: Vec<Profile>,
     /// Keep expired legs (dte < 0).
     #[arg(long)]
     pub include_expired: bool,
@@ -106,9 +107,32 @@ fn parse_spot_override(text: &str) -> Result<(Option<String>, f64), String> {
 }
 
 impl ParamArgs {
-    /// The effective, validated parameters.
+    /// The effective, validated parameters of the one profile given.
     pub fn params(&self) -> Result<MetricsParams> {
-        let mut p = self.profile.params();
+        match self.profile.as_slice() {
+            [profile] => self.with_flags(*profile),
+            more => bail!(
+                "this command takes one --profile, not {}",
+                more.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+            ),
+        }
+    }
+
+    /// The effective, validated parameters of each profile given, in order,
+    /// each once.
+    pub fn param_sets(&self) -> Result<Vec<MetricsParams>> {
+        let mut profiles: Vec<Profile> = Vec::new();
+        for p in &self.profile {
+            if !profiles.contains(p) {
+                profiles.push(*p);
+            }
+        }
+        profiles.into_iter().map(|p| self.with_flags(p)).collect()
+    }
+
+    /// `profile`'s parameters with the flags' overrides, validated.
+    fn with_flags(&self, profile: Profile) -> Result<MetricsParams> {
+        let mut p = profile.params();
         if self.include_expired {
             p.exclude_expired = false;
         }

@@ -386,6 +386,18 @@ pub(crate) fn register_run_tables(
     dates: &[NaiveDate],
     tickers: Option<&[String]>,
 ) -> Result<(), MetricsError> {
+    mem_table("watchlist", ctx, watchlist_batch(tickers)?)?;
+    for (name, batch) in set_tables(params, dates)? {
+        mem_table(name, ctx, batch)?;
+    }
+    Ok(())
+}
+
+/// The helper tables of one parameter set's run: `run_dates` and `spot_overrides`.
+fn set_tables(
+    params: &MetricsParams,
+    dates: &[NaiveDate],
+) -> Result<[(&'static str, RecordBatch); 2], MetricsError> {
     let run_dates = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("trade_date", DataType::Date32, false),
@@ -408,13 +420,20 @@ pub(crate) fn register_run_tables(
         ],
     )
     .map_err(DataFusionError::from)?;
-    mem_table("run_dates", ctx, run_dates)?;
+    Ok([
+        ("run_dates", run_dates),
+        ("spot_overrides", spot_overrides_batch(params)?),
+    ])
+}
+
+/// The `watchlist(ticker)` table: the run's tickers, none for every ticker.
+fn watchlist_batch(tickers: Option<&[String]>) -> Result<RecordBatch, DataFusionError> {
     let watch: Vec<&str> = tickers
         .unwrap_or_default()
         .iter()
         .map(String::as_str)
         .collect();
-    let watchlist = RecordBatch::try_new(
+    RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new(
             "ticker",
             DataType::Utf8,
@@ -422,10 +441,7 @@ pub(crate) fn register_run_tables(
         )])),
         vec![Arc::new(StringArray::from(watch)) as ArrayRef],
     )
-    .map_err(DataFusionError::from)?;
-    mem_table("watchlist", ctx, watchlist)?;
-    mem_table("spot_overrides", ctx, spot_overrides_batch(params)?)?;
-    Ok(())
+    .map_err(DataFusionError::from)
 }
 
 /// The values of the stage files' placeholders for a run over `from..=to`.
@@ -518,47 +534,130 @@ pub async fn register_stage_views(
     Ok(())
 }
 
-/// The session's tables a pipeline reads, besides `spot` (which each run makes).
-const SHARED_TABLES: [&str; 4] = ["strikes", "run_dates", "watchlist", "spot_overrides"];
+/// The SQL of the shared scan: the strike rows every parameter set of a run reads.
+const SCAN: &str = include_str!("../../queries/metrics/00_scan.sql");
+
+/// One parameter set of a run and the dates it computes.
+pub type MetricsSet<'a> = (&'a MetricsParams, &'a [NaiveDate]);
 
 /// Computes the metrics of `dates` under `params`; rows ordered by (trade_date, ticker).
-///
-/// The run is cut into shards of contiguous tickers, one per target partition,
-/// computed side by side, each in a single DataFusion partition: every metric is
-/// per ticker, so a shard needs no exchange of rows with another, and a plan
-/// without repartitioning is cheaper than one partitioned by hash. Each shard runs
-/// the spot stage over its own tickers, then the rest of the pipeline. Results do
-/// not depend on the shards (every sum is exact and every UDAF order-independent).
-/// On a cluster (or with one partition) the run is one shard, which the scheduler
-/// spreads over the executors.
 pub async fn compute(
     ctx: &SessionContext,
     params: &MetricsParams,
     dates: &[NaiveDate],
     tickers: Option<&[String]>,
 ) -> Result<Vec<RecordBatch>, MetricsError> {
-    let (Some(from), Some(to)) = (dates.iter().min(), dates.iter().max()) else {
-        return Ok(Vec::new());
-    };
-    register_run_tables(ctx, params, dates, tickers)?;
-    let values = bindings(params, *from, *to, tickers.is_none());
-    let shard_count = if cluster::is_distributed(ctx) {
-        1
-    } else {
-        ctx.copied_config().target_partitions()
-    };
-    if shard_count > 1
-        && let Some(counts) = row_group_counts(ctx, dates).await?
-    {
-        let shards = ticker_shards(&counts, shard_count);
-        tracing::debug!(?shards, "metrics: ticker shards");
-        if !shards.is_empty() {
-            return run_shards(ctx, &values, shards).await;
+    let mut results = compute_sets(ctx, &[(params, dates)], tickers).await?;
+    Ok(results.pop().unwrap_or_default())
+}
+
+/// One parameter set's work: its placeholders' values and its helper tables.
+#[derive(Clone)]
+struct SetJob {
+    /// Where its results go in [`compute_sets`]' answer.
+    index: usize,
+    values: Vec<(&'static str, ScalarValue)>,
+    tables: [(&'static str, RecordBatch); 2],
+}
+
+impl SetJob {
+    /// The values with the shard's ticker range bound.
+    fn values_in(&self, (start, end): &Shard) -> Vec<(&'static str, ScalarValue)> {
+        let mut values = self.values.clone();
+        bind_shard(&mut values, start, end);
+        values
+    }
+
+    /// Registers the set's `run_dates` and `spot_overrides` in `ctx`.
+    fn register(&self, ctx: &SessionContext) -> Result<(), MetricsError> {
+        for (name, batch) in &self.tables {
+            mem_table(name, ctx, batch.clone())?;
+        }
+        Ok(())
+    }
+}
+
+fn bind_shard(
+    values: &mut [(&'static str, ScalarValue)],
+    start: &Option<String>,
+    end: &Option<String>,
+) {
+    for (name, value) in values.iter_mut() {
+        match *name {
+            "shard_start" => *value = ScalarValue::Utf8(start.clone()),
+            "shard_end" => *value = ScalarValue::Utf8(end.clone()),
+            _ => {}
         }
     }
-    let result = run_pipeline(ctx, values).await;
-    ctx.deregister_table("spot")?;
-    result
+}
+
+/// Computes several parameter sets, each over its own dates; one result per
+/// set, in `sets`' order, its rows ordered by (trade_date, ticker).
+///
+/// The run is cut into shards of contiguous tickers, one per target partition,
+/// computed side by side, each in a single DataFusion partition: every metric is
+/// per ticker, so a shard needs no exchange of rows with another, and a plan
+/// without repartitioning is cheaper than one partitioned by hash. Each shard runs
+/// the spot stage over its own tickers, then the rest of the pipeline. With
+/// several sets, each shard reads its strike rows once (`00_scan.sql`) into
+/// memory, and every set's stages read them from there. Results do not depend
+/// on the shards or on the sets computed together (every sum is exact and every
+/// UDAF order-independent). On a cluster each set is one query, which the
+/// scheduler spreads over the executors.
+pub async fn compute_sets(
+    ctx: &SessionContext,
+    sets: &[MetricsSet<'_>],
+    tickers: Option<&[String]>,
+) -> Result<Vec<Vec<RecordBatch>>, MetricsError> {
+    let mut results = vec![Vec::new(); sets.len()];
+    let mut jobs = Vec::new();
+    for (index, (params, dates)) in sets.iter().enumerate() {
+        let (Some(from), Some(to)) = (dates.iter().min(), dates.iter().max()) else {
+            continue;
+        };
+        jobs.push(SetJob {
+            index,
+            values: bindings(params, *from, *to, tickers.is_none()),
+            tables: set_tables(params, dates)?,
+        });
+    }
+    let dates: BTreeSet<NaiveDate> = sets.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    let (Some(first), Some(last)) = (dates.first(), dates.last()) else {
+        return Ok(results);
+    };
+    mem_table("watchlist", ctx, watchlist_batch(tickers)?)?;
+    let distributed = cluster::is_distributed(ctx);
+    let partitions = ctx.copied_config().target_partitions();
+    let mut shards = Vec::new();
+    if !distributed
+        && partitions > 1
+        && let Some(counts) = row_group_counts(ctx, &Vec::from_iter(dates.iter().copied())).await?
+    {
+        shards = ticker_shards(&counts, partitions);
+        tracing::debug!(?shards, "metrics: ticker shards");
+    }
+    if shards.is_empty() && !distributed && jobs.len() > 1 {
+        // One shard of every ticker, so that the sets still share one scan.
+        shards.push((None, None));
+    }
+    if shards.is_empty() {
+        for job in jobs {
+            job.register(ctx)?;
+            let result = run_pipeline(ctx, job.values).await;
+            ctx.deregister_table("spot")?;
+            results[job.index] = result?;
+        }
+        return Ok(results);
+    }
+    // The shared scan's bindings: every set's dates.
+    let scan = (jobs.len() > 1).then(|| {
+        let any = &sets[jobs[0].index].0;
+        bindings(any, *first, *last, tickers.is_none())
+    });
+    for (index, batches) in run_shards(ctx, &jobs, shards, scan).await? {
+        results[index] = batches;
+    }
+    Ok(results)
 }
 
 /// Runs the spot stage (`spot_sql`), registers its result as the table `spot`
@@ -586,21 +685,28 @@ async fn run_pipeline(
     Ok(frame.collect().await?)
 }
 
-/// Runs the pipeline once per shard, concurrently, and merges the results
-/// into (trade_date, ticker) order.
+/// The tables of the run's session that every shard reads.
+const SHARED_TABLES: [&str; 2] = ["strikes", "watchlist"];
+
+/// Runs every set's pipeline once per shard, the shards concurrently; with
+/// `scan` (the shared scan's bindings), each shard first reads its strike rows
+/// into memory for all the sets. Returns each set's rows, merged into
+/// (trade_date, ticker) order, with the set's index.
 async fn run_shards(
     ctx: &SessionContext,
-    values: &[(&'static str, ScalarValue)],
+    jobs: &[SetJob],
     shards: Vec<Shard>,
-) -> Result<Vec<RecordBatch>, MetricsError> {
+    scan: Option<Vec<(&'static str, ScalarValue)>>,
+) -> Result<Vec<(usize, Vec<RecordBatch>)>, MetricsError> {
     // Each shard plans in a single partition, in a session of its own (its
-    // `spot` is its own) sharing the run's tables, functions and object stores.
+    // `spot` and helper tables are its own) sharing the run's tables, functions
+    // and object stores.
     let config = ctx
         .copied_config()
         .with_target_partitions(1)
         .with_create_default_catalog_and_schema(true);
     let mut tasks = JoinSet::new();
-    for (index, (start, end)) in shards.into_iter().enumerate() {
+    for (index, shard) in shards.into_iter().enumerate() {
         let state = SessionStateBuilder::new_from_existing(ctx.state())
             .with_config(config.clone())
             .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
@@ -609,16 +715,31 @@ async fn run_shards(
         for name in SHARED_TABLES {
             shard_ctx.register_table(name, ctx.table_provider(name).await?)?;
         }
-        let mut values = values.to_vec();
-        for (name, value) in values.iter_mut() {
-            match *name {
-                "shard_start" => *value = ScalarValue::Utf8(start.clone()),
-                "shard_end" => *value = ScalarValue::Utf8(end.clone()),
-                _ => {}
-            }
-        }
+        let jobs = jobs.to_vec();
+        let scan = scan.clone();
         tasks.spawn(async move {
-            Ok::<_, MetricsError>((index, run_pipeline(&shard_ctx, values).await?))
+            if let Some(mut values) = scan {
+                bind_shard(&mut values, &shard.0, &shard.1);
+                let frame = shard_ctx.sql(SCAN).await?.with_param_values(values)?;
+                let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+                let rows = frame.collect().await?;
+                tracing::debug!(
+                    shard = index,
+                    rows = rows.iter().map(RecordBatch::num_rows).sum::<usize>(),
+                    bytes = rows.iter().map(RecordBatch::get_array_memory_size).sum::<usize>(),
+                    "metrics: shared scan held"
+                );
+                let schema = rows.first().map_or(schema, |b| b.schema());
+                shard_ctx.deregister_table("strikes")?;
+                shard_ctx
+                    .register_table("strikes", Arc::new(MemTable::try_new(schema, vec![rows])?))?;
+            }
+            let mut done = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                job.register(&shard_ctx)?;
+                done.push(run_pipeline(&shard_ctx, job.values_in(&shard)).await?);
+            }
+            Ok::<_, MetricsError>((index, done))
         });
     }
     let mut parts = Vec::new();
@@ -627,8 +748,18 @@ async fn run_shards(
         parts.push(done);
     }
     parts.sort_by_key(|(index, _)| *index);
-    let batches: Vec<RecordBatch> = parts.into_iter().flat_map(|(_, b)| b).collect();
-    Ok(sorted_by_date_and_ticker(&batches)?.into_iter().collect())
+    let mut merged = Vec::with_capacity(jobs.len());
+    for (position, job) in jobs.iter().enumerate() {
+        let batches: Vec<RecordBatch> = parts
+            .iter()
+            .flat_map(|(_, per_job)| per_job[position].iter().cloned())
+            .collect();
+        merged.push((
+            job.index,
+            sorted_by_date_and_ticker(&batches)?.into_iter().collect(),
+        ));
+    }
+    Ok(merged)
 }
 
 /// The rows of `batches` as one batch in (trade_date, ticker) order, `None`
