@@ -726,7 +726,10 @@ async fn run_shards(
                 tracing::debug!(
                     shard = index,
                     rows = rows.iter().map(RecordBatch::num_rows).sum::<usize>(),
-                    bytes = rows.iter().map(RecordBatch::get_array_memory_size).sum::<usize>(),
+                    bytes = rows
+                        .iter()
+                        .map(RecordBatch::get_array_memory_size)
+                        .sum::<usize>(),
                     "metrics: shared scan held"
                 );
                 let schema = rows.first().map_or(schema, |b| b.schema());
