@@ -247,15 +247,9 @@ fn metrics_of_several_profiles_equal_one_run_each() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let copy = |name: &str| {
-        for (path, bytes) in common::tree(&dir.path().join("base")) {
-            let target = dir.path().join(name).join(path);
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::write(target, bytes).unwrap();
-        }
-    };
-    copy("alone");
-    copy("together");
+    for name in ["alone", "together"] {
+        common::copy_tree(&dir.path().join("base"), &dir.path().join(name));
+    }
     let range = [
         "--from",
         "2026-02-04",

@@ -151,7 +151,7 @@ async fn sets_computed_together_equal_sets_computed_alone() {
         let alone = dir.path().join(format!("alone-{jobs}"));
         let together = dir.path().join(format!("together-{jobs}"));
         for root in [&alone, &together] {
-            copy_dir(&base, root);
+            common::copy_tree(&base, root);
         }
         for (run, (_, dates)) in runs(&alone).iter().zip(&sets) {
             run.run(&DateSelection::Dates(dates.clone())).await.unwrap();
@@ -169,13 +169,5 @@ async fn sets_computed_together_equal_sets_computed_alone() {
                 "{path} differs (jobs {jobs}, tickers {tickers:?})"
             );
         }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for (path, bytes) in common::tree(from) {
-        let target = to.join(path);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(target, bytes).unwrap();
     }
 }

@@ -516,3 +516,12 @@ pub fn write_split_day(dir: &Path, spec: &gexlake::sample::SampleSpec, names: [&
         write_zip_named(dir, name, &(rows.join("\n") + "\n"));
     }
 }
+
+/// Copies every file under `from` to the same relative path under `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (path, bytes) in tree(from) {
+        let target = to.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+}
