@@ -13,14 +13,7 @@
 --                  row, and a row of names would be copied through every later stage
 --                  (the names cost ~10 % of a run); strike_gex names the counts;
 --   counted        the row has an eligible leg (§10's "counted row").
--- $from_date/$to_date are bound as literals, so the listing is pruned to the
--- matching trade_date partitions before any file is opened. A run may be split
--- into shards of contiguous tickers computed side by side: one holds the
--- tickers from $shard_start (inclusive) to $shard_end (exclusive), NULL meaning
--- unbounded, pruning the row groups of the ticker-sorted files outside it.
--- source_line is the row's line in its source file: "file order" for the §10 rules. The lake stores prices and greeks as
--- exact decimals; the metrics compute in doubles, and each cast gives the
--- double of the CSV cell's text (README, "The lake").
+-- It reads the strike rows from the scan stage (00_scan.sql).
 SELECT ticker, trade_date, expir_date, strike, stk_px, spot_px, source_line,
        c_oi, p_oi, c_volu, p_volu, delta, gamma, dte, row_spot,
        c_rejected_by, p_rejected_by,
@@ -51,17 +44,7 @@ FROM (
              arrow_cast(expir_date, 'Int32') - arrow_cast(trade_date, 'Int32') AS dte,
              CASE WHEN stk_px > 0 THEN stk_px WHEN spot_px > 0 THEN spot_px END AS row_spot,
              COALESCE(NOT isnan(gamma) AND abs(gamma) <> CAST('inf' AS DOUBLE), false) AS gamma_finite
-      FROM (
-        SELECT ticker, trade_date, expir_date, source_line, c_oi, p_oi, c_volu, p_volu,
-               CAST(strike AS DOUBLE) AS strike, CAST(stk_px AS DOUBLE) AS stk_px,
-               CAST(spot_px AS DOUBLE) AS spot_px, CAST(delta AS DOUBLE) AS delta,
-               CAST(gamma AS DOUBLE) AS gamma
-        FROM strikes
-        WHERE trade_date BETWEEN $from_date AND $to_date
-          AND ($all_tickers OR ticker IN (SELECT ticker FROM watchlist))
-          AND ($shard_start IS NULL OR ticker >= $shard_start)
-          AND ($shard_end IS NULL OR ticker < $shard_end)
-      ) typed
+      FROM scan
     ) scanned
   ) classified
 ) legs_judged

@@ -2,7 +2,7 @@
 //! metrics pipeline computes under one parameter set.
 //!
 //! The view is built from the pipeline's own stage files
-//! (`queries/metrics/01_rows.sql` … `04_strike_gex.sql`), bound to the
+//! (`queries/metrics/00_scan.sql` … `04_strike_gex.sql`), bound to the
 //! parameters, so its numbers are the ones behind `dealer_metrics`: Σ `net_gex`
 //! over a ticker's strikes is its `gex_net`, and the pipeline's UDAFs over its
 //! rows give the same flip and walls.
@@ -19,9 +19,9 @@ use crate::metrics::engine;
 pub const STRIKE_GEX: &str = "strike_gex";
 
 /// The pipeline stages the view is made of, in order, each a CTE: the
-/// pipeline's own stage files from `rows` through `strike_gex`.
+/// pipeline's own stage files from `scan` through `strike_gex`.
 fn stages() -> &'static [(&'static str, &'static str)] {
-    &engine::STAGES[..4]
+    &engine::STAGES[..5]
 }
 
 /// The view's SQL: the stages, then one row per strike with an eligible leg
@@ -94,7 +94,7 @@ mod tests {
     fn view_sql_has_every_stage_and_quotes_the_name() {
         let sql = view_sql("a3-0'1");
         let names: Vec<&str> = stages().iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["rows", "spot", "legs", STRIKE_GEX]);
+        assert_eq!(names, ["scan", "rows", "spot", "legs", STRIKE_GEX]);
         for (name, _) in stages() {
             assert!(sql.contains(&format!("{name} AS (")), "{name}");
         }

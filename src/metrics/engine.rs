@@ -39,7 +39,8 @@ use crate::orats::values::date_to_days;
 use crate::store::Location;
 
 /// The metrics pipeline, stage by stage; each file is one named step.
-pub(crate) const STAGES: [(&str, &str); 5] = [
+pub(crate) const STAGES: [(&str, &str); 6] = [
+    ("scan", SCAN),
     ("rows", include_str!("../../queries/metrics/01_rows.sql")),
     ("spot", include_str!("../../queries/metrics/02_spot.sql")),
     ("legs", include_str!("../../queries/metrics/03_legs.sql")),
@@ -321,9 +322,11 @@ pub(crate) fn register_dated_table(
 /// CTE DataFusion would plan it, scan the day and sort it once per use, so the
 /// engine runs it first and registers its result as the table `spot`.
 pub fn spot_sql() -> String {
-    let (rows, spot) = (&STAGES[0], &STAGES[1]);
+    let (scan, rows, spot) = (&STAGES[0], &STAGES[1], &STAGES[2]);
     format!(
-        "WITH {} AS (\n{}\n)\n{}",
+        "WITH {} AS (\n{}\n),\n{} AS (\n{}\n)\n{}",
+        scan.0,
+        strip_comments(scan.1),
         rows.0,
         strip_comments(rows.1),
         strip_comments(spot.1)
@@ -503,7 +506,7 @@ fn text(value: &str) -> ScalarValue {
     ScalarValue::Utf8(Some(value.to_string()))
 }
 
-/// Registers every stage of the pipeline as a view of that name (`rows`,
+/// Registers every stage of the pipeline as a view of that name (`scan`, `rows`,
 /// `spot`, `legs`, `strike_gex`, `ticker_gex`, and the final step as
 /// `dealer_metrics`), bound to `params` and the run's dates, over the
 /// session's `strikes` table; the helper tables are registered too. Each stage
@@ -534,7 +537,7 @@ pub async fn register_stage_views(
     Ok(())
 }
 
-/// The SQL of the shared scan: the strike rows every parameter set of a run reads.
+/// The SQL of the scan stage: the strike rows every parameter set of a run reads.
 const SCAN: &str = include_str!("../../queries/metrics/00_scan.sql");
 
 /// One parameter set of a run and the dates it computes.
