@@ -16,7 +16,7 @@ use std::process::Output;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{isolated_gexlake, manifest_dir, output_within};
+use common::{copy_tree, isolated_gexlake, manifest_dir, output_within};
 
 /// The README section whose commands are the quick start.
 const QUICK_START: &str = "## Two commands on a fresh machine";
@@ -275,19 +275,6 @@ fn run_in(dir: &Path, args: &[String], env: &[(String, String)], what: &str) -> 
     output_within(&mut cmd, Duration::from_secs(600), what)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The quick start, run once for every test of this file: the fresh clone it ran in, the
 /// commands it ran (in order, each whatever the ones before did) and how many times it
 /// named the test suite.
@@ -302,8 +289,8 @@ fn quick_start() -> &'static QuickStart {
     RUN.get_or_init(|| {
         let readme = std::fs::read_to_string(manifest_dir().join("README.md")).unwrap();
         let clone = tempfile::tempdir().unwrap();
-        copy_dir(&manifest_dir().join("data"), &clone.path().join("data"));
-        copy_dir(
+        copy_tree(&manifest_dir().join("data"), &clone.path().join("data"));
+        copy_tree(
             &manifest_dir().join("queries"),
             &clone.path().join("queries"),
         );
