@@ -7,6 +7,8 @@
 //! module imports from a higher layer, and naming the circle when the edges
 //! close one. `udfs/src` is checked for circles.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -88,7 +90,8 @@ fn the_checks_read_grouped_imports_and_find_circles() {
 /// The imports between the top-level modules of the crate whose sources are
 /// in `src` (relative to this package's directory).
 fn import_graph(src: &str) -> Graph {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+    let root = common::manifest_dir();
+    let src = root.join(src);
     let mut graph = Graph::new();
     for file in rust_files(&src) {
         let relative = file.strip_prefix(&src).unwrap();
@@ -100,11 +103,9 @@ fn import_graph(src: &str) -> Graph {
         let imports = graph.entry(module.clone()).or_default();
         for target in references(&std::fs::read_to_string(&file).unwrap()) {
             if target != module {
-                imports.entry(target).or_insert_with(|| {
-                    file.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-                        .unwrap()
-                        .into()
-                });
+                imports
+                    .entry(target)
+                    .or_insert_with(|| file.strip_prefix(&root).unwrap().into());
             }
         }
     }

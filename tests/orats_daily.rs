@@ -566,7 +566,7 @@ fn an_independent_implementation_agrees_column_by_column() {
     let days = write_walk(&lake);
     run_daily(&lake, DateSelection::Range(days[0], days[days.len() - 1]));
     let reference = dir.path().join("reference.parquet");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/orats_daily_reference.py");
+    let script = common::manifest_dir().join("tests/orats_daily_reference.py");
     let out = std::process::Command::new(common::test_python())
         .arg(&script)
         .arg(&lake)

@@ -36,7 +36,13 @@ fn metrics_properties() -> WriterProperties {
 /// as null there, beside the new ones, in one `dealer_metrics` table.
 fn parameter_columns(params: &MetricsParams, rows: usize) -> Vec<(Field, ArrayRef)> {
     use datafusion::arrow::array::{BooleanArray, Int32Array, Int64Array};
-    let text = |v: String| Arc::new(StringArray::from(vec![v; rows])) as ArrayRef;
+    // One buffer of the value repeated, not a String a row.
+    let text = |v: String| {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            v.as_str(),
+            rows,
+        ))) as ArrayRef
+    };
     let int = |v: Option<i64>| Arc::new(Int64Array::from(vec![v; rows])) as ArrayRef;
     let float = |v: Option<f64>| Arc::new(Float64Array::from(vec![v; rows])) as ArrayRef;
     vec![
