@@ -4,7 +4,7 @@
 # benches/precision.sh, `result` in benches/sink.rs): written to benches/results.md and, with
 # --write, into benches/README.md between its "results" markers. Each benchmark still measures
 # gexlake and its baseline in the same run and prints its own report; the log of the whole run
-# goes to benches/all.log. Takes about 40 minutes on a 2-core machine; run it on a quiet one.
+# goes to benches/all.log. Takes about 55 minutes on a 2-core machine; run it on a quiet one.
 #
 # Usage: benches/all.sh [--write]
 set -euo pipefail
@@ -18,6 +18,12 @@ log=benches/all.log
 # Both builds first, so that no compilation overlaps a measurement.
 cargo build --release --workspace -q
 cargo bench --workspace --bench sink --no-run -q 2> /dev/null
+# Let the builds' load settle (at most 3 minutes), so that the load average the page reports
+# is the machine's, not the compiler's.
+for _ in $(seq 36); do
+  awk '{ exit !($1 < 0.5) }' /proc/loadavg && break
+  sleep 5
+done
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2> /dev/null || echo unknown)
 : > "$log"
