@@ -28,10 +28,6 @@ fn stages() -> &'static [(&'static str, &'static str)] {
 /// (strikes whose every leg was filtered out carry no exposure and would only
 /// add NULL rows), with the spot the exposures were computed at.
 fn view_sql(params_name: &str) -> String {
-    let ctes: Vec<String> = stages()
-        .iter()
-        .map(|(name, sql)| format!("{name} AS (\n{}\n)", sql.trim_end()))
-        .collect();
     format!(
         "WITH {}\n\
          SELECT k.ticker, k.trade_date, k.strike,\n\
@@ -43,7 +39,7 @@ fn view_sql(params_name: &str) -> String {
          FROM strike_gex k\n\
          JOIN spot s ON s.ticker = k.ticker AND s.trade_date = k.trade_date\n\
          WHERE k.eligible_legs > 0",
-        ctes.join(",\n"),
+        engine::ctes(stages()),
         params = sql_string(params_name),
     )
 }

@@ -316,30 +316,31 @@ pub(crate) fn register_dated_table(
     Ok(())
 }
 
-/// The SQL of the spot stage: `rows` as a CTE, then `02_spot.sql`.
+/// The SQL of the spot stage: the stages before it (`scan`, `rows`) as CTEs,
+/// then `02_spot.sql`.
 ///
 /// `spot` feeds three later stages (legs, ticker_gex and the final step); as a
 /// CTE DataFusion would plan it, scan the day and sort it once per use, so the
 /// engine runs it first and registers its result as the table `spot`.
 pub fn spot_sql() -> String {
-    let (scan, rows, spot) = (&STAGES[0], &STAGES[1], &STAGES[2]);
+    let at = STAGES
+        .iter()
+        .position(|(name, _)| *name == "spot")
+        .expect("a spot stage");
     format!(
-        "WITH {} AS (\n{}\n),\n{} AS (\n{}\n)\n{}",
-        scan.0,
-        strip_comments(scan.1),
-        rows.0,
-        strip_comments(rows.1),
-        strip_comments(spot.1)
+        "WITH {}\n{}",
+        ctes(&STAGES[..at]),
+        strip_comments(STAGES[at].1)
     )
 }
 
 /// The SQL of the rest of the pipeline: the other stage files as CTEs (`spot`
 /// is the table [`spot_sql`] made), then the final step.
 pub fn pipeline_sql() -> String {
-    let ctes: Vec<String> = STAGES
+    let stages: Vec<_> = STAGES
         .iter()
         .filter(|(name, _)| *name != "spot")
-        .map(|(name, sql)| format!("{name} AS (\n{}\n)", strip_comments(sql)))
+        .copied()
         .collect();
     let final_sql = strip_comments(FINAL);
     // The final file starts its own WITH; its CTEs follow ours.
@@ -347,7 +348,17 @@ pub fn pipeline_sql() -> String {
         .trim_start()
         .strip_prefix("WITH ")
         .expect("06_dealer_metrics.sql starts with WITH");
-    format!("WITH {},\n{}", ctes.join(",\n"), final_body)
+    format!("WITH {},\n{}", ctes(&stages), final_body)
+}
+
+/// Stages as the CTE list of a `WITH`: `name AS (sql)`, comma-separated, the
+/// comment lines of each file left out.
+pub(crate) fn ctes(stages: &[(&str, &str)]) -> String {
+    stages
+        .iter()
+        .map(|(name, sql)| format!("{name} AS (\n{}\n)", strip_comments(sql)))
+        .collect::<Vec<_>>()
+        .join(",\n")
 }
 
 fn strip_comments(sql: &str) -> String {
