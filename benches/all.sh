@@ -4,7 +4,7 @@
 # benches/precision.sh, `result` in benches/sink.rs): written to benches/results.md and, with
 # --write, into benches/README.md between its "results" markers. Each benchmark still measures
 # gexlake and its baseline in the same run and prints its own report; the log of the whole run
-# goes to benches/all.log. Takes about 55 minutes on a 2-core machine; run it on a quiet one.
+# goes to benches/all.log. Takes 55–75 minutes on a 2-core machine; run it on a quiet one.
 #
 # Usage: benches/all.sh [--write]
 set -euo pipefail
@@ -18,11 +18,18 @@ log=benches/all.log
 # Both builds first, so that no compilation overlaps a measurement.
 cargo build --release --workspace -q
 cargo bench --workspace --bench sink --no-run -q 2> /dev/null
-# Let the builds' load settle (at most 3 minutes), so that the load average the page reports
-# is the machine's, not the compiler's.
-for _ in $(seq 36); do
-  awk '{ exit !($1 < 0.5) }' /proc/loadavg && break
+# Let the builds settle: wait (at most 3 minutes) for a 5-second window in which the CPUs are
+# less than 10 % busy. Not the load average: on a shared VM it can idle above 1 with nothing
+# running, and it lags the compiler by minutes.
+busy_over_5s() { # percent of CPU time not idle (nor waiting on I/O) over the next 5 seconds
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
   sleep 5
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  echo "$a $b" | awk '{ busy = $3 - $1; idle = $4 - $2; print int(100 * busy / (busy + idle + 1e-9)) }'
+}
+for _ in $(seq 36); do
+  [ "$(busy_over_5s)" -lt 10 ] && break
 done
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2> /dev/null || echo unknown)
