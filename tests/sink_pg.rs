@@ -1028,6 +1028,70 @@ async fn a_server_killed_mid_sink_soft_fails_the_rest_and_a_rerun_converges() {
 }
 
 #[tokio::test]
+async fn a_new_day_is_inserted_and_a_row_written_meanwhile_turns_its_batch_into_an_upsert() {
+    let (logs, _guard) = Logs::capture();
+    let pg = TestPostgres::start();
+    let url = production_database(&pg, "meanwhile").await;
+    let sink = PgSink::connect_with(&url, fast_options()).await.unwrap();
+    let db = pool(&url).await;
+    // The day before registers the tickers; the new day then holds no row of any pipeline.
+    let before = synthetic_day(Profile::A3, previous_day(), 100);
+    assert_clean(&sink.upsert_daily_snapshots(&before).await.unwrap(), 100, 0);
+    let monday = NaiveDate::from_ymd_opt(2024, 3, 11).unwrap();
+    let rows = synthetic_day(Profile::A3, monday, 100);
+    assert_eq!(rows[0].ticker, "AAPL");
+
+    // Another pipeline stores AAPL's close at the new day's snapshot in a transaction still
+    // open when the sink looks for existing rows: the sink sees none and inserts, waits on
+    // that row, and once it is committed upserts the batch instead, keeping the close.
+    let mut blocker = db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO daily_snapshots (time, ticker_id, close)
+         SELECT $1, id, 172.75 FROM tickers WHERE symbol = 'AAPL'",
+    )
+    .bind(snapshot_ts(monday))
+    .execute(&mut *blocker)
+    .await
+    .unwrap();
+    let blocker_pid = backend_pid(&mut blocker).await;
+    let (report, ()) = tokio::join!(sink.upsert_daily_snapshots(&rows), async {
+        lock_waiter(&db, blocker_pid).await;
+        blocker.commit().await.unwrap();
+    });
+    let report = report.unwrap();
+    assert_clean(&report, 100, 0);
+    assert_eq!(
+        report.retries, 0,
+        "falling back to the upsert is not a retry"
+    );
+    let logs = logs.text();
+    assert!(
+        logs.contains("another writer stored rows at these times meanwhile; upserting the batch"),
+        "{logs}"
+    );
+    let mut expected = before.clone();
+    expected.extend(rows.iter().cloned());
+    assert_daily_holds(&db, &expected).await;
+    let close: Option<String> = sqlx::query_scalar(
+        "SELECT d.close::text FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
+         WHERE t.symbol = 'AAPL' AND d.time = $1",
+    )
+    .bind(snapshot_ts(monday))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        close.as_deref(),
+        Some("172.75"),
+        "the other pipeline's close is kept"
+    );
+
+    // The same new day again is upserted: nothing changes.
+    assert_clean(&sink.upsert_daily_snapshots(&rows).await.unwrap(), 0, 100);
+    assert_daily_holds(&db, &expected).await;
+}
+
+#[tokio::test]
 async fn a_terminated_connection_is_retried_and_the_batch_completes() {
     let (logs, _guard) = Logs::capture();
     let pg = TestPostgres::start();

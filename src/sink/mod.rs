@@ -196,6 +196,8 @@ pub struct PgSink {
     redactor: Redactor,
     options: SinkOptions,
     migrated: OnceCell<()>,
+    /// The `tickers` ids of the symbols written so far (cleared when a row soft-fails).
+    ticker_ids: Mutex<TickerIds>,
 }
 
 impl fmt::Debug for PgSink {
@@ -250,6 +252,7 @@ impl PgSink {
             redactor,
             options,
             migrated: OnceCell::new(),
+            ticker_ids: Mutex::new(TickerIds::new()),
         })
     }
 
@@ -289,6 +292,10 @@ impl PgSink {
     /// other pipelines own are never touched. `updated_at` is set when a row is inserted and
     /// bumped only when the JSON or the model version actually changes, so it records when
     /// the metrics last changed, not when a run last passed (a re-run leaves it alone).
+    ///
+    /// Rows at a snapshot time the table holds no row at yet (a new day, the nightly's case)
+    /// are written with plain INSERTs, which cost the server less than upserts; a batch that
+    /// meets a row another writer stored meanwhile is upserted instead, with the same result.
     pub async fn upsert_daily_snapshots(
         &self,
         rows: &[DealerMetrics],
@@ -331,23 +338,52 @@ impl PgSink {
             report.not_counted = before - rows.len();
         }
         let mut known = TickerIds::new();
+        let mut present = None;
         if table == Table::DailySnapshots {
             // All new symbols in one sorted statement before the batches run side by side,
             // so ticker ids do not depend on which batch reaches the server first; the
-            // batches then take their ids from this map instead of asking again.
+            // batches then take their ids from this map instead of asking again. Ids found
+            // by earlier calls are kept, so a backfill's next day asks only for new symbols.
+            let unknown: Vec<&DealerMetrics> = {
+                let ids = self.ticker_ids.lock().expect("not poisoned");
+                rows.iter()
+                    .copied()
+                    .filter(|m| !ids.contains_key(&m.ticker))
+                    .collect()
+            };
+            if !unknown.is_empty() {
+                let mut retries = 0;
+                match with_retries(
+                    &self.options,
+                    &self.redactor,
+                    &mut retries,
+                    is_transient,
+                    || tables::ticker_ids(&self.pool, &unknown),
+                )
+                .await
+                {
+                    Ok(ids) => self.ticker_ids.lock().expect("not poisoned").extend(ids),
+                    Err(err) => {
+                        debug!(error = %self.redactor.scrub(&err), "ticker registration deferred to the batches");
+                    }
+                }
+                report.retries += retries;
+            }
+            known = self.ticker_ids.lock().expect("not poisoned").clone();
+            // Times the table holds no row at yet (a new day) are inserted, not upserted.
             let mut retries = 0;
             match with_retries(
                 &self.options,
                 &self.redactor,
                 &mut retries,
                 is_transient,
-                || tables::ticker_ids(&self.pool, &rows),
+                || tables::times_present(&self.pool, &rows),
             )
             .await
             {
-                Ok(ids) => known = ids,
+                Ok(times) => present = Some(times),
                 Err(err) => {
-                    debug!(error = %self.redactor.scrub(&err), "ticker registration deferred to the batches");
+                    debug!(error = %self.redactor.scrub(&err), "existing rows not checked; every batch upserts");
                 }
             }
             report.retries += retries;
@@ -355,8 +391,13 @@ impl PgSink {
         let upsert = MetricsUpsert {
             table,
             known: &known,
+            present: present.as_ref(),
         };
         report.absorb(self.write_all(&upsert, &rows).await);
+        if !report.soft_failed.is_empty() {
+            // A failed row may be a ticker another writer removed: ask again next time.
+            self.ticker_ids.lock().expect("not poisoned").clear();
+        }
         report.log_finished(started);
         Ok(report)
     }
@@ -538,6 +579,7 @@ mod tests {
             redactor: Redactor::new("postgres://localhost/gex"),
             options: SinkOptions::default(),
             migrated: OnceCell::new(),
+            ticker_ids: Mutex::new(TickerIds::new()),
         };
         assert_send(&sink.migrate());
         assert_send(&sink.upsert_daily_snapshots(&[]));
