@@ -351,42 +351,26 @@ impl PgSink {
                     .filter(|m| !ids.contains_key(&m.ticker))
                     .collect()
             };
-            if !unknown.is_empty() {
-                let mut retries = 0;
-                match with_retries(
-                    &self.options,
-                    &self.redactor,
-                    &mut retries,
-                    is_transient,
-                    || tables::ticker_ids(&self.pool, &unknown),
-                )
-                .await
-                {
-                    Ok(ids) => self.ticker_ids.lock().expect("not poisoned").extend(ids),
-                    Err(err) => {
-                        debug!(error = %self.redactor.scrub(&err), "ticker registration deferred to the batches");
-                    }
-                }
-                report.retries += retries;
+            if !unknown.is_empty()
+                && let Some(ids) = self
+                    .best_effort(
+                        &mut report,
+                        "ticker registration deferred to the batches",
+                        || tables::ticker_ids(&self.pool, &unknown),
+                    )
+                    .await
+            {
+                self.ticker_ids.lock().expect("not poisoned").extend(ids);
             }
             known = self.ticker_ids.lock().expect("not poisoned").clone();
             // Times the table holds no row at yet (a new day) are inserted, not upserted.
-            let mut retries = 0;
-            match with_retries(
-                &self.options,
-                &self.redactor,
-                &mut retries,
-                is_transient,
-                || tables::times_present(&self.pool, &rows),
-            )
-            .await
-            {
-                Ok(times) => present = Some(times),
-                Err(err) => {
-                    debug!(error = %self.redactor.scrub(&err), "existing rows not checked; every batch upserts");
-                }
-            }
-            report.retries += retries;
+            present = self
+                .best_effort(
+                    &mut report,
+                    "existing rows not checked; every batch upserts",
+                    || tables::times_present(&self.pool, &rows),
+                )
+                .await;
         }
         let upsert = MetricsUpsert {
             table,
@@ -400,6 +384,35 @@ impl PgSink {
         }
         report.log_finished(started);
         Ok(report)
+    }
+
+    /// Runs a step the batches can do without: transient failures are retried (and counted
+    /// in `report`); a final failure is logged at debug level with `fallback`, what happens
+    /// instead, and gives `None`.
+    async fn best_effort<T, Fut>(
+        &self,
+        report: &mut SinkReport,
+        fallback: &str,
+        op: impl FnMut() -> Fut,
+    ) -> Option<T>
+    where
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        match with_retries(
+            &self.options,
+            &self.redactor,
+            &mut report.retries,
+            is_transient,
+            op,
+        )
+        .await
+        {
+            Ok(value) => Some(value),
+            Err(err) => {
+                debug!(error = %self.redactor.scrub(&err), "{fallback}");
+                None
+            }
+        }
     }
 
     /// Upserts the lake's `orats_daily` rows (the columns of ORATS_DAILY.md §2–3 and
