@@ -39,6 +39,12 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
+def decimal_mean(xs):
+    """The mean of stored two-place values as PostgreSQL's avg(numeric): in decimals."""
+    xs = [Decimal("%.15g" % x) for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
 def stdev(xs):
     xs = [x for x in xs if x is not None]
     return statistics.stdev(xs) if len(xs) >= 2 else None
@@ -144,8 +150,10 @@ def history(rows):
         r["iv_hv_ratio"] = None
         if hv is not None and hv > 0 and r["iv_30day"] is not None:
             r["iv_hv_ratio"] = pg_round(r["iv_30day"] / hv, 4)
-        m10, m30 = mean([x["hv_30day"] for x in last(10)]), mean([x["hv_30day"] for x in last(30)])
-        r["hv_slope"] = None if m10 is None or m30 is None else pg_round(m10 - m30, 4)
+        # V1's averages of the stored NUMERIC hv_30day: exact decimals.
+        m10, m30 = decimal_mean([x["hv_30day"] for x in last(10)]), decimal_mean([x["hv_30day"] for x in last(30)])
+        r["hv_slope"] = None if m10 is None or m30 is None else float(
+            (m10 - m30).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)) + 0.0
         for col, out, bound in (("iv_30day", "iv_30d_zscore", 99.999),
                                 ("total_open_interest", "open_interest_zscore", 99.999)):
             xs = [x[col] for x in last(60)]

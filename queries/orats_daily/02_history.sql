@@ -7,28 +7,30 @@
 -- freshly rounded value. pg_round(x, n) is PostgreSQL's x::NUMERIC(p, n).
 -- greatest/least skip NULLs (as in PostgreSQL): a clamp of a value that may
 -- be NULL is guarded, so that it stays NULL instead of becoming the bound.
--- Three levels, each reading only what the one before rounded:
---   own      iv_rank, hv_30day, the LAG columns;
+-- moving_*(x) OVER w are count/avg/stddev/min/max of w's frame (gexlake-udfs
+-- `moving`), each frame added afresh in row order as PostgreSQL computes a
+-- moving avg(float8); DataFusion's sliding aggregates add the entering row and
+-- subtract the leaving one, which carries rounding from frame to frame (V1's
+-- numbers differ in the last place, and a few rounded values with them) and
+-- costs several times more a row. Three levels, each reading only what the
+-- one before rounded:
+--   own      iv_rank, hv_30day, the LAG columns (over `frames`);
 --   averages the row-window averages and z-scores over own's rounded values;
 --   trends   the columns that read the rounded 60-row averages.
-WITH own AS (
+WITH frames AS (
+  -- Each row's calendar-day frames (§5 quirk 6: calendar days, not rows):
+  -- moving_*(x, asof_date, n) reads the symbol's rows dated [d − n days, d],
+  -- what RANGE BETWEEN INTERVAL 'n days' PRECEDING AND CURRENT ROW holds.
   SELECT d.*,
-    CASE WHEN NOT is_target THEN stored_iv_rank
-         -- [d − 59 days, d]: RANGE over calendar days, not rows (§5 quirk 6).
-         WHEN iv_30day IS NOT NULL AND count(iv_30day) OVER days_60 >= 36
-              AND max(iv_30day) OVER days_60 > min(iv_30day) OVER days_60 THEN
-           pg_round(greatest(least((iv_30day - min(iv_30day) OVER days_60)
-                                   / (max(iv_30day) OVER days_60 - min(iv_30day) OVER days_60) * 100,
-                                   100.0), 0.0), 2)
-    END AS iv_rank,
-    -- [d − 45 days, d]: the returns between consecutive positive prices of the
-    -- frame (log_return_stddev skips the others; the return into the frame's
-    -- first price from an earlier one outside it does not count). n prices
-    -- make n − 1 returns.
-    CASE WHEN NOT is_target THEN stored_hv_30day
-         WHEN stock_price > 0 AND count(CASE WHEN stock_price > 0 THEN 1 END) OVER days_45 - 1 >= 20 THEN
-           pg_round(log_return_stddev(asof_date, stock_price) OVER days_45 * sqrt(252.0) * 100, 2)
-    END AS hv_30day,
+    moving_count(iv_30day, asof_date, 59) OVER by_row AS iv_count_60d,
+    moving_min(iv_30day, asof_date, 59) OVER by_row AS iv_min_60d,
+    moving_max(iv_30day, asof_date, 59) OVER by_row AS iv_max_60d,
+    -- The positive prices of [d − 45 days, d] and the returns between
+    -- consecutive ones (the return into the frame's first price from an
+    -- earlier one outside it does not count): n prices make n − 1 returns.
+    moving_count(CASE WHEN stock_price > 0 THEN stock_price END, asof_date, 45) OVER by_row
+      AS prices_45d,
+    moving_log_return_stddev(stock_price, asof_date, 45) OVER by_row AS return_sd_45d,
     -- The previous row, and whether it is exactly one calendar day earlier
     -- (§5 quirk 5: Mondays and days after holidays have none).
     lag(asof_date) OVER by_row AS prev_date,
@@ -36,38 +38,53 @@ WITH own AS (
     lag(put_open_interest) OVER by_row AS prev_put_open_interest,
     lag(total_volume) OVER by_row AS prev_total_volume
   FROM daily_input d
-  WINDOW by_row AS (PARTITION BY symbol ORDER BY asof_date),
-         days_60 AS (PARTITION BY symbol ORDER BY asof_date
-                     RANGE BETWEEN INTERVAL '59 days' PRECEDING AND CURRENT ROW),
-         days_45 AS (PARTITION BY symbol ORDER BY asof_date
-                     RANGE BETWEEN INTERVAL '45 days' PRECEDING AND CURRENT ROW)
+  WINDOW by_row AS (PARTITION BY symbol ORDER BY asof_date)
+),
+own AS (
+  SELECT f.*,
+    CASE WHEN NOT is_target THEN stored_iv_rank
+         WHEN iv_30day IS NOT NULL AND iv_count_60d >= 36 AND iv_max_60d > iv_min_60d THEN
+           pg_round(greatest(least((iv_30day - iv_min_60d) / (iv_max_60d - iv_min_60d) * 100,
+                                   100.0), 0.0), 2)
+    END AS iv_rank,
+    CASE WHEN NOT is_target THEN stored_hv_30day
+         WHEN stock_price > 0 AND prices_45d - 1 >= 20 THEN
+           pg_round(return_sd_45d * sqrt(252.0) * 100, 2)
+    END AS hv_30day
+  FROM frames f
 ),
 averages AS (
   SELECT o.*,
     -- Simple moving averages of N rows, despite the names (§5 quirk 1).
-    CAST(pg_round(avg(avg_daily_volume) OVER rows_7, 0) AS BIGINT) AS volume_ema_7d,
-    CAST(pg_round(avg(avg_daily_volume) OVER rows_30, 0) AS BIGINT) AS volume_ema_30d,
-    CAST(pg_round(avg(avg_daily_volume) OVER rows_60, 0) AS BIGINT) AS volume_ema_60d,
-    pg_round(avg(iv_rank) OVER rows_7, 2) AS iv_rank_ema_7d,
-    pg_round(avg(iv_rank) OVER rows_30, 2) AS iv_rank_ema_30d,
-    pg_round(avg(iv_rank) OVER rows_60, 2) AS iv_rank_ema_60d,
-    stddev(iv_rank) OVER rows_60 AS iv_rank_sd_60,
+    CAST(pg_round(moving_avg(avg_daily_volume) OVER rows_7, 0) AS BIGINT) AS volume_ema_7d,
+    CAST(pg_round(moving_avg(avg_daily_volume) OVER rows_30, 0) AS BIGINT) AS volume_ema_30d,
+    CAST(pg_round(moving_avg(avg_daily_volume) OVER rows_60, 0) AS BIGINT) AS volume_ema_60d,
+    pg_round(moving_avg(iv_rank) OVER rows_7, 2) AS iv_rank_ema_7d,
+    pg_round(moving_avg(iv_rank) OVER rows_30, 2) AS iv_rank_ema_30d,
+    pg_round(moving_avg(iv_rank) OVER rows_60, 2) AS iv_rank_ema_60d,
+    moving_stddev(iv_rank) OVER rows_60 AS iv_rank_sd_60,
     -- The 20 rows before this one, this one excluded; total_volume (§5 quirk 7).
-    CASE WHEN count(total_volume) OVER before_20 >= 10 AND stddev(total_volume) OVER before_20 > 0 THEN
-      pg_round(greatest(least((total_volume - avg(total_volume) OVER before_20)
-                              / stddev(total_volume) OVER before_20, 3.0), -3.0), 3)
+    CASE WHEN moving_count(total_volume) OVER before_20 >= 10 AND moving_stddev(total_volume) OVER before_20 > 0 THEN
+      pg_round(greatest(least((total_volume - moving_avg(total_volume) OVER before_20)
+                              / moving_stddev(total_volume) OVER before_20, 3.0), -3.0), 3)
     END AS volume_zscore,
-    pg_round(avg(hv_30day) OVER rows_10 - avg(hv_30day) OVER rows_30, 4) AS hv_slope,
-    CASE WHEN iv_30day IS NOT NULL AND stddev(iv_30day) OVER rows_60 > 0 THEN
-      pg_round(greatest(least((iv_30day - avg(iv_30day) OVER rows_60)
-                              / stddev(iv_30day) OVER rows_60, 99.999), -99.999), 3)
+    -- V1 subtracted two NUMERIC averages of two-place values: exact decimals.
+    -- In doubles the difference of two ~50s carries ~1e-14 of noise, which
+    -- decides the rounding when the exact value is a tie (…5 in the fifth
+    -- place). Rounding to 10 places first restores the exact decimal: two such
+    -- averages (≤ 30 values each) that are not a tie lie ≥ 1.6e-7 from one.
+    pg_round(pg_round(moving_avg(hv_30day) OVER rows_10 - moving_avg(hv_30day) OVER rows_30, 10), 4)
+      AS hv_slope,
+    CASE WHEN iv_30day IS NOT NULL AND moving_stddev(iv_30day) OVER rows_60 > 0 THEN
+      pg_round(greatest(least((iv_30day - moving_avg(iv_30day) OVER rows_60)
+                              / moving_stddev(iv_30day) OVER rows_60, 99.999), -99.999), 3)
     END AS iv_30d_zscore,
-    CASE WHEN stddev(total_open_interest) OVER rows_60 > 0 THEN
-      pg_round(greatest(least((total_open_interest - avg(total_open_interest) OVER rows_60)
-                              / stddev(total_open_interest) OVER rows_60, 99.999), -99.999), 3)
+    CASE WHEN moving_stddev(total_open_interest) OVER rows_60 > 0 THEN
+      pg_round(greatest(least((total_open_interest - moving_avg(total_open_interest) OVER rows_60)
+                              / moving_stddev(total_open_interest) OVER rows_60, 99.999), -99.999), 3)
     END AS open_interest_zscore,
-    CASE WHEN avg(stock_price) OVER rows_20 > 0 THEN
-      pg_round(stock_price / avg(stock_price) OVER rows_20 - 1, 4)
+    CASE WHEN moving_avg(stock_price) OVER rows_20 > 0 THEN
+      pg_round(stock_price / moving_avg(stock_price) OVER rows_20 - 1, 4)
     END AS price_momentum_20d
   FROM own o
   WINDOW rows_7 AS (PARTITION BY symbol ORDER BY asof_date ROWS BETWEEN 6 PRECEDING AND CURRENT ROW),

@@ -39,13 +39,16 @@ pub fn encode(rows: &RecordBatch) -> Result<Bytes, DailyError> {
     Ok(Bytes::from(writer.into_inner()?))
 }
 
-/// Replaces `date`'s partition with `rows` atomically.
+/// Replaces `date`'s partition with `rows` atomically, encoding them on a
+/// blocking thread.
 pub async fn write_day(
     lake: &Location,
     date: NaiveDate,
-    rows: &RecordBatch,
+    rows: RecordBatch,
 ) -> Result<(), DailyError> {
-    let bytes = encode(rows)?;
+    let bytes = tokio::task::spawn_blocking(move || encode(&rows))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     publish(&lake.store, &lake.child(&daily_file(date)), bytes)
         .await
         .map_err(|source| DailyError::Store {

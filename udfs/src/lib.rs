@@ -1,4 +1,4 @@
-//! DataFusion aggregate UDFs for dealer gamma-exposure metrics.
+//! DataFusion UDFs for dealer gamma-exposure metrics and the `orats_daily` history.
 //!
 //! | function | result |
 //! | --- | --- |
@@ -8,6 +8,7 @@
 //! | `gex_slope(strike, net_gex, spot, window_pct)` | net gamma slope across spot |
 //! | `log_return_stddev(at, price)` | sample stddev of consecutive log returns (window-ready) |
 //! | `pg_round(x, places)` (scalar) | `x` rounded as PostgreSQL's `NUMERIC(p, places)` holds it |
+//! | `moving_count`, `moving_avg`, `moving_stddev`, `moving_min`, `moving_max`, `moving_log_return_stddev` (window, `f(x) OVER w`) | the statistic of the window frame's rows, computed from the frame in place |
 //!
 //! Every aggregate returns the same bits whatever the input order and however
 //! DataFusion splits the work into partial and final stages. Each module
@@ -28,6 +29,7 @@ pub mod exact_sum;
 pub mod gamma_flip;
 pub mod gex_slope;
 pub mod log_return_stddev;
+pub mod moving;
 pub mod pg_round;
 mod strikes;
 pub mod top_walls;
@@ -36,7 +38,7 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::logical_expr::registry::FunctionRegistry;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 /// All aggregate UDFs of this crate.
 pub fn functions() -> Vec<Arc<AggregateUDF>> {
@@ -54,7 +56,13 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![pg_round::pg_round_udf()]
 }
 
-/// Registers every function of [`functions`] and [`scalar_functions`] with
+/// All window UDFs of this crate.
+pub fn window_functions() -> Vec<Arc<WindowUDF>> {
+    moving::moving_udwfs()
+}
+
+/// Registers every function of [`functions`], [`scalar_functions`] and
+/// [`window_functions`] with
 /// `registry` (for example a `SessionContext` or `SessionState`).
 ///
 /// Returns the names of the functions that were already registered and have
@@ -69,6 +77,11 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<Vec<String>> 
     }
     for udf in scalar_functions() {
         if let Some(previous) = registry.register_udf(udf)? {
+            replaced.push(previous.name().to_string());
+        }
+    }
+    for udwf in window_functions() {
+        if let Some(previous) = registry.register_udwf(udwf)? {
             replaced.push(previous.name().to_string());
         }
     }
@@ -93,11 +106,12 @@ mod tests {
                 assert!(!state.aggregate_functions().contains_key(alias), "{alias}");
             }
         }
-        for udf in scalar_functions() {
-            let name = udf.name();
-            assert!(!state.aggregate_functions().contains_key(name), "{name}");
-            assert!(!state.scalar_functions().contains_key(name), "{name}");
-            assert!(!state.window_functions().contains_key(name), "{name}");
+        let scalar = scalar_functions().into_iter().map(|f| f.name().to_string());
+        let window = window_functions().into_iter().map(|f| f.name().to_string());
+        for name in scalar.chain(window) {
+            assert!(!state.aggregate_functions().contains_key(&name), "{name}");
+            assert!(!state.scalar_functions().contains_key(&name), "{name}");
+            assert!(!state.window_functions().contains_key(&name), "{name}");
         }
     }
 
@@ -114,6 +128,12 @@ mod tests {
                 "gamma_flip",
                 "gex_slope",
                 "log_return_stddev",
+                "moving_avg",
+                "moving_count",
+                "moving_log_return_stddev",
+                "moving_max",
+                "moving_min",
+                "moving_stddev",
                 "pg_round",
                 "top_walls"
             ]

@@ -27,6 +27,42 @@ pub fn pg_round(x: f64, places: i32) -> f64 {
     if !x.is_finite() {
         return x;
     }
+    fast(x, places).unwrap_or_else(|| by_text(x, places))
+}
+
+/// Powers of ten up to 10^15, each exact as a double.
+const TENS: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// [`pg_round`] without text, when the answer cannot depend on it: `y = |x| ·
+/// 10^places` lies far enough from the next half (…​.5) that neither the
+/// 15-digit decimal (within 5·10⁻¹⁵ of `x`, relative) nor the product's own
+/// rounding (2⁻⁵³, relative) can move it across. Then the rounded value is a
+/// whole number `k` below 10¹⁴, and `k / 10^places` is the double nearest the
+/// decimal, as parsing its text would give (both exact, one correctly rounded
+/// division). `None` near a half, for large values and for places outside
+/// 0–15: the caller writes the text.
+fn fast(x: f64, places: i32) -> Option<f64> {
+    let scale = *TENS.get(usize::try_from(places).ok()?)?;
+    let y = x.abs() * scale;
+    if y >= 1e14 {
+        return None;
+    }
+    let whole = y.floor();
+    let fraction = y - whole;
+    if (fraction - 0.5).abs() <= 1e-14 * y {
+        return None;
+    }
+    let k = if fraction > 0.5 { whole + 1.0 } else { whole };
+    if k == 0.0 {
+        return Some(0.0);
+    }
+    Some((k / scale).copysign(x))
+}
+
+/// [`pg_round`] the way PostgreSQL does it: through the `%.15g` text.
+fn by_text(x: f64, places: i32) -> f64 {
     // `{:.14e}` is `%.15g`'s digits in scientific form, e.g. "-2.67500000000000e0".
     let text = format!("{:.*e}", SIGNIFICANT_DIGITS - 1, x);
     let (mantissa, exponent) = text.split_once('e').expect("{:e} has an exponent");
@@ -172,5 +208,63 @@ mod tests {
         assert!(pg_round(-0.001, 2).is_sign_positive());
         assert!(pg_round(f64::NAN, 2).is_nan());
         assert_eq!(pg_round(f64::INFINITY, 2), f64::INFINITY);
+    }
+
+    /// SplitMix64: deterministic test values without a dependency.
+    struct Mix(u64);
+
+    impl Mix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+
+    #[test]
+    fn the_shortcut_gives_the_text_path_s_answer_bit_for_bit() {
+        let mut mix = Mix(7);
+        let mut taken = 0;
+        let mut check = |x: f64, places: i32| {
+            let text = by_text(x, places);
+            if let Some(quick) = fast(x, places) {
+                taken += 1;
+                assert_eq!(
+                    quick.to_bits(),
+                    text.to_bits(),
+                    "pg_round({x:e}, {places}): shortcut {quick:e}, text {text:e}"
+                );
+            }
+            assert_eq!(pg_round(x, places).to_bits(), text.to_bits());
+        };
+        for _ in 0..100_000 {
+            let places = (mix.next() % 7) as i32 - 1;
+            // Values of every magnitude the history step rounds (1e-6 to 1e13)…
+            let magnitude = 10f64.powi((mix.next() % 20) as i32 - 6);
+            let unit = (mix.next() >> 11) as f64 / (1u64 << 53) as f64;
+            let sign = if mix.next() % 2 == 0 { 1.0 } else { -1.0 };
+            check(sign * unit * magnitude, places);
+            // …and halves and their neighbours, a few ulps either side, where
+            // the 15-digit text decides.
+            let whole = (mix.next() % 1_000_000) as f64;
+            let places = (mix.next() % 5) as i32;
+            let half = sign * (whole + 0.5) / 10f64.powi(places);
+            let mut near = half;
+            for _ in 0..4 {
+                near = near.next_down();
+            }
+            for _ in 0..9 {
+                check(near, places);
+                near = near.next_up();
+            }
+            // Sums that carry binary noise, as averages of decimals do.
+            let a = (mix.next() % 100_000) as f64 / 1000.0;
+            let b = (mix.next() % 100_000) as f64 / 1000.0;
+            check((a + b) / 3.0, places);
+            check(a * 0.1 + b * 0.7, places);
+        }
+        assert!(taken > 250_000, "the shortcut answered only {taken} times");
     }
 }
