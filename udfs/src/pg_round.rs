@@ -244,7 +244,11 @@ mod tests {
             // Values of every magnitude the history step rounds (1e-6 to 1e13)…
             let magnitude = 10f64.powi((mix.next() % 20) as i32 - 6);
             let unit = (mix.next() >> 11) as f64 / (1u64 << 53) as f64;
-            let sign = if mix.next() % 2 == 0 { 1.0 } else { -1.0 };
+            let sign = if mix.next().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
             check(sign * unit * magnitude, places);
             // …and halves and their neighbours, a few ulps either side, where
             // the 15-digit text decides.
