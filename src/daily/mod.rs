@@ -205,7 +205,6 @@ pub async fn compute_dates_in_chunks(
             report.rows += n;
             report.written.push(date);
         }
-        drop(writes);
         // The computed rows become context for the next chunk, with their
         // rounded iv_rank and hv_30day as stored.
         let computed = stored::as_input(&rows, false)?;
