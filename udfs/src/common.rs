@@ -215,3 +215,28 @@ pub(crate) fn text_arg() -> Coercion {
         datafusion::common::types::logical_string(),
     ))
 }
+
+/// The sample standard deviation (n − 1) of `values`, in two passes (the
+/// mean first, then the squared deviations from it, each added in order);
+/// `None` below two values.
+pub(crate) fn sample_stddev(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+    let (n, sum) = values
+        .clone()
+        .fold((0usize, 0.0), |(n, sum), v| (n + 1, sum + v));
+    if n < 2 {
+        return None;
+    }
+    let mean = sum / n as f64;
+    let squares: f64 = values.map(|v| (v - mean) * (v - mean)).sum();
+    Some((squares / (n - 1) as f64).sqrt())
+}
+
+/// splitmix64, for reproducible pseudo-random test data.
+#[cfg(test)]
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -606,6 +606,7 @@ impl GroupsAccumulator for ExactSumGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::splitmix;
 
     /// 2^e for a normal exponent, built from its bits so it is exact.
     fn pow2(e: i32) -> f64 {
@@ -778,15 +779,6 @@ mod tests {
                 "{inputs:?}"
             );
         }
-    }
-
-    /// splitmix64, for reproducible pseudo-random test data.
-    fn splitmix(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 
     #[test]

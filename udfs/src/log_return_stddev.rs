@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     TypeSignatureClass, Volatility,
 };
 
-use crate::common::{ListRows, float64_arg, int64_arg, list_field, list_scalar};
+use crate::common::{ListRows, float64_arg, int64_arg, list_field, list_scalar, sample_stddev};
 
 /// The sample standard deviation (n − 1) of `ln(p_i / p_{i−1})` over the
 /// points with a positive, finite price, sorted by `at` (then price, so equal
@@ -27,18 +27,7 @@ use crate::common::{ListRows, float64_arg, int64_arg, list_field, list_scalar};
 /// first point has no return, even if an earlier point exists outside it.
 pub fn log_return_stddev(points: &mut [(i64, f64)]) -> Option<f64> {
     points.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let returns: Vec<f64> = points
-        .windows(2)
-        .map(|pair| (pair[1].1 / pair[0].1).ln())
-        .collect();
-    if returns.len() < 2 {
-        return None;
-    }
-    // Two passes: the mean first, then the squared deviations from it.
-    let n = returns.len() as f64;
-    let mean = returns.iter().sum::<f64>() / n;
-    let squares: f64 = returns.iter().map(|r| (r - mean) * (r - mean)).sum();
-    Some((squares / (n - 1.0)).sqrt())
+    sample_stddev(points.windows(2).map(|pair| (pair[1].1 / pair[0].1).ln()))
 }
 
 /// The `log_return_stddev` aggregate UDF.

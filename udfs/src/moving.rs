@@ -43,7 +43,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 
-use crate::common::{float64_arg, int64_arg};
+use crate::common::{float64_arg, int64_arg, sample_stddev};
 
 /// Which statistic a moving function computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,13 +89,21 @@ impl Statistic {
         }
     }
 
+    /// The SQL type of the result: BIGINT for the count, DOUBLE otherwise.
+    pub fn data_type(self) -> DataType {
+        match self {
+            Statistic::Count => DataType::Int64,
+            _ => DataType::Float64,
+        }
+    }
+
     /// The statistic of `values` (a frame's rows, in order, nulls as `None`).
     pub fn of(self, values: impl Iterator<Item = Option<f64>> + Clone) -> ScalarValue {
         let present = values.flatten();
         match self {
             Statistic::Count => ScalarValue::Int64(Some(present.count() as i64)),
             Statistic::Avg => ScalarValue::Float64(mean(present)),
-            Statistic::Stddev => ScalarValue::Float64(stddev(present)),
+            Statistic::Stddev => ScalarValue::Float64(sample_stddev(present)),
             Statistic::Min => ScalarValue::Float64(present.min_by(f64::total_cmp)),
             Statistic::Max => ScalarValue::Float64(present.max_by(f64::total_cmp)),
             Statistic::LogReturnStddev => {
@@ -104,7 +112,7 @@ impl Statistic {
                     .clone()
                     .zip(prices.skip(1))
                     .map(|(before, after)| (after / before).ln());
-                ScalarValue::Float64(stddev(returns))
+                ScalarValue::Float64(sample_stddev(returns))
             }
         }
     }
@@ -114,20 +122,6 @@ impl Statistic {
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (n, sum) = values.fold((0usize, 0.0), |(n, sum), v| (n + 1, sum + v));
     (n > 0).then(|| sum / n as f64)
-}
-
-/// The sample standard deviation of `values` (mean first, then the squared
-/// deviations from it); `None` below two values.
-fn stddev(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
-    let (n, sum) = values
-        .clone()
-        .fold((0usize, 0.0), |(n, sum), v| (n + 1, sum + v));
-    if n < 2 {
-        return None;
-    }
-    let mean = sum / n as f64;
-    let squares: f64 = values.map(|v| (v - mean) * (v - mean)).sum();
-    Some((squares / (n - 1) as f64).sqrt())
 }
 
 /// The moving window UDFs, one per [`Statistic`], shared instances.
@@ -201,10 +195,13 @@ impl WindowUDFImpl for Moving {
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(match self.statistic {
-            Statistic::Count => Field::new(field_args.name(), DataType::Int64, false),
-            _ => Field::new(field_args.name(), DataType::Float64, true),
-        }))
+        // A count is never null; the other statistics are null over no value.
+        let nullable = self.statistic != Statistic::Count;
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            self.statistic.data_type(),
+            nullable,
+        )))
     }
 }
 
@@ -274,11 +271,7 @@ impl PartitionEvaluator for MovingEvaluator {
             results.push(self.statistic.of(frame(x, start..end)));
         }
         if results.is_empty() {
-            let data_type = match self.statistic {
-                Statistic::Count => DataType::Int64,
-                _ => DataType::Float64,
-            };
-            return Ok(new_empty_array(&data_type));
+            return Ok(new_empty_array(&self.statistic.data_type()));
         }
         ScalarValue::iter_to_array(results)
     }

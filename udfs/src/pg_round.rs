@@ -188,6 +188,7 @@ impl ScalarUDFImpl for PgRound {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::splitmix;
 
     #[test]
     fn rounds_the_fifteen_digit_decimal_half_away_from_zero() {
@@ -210,22 +211,10 @@ mod tests {
         assert_eq!(pg_round(f64::INFINITY, 2), f64::INFINITY);
     }
 
-    /// SplitMix64: deterministic test values without a dependency.
-    struct Mix(u64);
-
-    impl Mix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-    }
-
     #[test]
     fn the_shortcut_gives_the_text_path_s_answer_bit_for_bit() {
-        let mut mix = Mix(7);
+        let mut seed = 7;
+        let mut next = || splitmix(&mut seed);
         let mut taken = 0;
         let mut check = |x: f64, places: i32| {
             let text = by_text(x, places);
@@ -240,20 +229,16 @@ mod tests {
             assert_eq!(pg_round(x, places).to_bits(), text.to_bits());
         };
         for _ in 0..100_000 {
-            let places = (mix.next() % 7) as i32 - 1;
+            let places = (next() % 7) as i32 - 1;
             // Values of every magnitude the history step rounds (1e-6 to 1e13)…
-            let magnitude = 10f64.powi((mix.next() % 20) as i32 - 6);
-            let unit = (mix.next() >> 11) as f64 / (1u64 << 53) as f64;
-            let sign = if mix.next().is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
+            let magnitude = 10f64.powi((next() % 20) as i32 - 6);
+            let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
+            let sign = if next().is_multiple_of(2) { 1.0 } else { -1.0 };
             check(sign * unit * magnitude, places);
             // …and halves and their neighbours, a few ulps either side, where
             // the 15-digit text decides.
-            let whole = (mix.next() % 1_000_000) as f64;
-            let places = (mix.next() % 5) as i32;
+            let whole = (next() % 1_000_000) as f64;
+            let places = (next() % 5) as i32;
             let half = sign * (whole + 0.5) / 10f64.powi(places);
             let mut near = half;
             for _ in 0..4 {
@@ -264,8 +249,8 @@ mod tests {
                 near = near.next_up();
             }
             // Sums that carry binary noise, as averages of decimals do.
-            let a = (mix.next() % 100_000) as f64 / 1000.0;
-            let b = (mix.next() % 100_000) as f64 / 1000.0;
+            let a = (next() % 100_000) as f64 / 1000.0;
+            let b = (next() % 100_000) as f64 / 1000.0;
             check((a + b) / 3.0, places);
             check(a * 0.1 + b * 0.7, places);
         }
