@@ -112,15 +112,11 @@ impl Partials {
 /// Adds `x` to the non-overlapping expansion `p`, ordered by increasing
 /// magnitude (Shewchuk's grow-expansion with zero elimination). The low
 /// parts are written back to `p`; returns their count and the new top.
+#[inline]
 fn grow(p: &mut [f64], mut x: f64) -> (usize, f64) {
     let mut n = 0;
     for j in 0..p.len() {
-        let mut y = p[j];
-        if x.abs() < y.abs() {
-            std::mem::swap(&mut x, &mut y);
-        }
-        let hi = x + y;
-        let lo = y - (hi - x);
+        let (hi, lo) = two_sum(x, p[j]);
         if lo != 0.0 {
             p[n] = lo;
             n += 1;
@@ -128,6 +124,17 @@ fn grow(p: &mut [f64], mut x: f64) -> (usize, f64) {
         x = hi;
     }
     (n, x)
+}
+
+/// Knuth's TwoSum: `x + y` rounded, and the exact error of that rounding,
+/// whatever the operands' magnitudes (no comparison, so no branch to
+/// mispredict; the same two values as Dekker's Fast2Sum after ordering them).
+#[inline(always)]
+fn two_sum(x: f64, y: f64) -> (f64, f64) {
+    let hi = x + y;
+    let y_part = hi - x;
+    let x_part = hi - y_part;
+    (hi, (x - x_part) + (y - y_part))
 }
 
 /// Adds `x` to an expansion that owns its storage.
@@ -247,6 +254,23 @@ impl ExactSum {
 
     #[inline]
     fn add_finite(&mut self, mut x: f64) {
+        // The common case first: a few inline partials, no carry.
+        if let Partials::Inline { len, buf } = &mut self.partials
+            && x.abs() < CARRY_UNIT
+        {
+            let (n, top) = grow(&mut buf[..*len as usize], x);
+            if top.abs() < CARRY_UNIT && (top == 0.0 || n < INLINE) {
+                if top != 0.0 {
+                    buf[n] = top;
+                }
+                *len = (n + usize::from(top != 0.0)) as u8;
+                return;
+            }
+            // The top spills out of the buffer or reaches a carry unit: the
+            // general path below adds it to the low parts.
+            *len = n as u8;
+            x = top;
+        }
         loop {
             // Exact: x - 2^1022 is either in Sterbenz's range or a multiple
             // of x's own ulp that is representable.
