@@ -8,10 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use datafusion::arrow::array::{
-    ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
+use datafusion::arrow::compute::kernels::boolean::{and, or};
+use datafusion::arrow::compute::kernels::cmp::{eq, lt, lt_eq};
 use datafusion::arrow::compute::{
-    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, concat, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::MemoryCatalogProviderList;
@@ -24,7 +26,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext, col};
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -737,8 +739,10 @@ async fn run_shards(
                 let frame = shard_ctx.sql(SCAN).await?.with_param_values(values)?;
                 let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
                 let rows = frame.collect().await?;
+                let ordered = ordered_by_date_and_ticker(&rows)?;
                 tracing::debug!(
                     shard = index,
+                    ordered,
                     rows = rows.iter().map(RecordBatch::num_rows).sum::<usize>(),
                     bytes = rows
                         .iter()
@@ -748,8 +752,14 @@ async fn run_shards(
                 );
                 let schema = rows.first().map_or(schema, |b| b.schema());
                 shard_ctx.deregister_table("strikes")?;
-                shard_ctx
-                    .register_table("strikes", Arc::new(MemTable::try_new(schema, vec![rows])?))?;
+                let mut table = MemTable::try_new(schema, vec![rows])?;
+                if ordered {
+                    table = table.with_sort_order(vec![vec![
+                        col("trade_date").sort(true, false),
+                        col("ticker").sort(true, false),
+                    ]]);
+                }
+                shard_ctx.register_table("strikes", Arc::new(table))?;
             }
             let mut done = Vec::with_capacity(jobs.len());
             for job in &jobs {
@@ -777,6 +787,41 @@ async fn run_shards(
         ));
     }
     Ok(merged)
+}
+
+/// Whether `batches`, one after the other, are in (trade_date, ticker) order
+/// with neither ever null.
+///
+/// The shared scan reads each date's file in turn (the listing orders the
+/// `trade_date=` directories), and the lake writes every file in ticker
+/// order, so this holds for every run of a lake; checked, not assumed, because
+/// a table declared in an order it is not in would give wrong results. Declared
+/// to DataFusion, the order lets each stage's `GROUP BY ticker, trade_date, …`
+/// finish a ticker's groups as soon as its rows end instead of holding every
+/// group of the shard: on a full-size day of a3 and v2, a third less memory
+/// (430 → 290 MB) and ~15 % less time (benches/README.md).
+fn ordered_by_date_and_ticker(batches: &[RecordBatch]) -> Result<bool, DataFusionError> {
+    let Some(first) = batches.first() else {
+        return Ok(true);
+    };
+    let key = |name: &str| -> Result<ArrayRef, DataFusionError> {
+        let index = first.schema().index_of(name)?;
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+        Ok(concat(&parts)?)
+    };
+    let (dates, tickers) = (key("trade_date")?, key("ticker")?);
+    if dates.null_count() > 0 || tickers.null_count() > 0 {
+        return Ok(false);
+    }
+    let rows = dates.len();
+    if rows < 2 {
+        return Ok(true);
+    }
+    // Row i and row i + 1, compared for every i at once.
+    let (d0, d1) = (dates.slice(0, rows - 1), dates.slice(1, rows - 1));
+    let (t0, t1) = (tickers.slice(0, rows - 1), tickers.slice(1, rows - 1));
+    let in_order = or(&lt(&d0, &d1)?, &and(&eq(&d0, &d1)?, &lt_eq(&t0, &t1)?)?)?;
+    Ok(in_order.true_count() == rows - 1)
 }
 
 /// The rows of `batches` as one batch in (trade_date, ticker) order, `None`
@@ -928,6 +973,39 @@ pub async fn metrics_param_sets(lake: &Location) -> Result<Vec<String>, MetricsE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch of (trade_date as days, ticker) rows.
+    fn keyed(rows: &[(i32, Option<&str>)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ticker", DataType::Utf8, true),
+            Field::new("trade_date", DataType::Date32, false),
+        ]));
+        let tickers: ArrayRef = Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1)));
+        let dates: ArrayRef = Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.0)));
+        RecordBatch::try_new(schema, vec![tickers, dates]).unwrap()
+    }
+
+    #[test]
+    fn order_by_date_then_ticker_is_checked_across_batches() {
+        let sorted = [
+            keyed(&[(1, Some("A")), (1, Some("A")), (1, Some("B"))]),
+            keyed(&[(1, Some("C")), (2, Some("A")), (2, Some("Z"))]),
+        ];
+        assert!(ordered_by_date_and_ticker(&sorted).unwrap());
+        assert!(ordered_by_date_and_ticker(&[]).unwrap());
+        // A later ticker before an earlier one on the same date.
+        let unsorted = [keyed(&[(1, Some("B")), (1, Some("A"))])];
+        assert!(!ordered_by_date_and_ticker(&unsorted).unwrap());
+        // Each batch in order, but not the second after the first.
+        let boundary = [
+            keyed(&[(2, Some("A")), (2, Some("B"))]),
+            keyed(&[(1, Some("C")), (1, Some("D"))]),
+        ];
+        assert!(!ordered_by_date_and_ticker(&boundary).unwrap());
+        // A null ticker is never declared in order.
+        let null = [keyed(&[(1, Some("A")), (1, None)])];
+        assert!(!ordered_by_date_and_ticker(&null).unwrap());
+    }
 
     #[test]
     fn snapshot_is_16_new_york_with_dst() {
