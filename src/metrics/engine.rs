@@ -799,7 +799,7 @@ async fn run_shards(
 /// to DataFusion, the order lets each stage's `GROUP BY ticker, trade_date, …`
 /// finish a ticker's groups as soon as its rows end instead of holding every
 /// group of the shard: on a full-size day of a3 and v2, a third less memory
-/// (430 → 290 MB) and ~15 % less time (benches/README.md).
+/// (430 → 290 MB) and 10–15 % less time (benches/README.md).
 fn ordered_by_date_and_ticker(batches: &[RecordBatch]) -> Result<bool, DataFusionError> {
     let Some(first) = batches.first() else {
         return Ok(true);

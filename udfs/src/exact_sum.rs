@@ -254,21 +254,19 @@ impl ExactSum {
 
     #[inline]
     fn add_finite(&mut self, mut x: f64) {
-        // The common case first: a few inline partials, no carry.
-        if let Partials::Inline { len, buf } = &mut self.partials
-            && x.abs() < CARRY_UNIT
+        // The common case first: inline partials, no carry.
+        if x.abs() < CARRY_UNIT
+            && let Partials::Inline { len, buf } = &mut self.partials
         {
             let (n, top) = grow(&mut buf[..*len as usize], x);
-            if top.abs() < CARRY_UNIT && (top == 0.0 || n < INLINE) {
+            *len = n as u8;
+            if top.abs() < CARRY_UNIT {
                 if top != 0.0 {
-                    buf[n] = top;
+                    self.partials.push(top);
                 }
-                *len = (n + usize::from(top != 0.0)) as u8;
                 return;
             }
-            // The top spills out of the buffer or reaches a carry unit: the
-            // general path below adds it to the low parts.
-            *len = n as u8;
+            // The top reached a carry unit: the general path splits it.
             x = top;
         }
         loop {
