@@ -1,23 +1,24 @@
 //! Sink benchmarks on a throwaway Postgres (`cargo bench --bench sink`):
 //!
 //! 1. throughput: a full day of both profiles through the sink, batched (the default: batches
-//!    of 1,000 rows, three in flight), batched on one connection, and one statement per row
+//!    of 500 rows, four in flight), batched on one connection, and one statement per row
 //!    (`batch_size = 1`, one connection), for a first day (tickers registered), the next
 //!    day, and the same day again (nothing changes);
-//! 2. daily_snapshots paths: new days written alternately by the sink (documents bound as
-//!    text; a day the table holds no row of is inserted, not upserted; ticker ids remembered
-//!    from earlier days) and by the previous path (the same batches upserted with the
-//!    documents bound as `jsonb[]`, the ticker ids looked up every day), rows/s and the server's
-//!    CPU time side by side, against the 50K rows/s target; beside them, the server alone
-//!    storing the same documents in one and (every round) in two backends, the bound on any
-//!    client, with the sink's rate as a ratio of it;
+//! 2. daily_snapshots paths: new days written alternately by the sink (a day the table holds
+//!    no row of is copied in, binary COPY; ticker ids remembered from earlier days) and by the
+//!    previous path (batches of 1,000 rows inserted from UNNEST arrays with the documents
+//!    bound as text, three in flight in order), rows/s and the server's and the client's CPU
+//!    time side by side, against the 50K rows/s target; beside them two bounds on any client,
+//!    every round: the server alone storing the same documents in two backends into a copy of
+//!    the table with its key, foreign key and WAL (what any writer of new rows pays), and into
+//!    a bare temporary copy (no foreign key, no WAL); the sink's rate as a ratio of each;
 //! 3. lookup latency: the V2 handoff's shadow-scoring query on five years of
 //!    `gex_metrics_snapshot` (5,800 symbols × 1,260 days ≈ 7.3M rows, loaded on the server).
 //!
 //! Sizes come from `GEXLAKE_BENCH_SYMBOLS` (5800), `GEXLAKE_BENCH_DAYS` (1260),
 //! `GEXLAKE_BENCH_LOOKUPS` (2000) and `GEXLAKE_BENCH_ROUNDS` (5, new days per path in 2);
-//! `GEXLAKE_BENCH_DAYS=20` makes a quick run. The batched mode takes the CLI's
-//! `GEXLAKE_SINK_BATCH_SIZE` and `GEXLAKE_SINK_CONCURRENCY`;
+//! `GEXLAKE_BENCH_DAYS=20` makes a quick run. The batched mode and the sink's path in 2 take
+//! the CLI's `GEXLAKE_SINK_BATCH_SIZE` and `GEXLAKE_SINK_CONCURRENCY`;
 //! `GEXLAKE_BENCH_MODES=batched,per-row,paths` runs only those parts of 1 and 2.
 
 #[path = "../tests/support/mod.rs"]
@@ -36,7 +37,6 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use support::handoff::SHADOW_LOOKUP;
 use support::pg::TestPostgres;
@@ -104,11 +104,6 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes, wanted: &dyn Fn(&str) -> b
     );
     // The CLI's tuning variables apply to the batched mode, as they would to a run.
     let defaults = SinkOptions::default();
-    let tuned = |name: &str, default: usize| {
-        std::env::var(name).ok().map_or(default, |v| {
-            v.parse().unwrap_or_else(|_| panic!("{name}={v:?}"))
-        })
-    };
     let batch = tuned("GEXLAKE_SINK_BATCH_SIZE", defaults.batch_size);
     let concurrency = tuned("GEXLAKE_SINK_CONCURRENCY", defaults.concurrency);
     // Rows a second over both tables and the three days, per mode; and each table's next day, batched.
@@ -190,84 +185,114 @@ async fn throughput(pg: &TestPostgres, sizes: &Sizes, wanted: &dyn Fn(&str) -> b
     }
 }
 
-/// The daily_snapshots upsert as the sink wrote it before the documents were bound as text:
-/// the same statement with a `jsonb[]` parameter, kept as the baseline of the comparison.
-const PREVIOUS_UPSERT: &str = "
-INSERT INTO daily_snapshots AS d (time, ticker_id, dealer_metrics_json, model_version, updated_at)
-SELECT u.ts, u.ticker_id, u.doc, u.model_version, now()
-FROM UNNEST($1::timestamptz[], $2::int8[], $3::jsonb[], $4::int4[])
-    AS u(ts, ticker_id, doc, model_version)
-ON CONFLICT (time, ticker_id) DO UPDATE
-SET dealer_metrics_json = EXCLUDED.dealer_metrics_json,
-    model_version = EXCLUDED.model_version,
-    updated_at = EXCLUDED.updated_at
-WHERE (d.dealer_metrics_json, d.model_version)
-    IS DISTINCT FROM (EXCLUDED.dealer_metrics_json, EXCLUDED.model_version)";
+/// A new day's batch as the sink wrote it before new rows were copied in: the documents
+/// bound as text in UNNEST arrays, one INSERT a batch.
+const PREVIOUS_INSERT: &str = "
+INSERT INTO daily_snapshots (time, ticker_id, dealer_metrics_json, model_version, updated_at)
+SELECT u.ts, u.ticker_id, u.doc::jsonb, u.model_version, now()
+FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::int4[])
+    AS u(ts, ticker_id, doc, model_version)";
 
 /// Issue #15's goal for writing a new day into daily_snapshots.
 const TARGET_ROWS_PER_SECOND: f64 = 50_000.0;
 
-/// New days written alternately by the sink and by the previous path, with the same batch
-/// size and batches in flight; the server's CPU time is printed beside the rates because on
-/// a shared machine it varies far less than the wall clock.
+/// New days written alternately by the sink and by the previous path; the server's and the
+/// client's CPU time are printed beside the rates because on a shared machine they vary far
+/// less than the wall clock.
 async fn daily_snapshots_paths(pg: &TestPostgres, sizes: &Sizes) {
     let url = pg.create_database("paths");
-    let options = SinkOptions::default();
+    let defaults = SinkOptions::default();
+    let options = SinkOptions {
+        batch_size: tuned("GEXLAKE_SINK_BATCH_SIZE", defaults.batch_size),
+        concurrency: tuned("GEXLAKE_SINK_CONCURRENCY", defaults.concurrency),
+        ..defaults
+    };
     let sink = PgSink::connect_with(&url, options.clone())
         .await
         .expect("connect");
     let mut day = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
     // The first day registers the tickers, so both paths then write new rows only.
+    let first_rows = synthetic_day(Profile::A3, day, sizes.symbols);
     let first = sink
-        .upsert_daily_snapshots(&synthetic_day(Profile::A3, day, sizes.symbols))
+        .upsert_daily_snapshots(&first_rows)
         .await
         .expect("first day");
     assert!(first.soft_failed.is_empty(), "{:?}", first.soft_failed);
     let previous = PgPoolOptions::new()
-        .max_connections(options.max_connections)
+        .max_connections(PREVIOUS_CONCURRENCY as u32 + 1)
         .connect(&url)
         .await
         .expect("pool");
+    // The previous sink remembered ticker ids between days too.
+    let ids: HashMap<String, i64> =
+        sqlx::query_as("SELECT symbol::text, id::int8 FROM tickers WHERE symbol = ANY($1::text[])")
+            .bind(
+                first_rows
+                    .iter()
+                    .map(|m| m.ticker.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&previous)
+            .await
+            .expect("ticker ids")
+            .into_iter()
+            .collect();
     let mut monitor = PgConnection::connect(&url).await.expect("connect");
     let names = [
-        "previous (jsonb[] binds)",
-        "sink (text binds, new day inserted)",
+        "previous (INSERT of UNNEST arrays)".to_string(),
+        format!(
+            "sink (COPY, {} rows × {} in flight)",
+            options.batch_size, options.concurrency
+        ),
     ];
     let mut rates: [Vec<f64>; 2] = Default::default();
     let mut server_ms: [Vec<u64>; 2] = Default::default();
+    let mut client_ms: [Vec<u64>; 2] = Default::default();
     let mut bound = Vec::with_capacity(sizes.rounds);
+    let mut floor = Vec::with_capacity(sizes.rounds);
     for round in 0..sizes.rounds {
         // Alternating which path goes first keeps either from always following the other.
         for path in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
             day = day.succ_opt().expect("a next day");
             let rows = synthetic_day(Profile::A3, day, sizes.symbols);
             let cpu_before = server_cpu_ms(&mut monitor).await;
+            let client_before = process_cpu_ms("self");
             let started = Instant::now();
             let written = if path == 0 {
-                previous_path(&previous, &rows, &options).await
+                previous_path(&previous, &rows, &ids).await
             } else {
                 let report = sink.upsert_daily_snapshots(&rows).await.expect("sink");
                 assert!(report.soft_failed.is_empty(), "{:?}", report.soft_failed);
                 report.written
             };
             let elapsed = started.elapsed();
+            client_ms[path].push(process_cpu_ms("self").saturating_sub(client_before));
             assert_eq!(written, rows.len(), "{}: every row is new", names[path]);
             rates[path].push(rows.len() as f64 / elapsed.as_secs_f64());
             server_ms[path].push(server_cpu_ms(&mut monitor).await.saturating_sub(cpu_before));
         }
-        // The bound in the same round, as the machine's speed drifts between rounds.
-        let (rows, elapsed) = server_only_documents(&url, 2).await;
+        // The bounds in the same round, as the machine's speed drifts between rounds.
+        let (rows, elapsed) = server_only_documents(&url, 2, Target::Bare).await;
         bound.push(rows as f64 / elapsed.as_secs_f64());
+        let (rows, elapsed) = server_only_documents(&url, 2, Target::LikeTheTable).await;
+        floor.push(rows as f64 / elapsed.as_secs_f64());
     }
     println!(
         "\ndaily_snapshots, a new day of {} tickers: {} days per path, medians",
         sizes.symbols, sizes.rounds
     );
-    println!("{:<40} {:>10} {:>15}", "path", "rows/s", "server CPU ms");
+    println!(
+        "{:<48} {:>10} {:>15} {:>15}",
+        "path", "rows/s", "server CPU ms", "client CPU ms"
+    );
     let rate = [median(&mut rates[0]), median(&mut rates[1])];
     let cpu = [median(&mut server_ms[0]), median(&mut server_ms[1])];
+    let client = [median(&mut client_ms[0]), median(&mut client_ms[1])];
     for path in 0..2 {
-        println!("{:<40} {:>10.0} {:>15}", names[path], rate[path], cpu[path]);
+        println!(
+            "{:<48} {:>10.0} {:>15} {:>15}",
+            names[path], rate[path], cpu[path], client[path]
+        );
     }
     result(
         &format!(
@@ -275,7 +300,10 @@ async fn daily_snapshots_paths(pg: &TestPostgres, sizes: &Sizes) {
             sizes.symbols, sizes.rounds
         ),
         &format!("{:.0} rows/s", rate[1]),
-        &format!("previous `jsonb[]` path {:.0} rows/s", rate[0]),
+        &format!(
+            "previous path (INSERT of UNNEST arrays) {:.0} rows/s",
+            rate[0]
+        ),
         &format!("{:.2}×", rate[1] / rate[0]),
         "≥ 50K rows/s",
     );
@@ -289,20 +317,35 @@ async fn daily_snapshots_paths(pg: &TestPostgres, sizes: &Sizes) {
             "not met"
         }
     );
-    let (rows, elapsed) = server_only_documents(&url, 1).await;
+    let (rows, elapsed) = server_only_documents(&url, 1, Target::Bare).await;
     println!(
-        "{:<40} {:>10.0}",
-        "server alone, 1 backend, no client",
+        "{:<48} {:>10.0}",
+        "server alone, bare table, 1 backend",
         rows as f64 / elapsed.as_secs_f64()
     );
     let bound = median(&mut bound);
     println!(
-        "{:<40} {bound:>10.0}",
-        "server alone, 2 backends, no client"
+        "{:<48} {bound:>10.0}",
+        "server alone, bare table, 2 backends"
+    );
+    let floor = median(&mut floor);
+    println!(
+        "{:<48} {floor:>10.0}",
+        "server alone, like daily_snapshots, 2 backends"
     );
     result(
         &format!(
-            "same / the server alone storing the same documents in 2 backends (no client, foreign key, conflict check or WAL; median of {} days)",
+            "same / the server alone storing the same documents in 2 backends into a copy of the table with its key, foreign key and WAL (no client; median of {} days)",
+            sizes.rounds
+        ),
+        &format!("{:.0} rows/s", rate[1]),
+        &format!("{floor:.0} rows/s"),
+        &format!("{:.2}×", rate[1] / floor),
+        "reported",
+    );
+    result(
+        &format!(
+            "same / the server alone, the same documents into a bare temporary copy (no client, foreign key or WAL; median of {} days)",
             sizes.rounds
         ),
         &format!("{:.0} rows/s", rate[1]),
@@ -312,26 +355,21 @@ async fn daily_snapshots_paths(pg: &TestPostgres, sizes: &Sizes) {
     );
 }
 
-/// The previous path: the ticker ids looked up once, then batches of `jsonb[]` binds, as
-/// many in flight as the sink runs. Returns the rows written.
-async fn previous_path(pool: &PgPool, rows: &[DealerMetrics], options: &SinkOptions) -> usize {
-    let symbols: Vec<&str> = rows.iter().map(|m| m.ticker.as_str()).collect();
-    let ids: HashMap<String, i64> =
-        sqlx::query_as("SELECT symbol::text, id::int8 FROM tickers WHERE symbol = ANY($1::text[])")
-            .bind(&symbols)
-            .fetch_all(pool)
-            .await
-            .expect("ticker ids")
-            .into_iter()
-            .collect();
-    let ids = &ids;
-    futures::stream::iter(rows.chunks(options.batch_size))
+/// The previous sink's batches for a new day.
+const PREVIOUS_BATCH_SIZE: usize = 1000;
+/// The previous sink's batches in flight (taken in order).
+const PREVIOUS_CONCURRENCY: usize = 3;
+
+/// The previous path: batches of UNNEST arrays with the documents bound as text, inserted,
+/// as many in flight as the previous sink ran. Returns the rows written.
+async fn previous_path(pool: &PgPool, rows: &[DealerMetrics], ids: &HashMap<String, i64>) -> usize {
+    futures::stream::iter(rows.chunks(PREVIOUS_BATCH_SIZE))
         .map(|batch| async move {
-            let docs: Vec<_> = batch
+            let docs: Vec<String> = batch
                 .iter()
-                .map(|m| Json(DealerMetricsDocument::new(m)))
+                .map(|m| serde_json::to_string(&DealerMetricsDocument::new(m)).expect("document"))
                 .collect();
-            sqlx::query(PREVIOUS_UPSERT)
+            sqlx::query(PREVIOUS_INSERT)
                 .bind(batch.iter().map(|m| m.snapshot_ts).collect::<Vec<_>>())
                 .bind(batch.iter().map(|m| ids[&m.ticker]).collect::<Vec<_>>())
                 .bind(docs)
@@ -340,7 +378,7 @@ async fn previous_path(pool: &PgPool, rows: &[DealerMetrics], options: &SinkOpti
                 .await
                 .map(|done| done.rows_affected() as usize)
         })
-        .buffered(options.concurrency)
+        .buffered(PREVIOUS_CONCURRENCY)
         .try_fold(0, |sum, written| async move { Ok(sum + written) })
         .await
         .expect("previous path")
@@ -357,18 +395,31 @@ async fn server_cpu_ms(monitor: &mut PgConnection) -> u64 {
     .await
     .expect("backends");
     pids.into_iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .map(|stat| {
-            // The fields after the parenthesised command name; utime and stime are 14 and 15.
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map_or("", |(_, rest)| rest)
-                .split_whitespace()
-                .collect();
-            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-            (ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0)) * 10
-        })
+        .map(|pid| process_cpu_ms(&pid.to_string()))
         .sum()
+}
+
+/// CPU time (user + system) of process `pid` (or `self`) so far, from `/proc` (Linux counts
+/// it in 1/100 s); 0 when the process is gone.
+fn process_cpu_ms(pid: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The fields after the parenthesised command name; utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    (ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0)) * 10
+}
+
+/// The CLI's sink tuning variable `name`, or `default`.
+fn tuned(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().map_or(default, |v| {
+        v.parse().unwrap_or_else(|_| panic!("{name}={v:?}"))
+    })
 }
 
 fn median<T: Copy + PartialOrd>(values: &mut [T]) -> T {
@@ -396,16 +447,45 @@ fn result(benchmark: &str, gexlake: &str, baseline: &str, ratio: &str, target: &
     .unwrap_or_else(|e| panic!("{path}: {e}"));
 }
 
-/// The bound under the daily_snapshots rate: the server alone parsing and storing the latest
-/// day's documents (from text, into a copy of the table with its compression and key,
-/// temporary so without WAL, and without conflict checks or foreign key), split over
-/// `backends` sessions running side by side. No client can write them faster.
-async fn server_only_documents(url: &str, backends: usize) -> (usize, Duration) {
+/// Where [`server_only_documents`] stores the documents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// A temporary copy of daily_snapshots with its compression and key: no WAL, no foreign
+    /// key.
+    Bare,
+    /// A copy of daily_snapshots with its compression, key and foreign key to `tickers`,
+    /// logged: what any writer of new rows pays.
+    LikeTheTable,
+}
+
+/// Bounds under the daily_snapshots rate: the server alone parsing and storing the latest
+/// day's documents (from text, without conflict checks) into `target`, split over `backends`
+/// sessions running side by side. No client can write them faster.
+async fn server_only_documents(url: &str, backends: usize, target: Target) -> (usize, Duration) {
+    let setup = match target {
+        Target::Bare => "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);",
+        Target::LikeTheTable => "",
+    };
+    if target == Target::LikeTheTable {
+        let mut conn = PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(
+            "DROP TABLE IF EXISTS floor_copy;
+             CREATE TABLE floor_copy (LIKE daily_snapshots INCLUDING ALL);
+             ALTER TABLE floor_copy ADD FOREIGN KEY (ticker_id) REFERENCES tickers (id);",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("copy of daily_snapshots");
+    }
+    let table = match target {
+        Target::Bare => "copy",
+        Target::LikeTheTable => "floor_copy",
+    };
     let mut sessions = Vec::with_capacity(backends);
     for share in 0..backends {
         let mut conn = PgConnection::connect(url).await.expect("connect");
         sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);
+            "{setup}
              CREATE TEMP TABLE docs AS
                  SELECT time, ticker_id, dealer_metrics_json::text AS doc FROM daily_snapshots
                  WHERE time = (SELECT max(time) FROM daily_snapshots)
@@ -413,17 +493,19 @@ async fn server_only_documents(url: &str, backends: usize) -> (usize, Duration) 
         )))
         .execute(&mut conn)
         .await
-        .expect("copy of daily_snapshots");
+        .expect("documents of the latest day");
         sessions.push(conn);
     }
+    let insert = format!(
+        "INSERT INTO {table} (time, ticker_id, dealer_metrics_json, model_version)
+         SELECT time, ticker_id, doc::jsonb, 1 FROM docs"
+    );
     let started = Instant::now();
-    let inserted = futures::future::join_all(sessions.iter_mut().map(|conn| {
-        sqlx::query(
-            "INSERT INTO copy (time, ticker_id, dealer_metrics_json, model_version)
-             SELECT time, ticker_id, doc::jsonb, 1 FROM docs",
-        )
-        .execute(conn)
-    }))
+    let inserted = futures::future::join_all(
+        sessions
+            .iter_mut()
+            .map(|conn| sqlx::query(AssertSqlSafe(insert.clone())).execute(conn)),
+    )
     .await;
     let elapsed = started.elapsed();
     let rows = inserted

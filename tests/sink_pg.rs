@@ -110,7 +110,7 @@ async fn stored_daily(
 ) -> HashMap<(String, DateTime<Utc>), (String, i32, DateTime<Utc>)> {
     type Stored = (String, DateTime<Utc>, String, i32, DateTime<Utc>);
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT t.symbol::text, d.time, d.dealer_metrics_json::text, d.model_version, d.updated_at
+        "SELECT t.symbol::text, d.time, d.dealer_metrics_json::text, d.model_version::int4, d.updated_at
          FROM daily_snapshots d JOIN tickers t ON t.id = d.ticker_id
          WHERE d.dealer_metrics_json IS NOT NULL AND NOT d.dealer_metrics_json ? 'legacy'",
     )
@@ -1272,4 +1272,102 @@ fn synthetic_snapshot_ts_follows_new_york_daylight_saving() {
     let summer = snapshot_ts(NaiveDate::from_ymd_opt(2024, 7, 3).unwrap());
     assert_eq!(winter.to_rfc3339(), "2024-01-03T21:00:00+00:00");
     assert_eq!(summer.to_rfc3339(), "2024-07-03T20:00:00+00:00");
+}
+
+/// How each daily_snapshots batch of a call was written, from the sink's debug log.
+fn batch_paths(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|line| line.contains("daily_snapshots batch written"))
+        .map(|line| {
+            let how = line.split("how=").nth(1).expect("the path is logged");
+            how.split_whitespace().next().unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A new day on `url`: the day before registers the tickers, then the new day is written and
+/// must hold exactly, with an `updated_at` for every row. Returns the new day's batch paths.
+async fn write_a_new_day(url: &str) -> Vec<String> {
+    let sink = PgSink::connect_with(url, fast_options()).await.unwrap();
+    let before = synthetic_day(Profile::A3, previous_day(), 300);
+    assert_clean(&sink.upsert_daily_snapshots(&before).await.unwrap(), 300, 0);
+    // A day no pipeline of the production fixture has rows at.
+    let monday = NaiveDate::from_ymd_opt(2024, 3, 11).unwrap();
+    let rows = synthetic_day(Profile::A3, monday, 300);
+    let (logs, guard) = Logs::capture();
+    let report = sink.upsert_daily_snapshots(&rows).await.unwrap();
+    drop(guard);
+    assert_clean(&report, 300, 0);
+    let db = pool(url).await;
+    let mut expected = before;
+    expected.extend(rows);
+    assert_daily_holds(&db, &expected).await;
+    let without: i64 = scalar(
+        &db,
+        "SELECT count(*) FROM daily_snapshots
+         WHERE dealer_metrics_json IS NOT NULL AND NOT dealer_metrics_json ? 'legacy'
+           AND updated_at IS NULL",
+    )
+    .await;
+    assert_eq!(without, 0, "every written row has its updated_at");
+    // The same day again changes nothing, whichever way it was written.
+    assert_clean(
+        &sink.upsert_daily_snapshots(&expected[300..]).await.unwrap(),
+        0,
+        300,
+    );
+    batch_paths(&logs.text())
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test]
+async fn new_days_are_copied_in_where_the_table_allows_it_and_inserted_elsewhere() {
+    let pg = TestPostgres::start();
+    let copied = |id: &str| vec![format!("Copy({id})")];
+
+    // The sink's own schema (bigint ticker ids) and a production one (integer ids).
+    let blank = pg.create_database("copy_blank");
+    assert_eq!(write_a_new_day(&blank).await, copied("Int8"));
+    let production = production_database(&pg, "copy_production").await;
+    assert_eq!(write_a_new_day(&production).await, copied("Int4"));
+
+    // An updated_at another pipeline added without a default: COPY would leave it NULL, so
+    // the rows are inserted with now().
+    let no_default = production_database(&pg, "copy_no_default").await;
+    sqlx::raw_sql("ALTER TABLE daily_snapshots ADD COLUMN updated_at TIMESTAMPTZ")
+        .execute(&pool(&no_default).await)
+        .await
+        .unwrap();
+    assert_eq!(write_a_new_day(&no_default).await, ["Insert"]);
+
+    // A model_version of another type: the binary format would not convert it.
+    let bigint_version = production_database(&pg, "copy_bigint_version").await;
+    sqlx::raw_sql("ALTER TABLE daily_snapshots ADD COLUMN model_version BIGINT")
+        .execute(&pool(&bigint_version).await)
+        .await
+        .unwrap();
+    assert_eq!(write_a_new_day(&bigint_version).await, ["Insert"]);
+
+    // Row-level security: PostgreSQL refuses COPY FROM for a role it applies to, and the
+    // batch is inserted instead (the superuser is exempt, so a writer role runs the sink; it
+    // needs CREATE on the schema because the sink keeps its migrations table there).
+    let rls = production_database(&pg, "copy_rls").await;
+    migrate(&rls).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE ROLE rls_writer LOGIN PASSWORD 'writer-secret';
+         GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO rls_writer;
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO rls_writer;
+         GRANT CREATE ON SCHEMA public TO rls_writer;
+         ALTER TABLE daily_snapshots ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY everything ON daily_snapshots USING (true) WITH CHECK (true);",
+    )
+    .execute(&pool(&rls).await)
+    .await
+    .unwrap();
+    let mut writer = url::Url::parse(&rls).unwrap();
+    writer.set_username("rls_writer").unwrap();
+    writer.set_password(Some("writer-secret")).unwrap();
+    assert_eq!(write_a_new_day(writer.as_str()).await, ["Insert"]);
 }

@@ -3,8 +3,9 @@
 //! `orats_daily` batches into `orats_daily`, after applying the migrations in `migrations/`
 //! (which create the tables, or adopt existing ones).
 //!
-//! Rows are written in batches, one UNNEST statement per batch, each statement its own
-//! transaction. A batch rejected for its data is split in halves until the offending rows
+//! Rows are written in batches, one UNNEST statement per batch (or, for a new day of
+//! `daily_snapshots`, one binary COPY), each statement its own transaction, several batches
+//! in flight. A batch rejected for its data is split in halves until the offending rows
 //! stand alone, so a bad row soft-fails only its ticker. Transient errors are retried with
 //! exponential backoff; when the retries run out the batch's tickers soft-fail, and so do the
 //! remaining batches without further attempts (the database is then considered down, which
@@ -294,8 +295,11 @@ impl PgSink {
     /// the metrics last changed, not when a run last passed (a re-run leaves it alone).
     ///
     /// Rows at a snapshot time the table holds no row at yet (a new day, the nightly's case)
-    /// are written with plain INSERTs, which cost the server less than upserts; a batch that
-    /// meets a row another writer stored meanwhile is upserted instead, with the same result.
+    /// are copied in with binary COPY, which costs the server less than the statements
+    /// (plain INSERTs where the table's column types or a missing `updated_at` default rule
+    /// the binary format out, or the server refuses COPY, as under row-level security); a
+    /// batch that meets a row another writer stored meanwhile is upserted instead, with the
+    /// same result.
     pub async fn upsert_daily_snapshots(
         &self,
         rows: &[DealerMetrics],
@@ -338,7 +342,7 @@ impl PgSink {
             report.not_counted = before - rows.len();
         }
         let mut known = TickerIds::new();
-        let mut present = None;
+        let mut existing = None;
         if table == Table::DailySnapshots {
             // All new symbols in one sorted statement before the batches run side by side,
             // so ticker ids do not depend on which batch reaches the server first; the
@@ -363,19 +367,20 @@ impl PgSink {
                 self.ticker_ids.lock().expect("not poisoned").extend(ids);
             }
             known = self.ticker_ids.lock().expect("not poisoned").clone();
-            // Times the table holds no row at yet (a new day) are inserted, not upserted.
-            present = self
+            // Times the table holds no row at yet (a new day) are copied in (or inserted),
+            // not upserted.
+            existing = self
                 .best_effort(
                     &mut report,
                     "existing rows not checked; every batch upserts",
-                    || tables::times_present(&self.pool, &rows),
+                    || tables::existing(&self.pool, &rows),
                 )
                 .await;
         }
         let upsert = MetricsUpsert {
             table,
             known: &known,
-            present: present.as_ref(),
+            existing: existing.as_ref(),
         };
         report.absorb(self.write_all(&upsert, &rows).await);
         if !report.soft_failed.is_empty() {
@@ -444,15 +449,23 @@ impl PgSink {
         let mut report = SinkReport::new(upsert.table());
         let unavailable: Mutex<Option<String>> = Mutex::new(None);
         // The futures are made first: a stream holding the closure would not be `Send`.
+        let unavailable = &unavailable;
         let batches: Vec<_> = rows
             .chunks(self.options.batch_size.max(1))
-            .map(|batch| self.write_batch(upsert, batch, &unavailable))
+            .enumerate()
+            .map(
+                |(i, batch)| async move { (i, self.write_batch(upsert, batch, unavailable).await) },
+            )
             .collect();
-        let parts: Vec<SinkReport> = futures::stream::iter(batches)
-            .buffered(self.options.concurrency.max(1))
+        // Unordered, so that a finished batch frees its place for the next at once (an ordered
+        // stream holds it until the batches before it finish); the parts are put back in input
+        // order for the report.
+        let mut parts: Vec<(usize, SinkReport)> = futures::stream::iter(batches)
+            .buffer_unordered(self.options.concurrency.max(1))
             .collect()
             .await;
-        for part in parts {
+        parts.sort_unstable_by_key(|(i, _)| *i);
+        for (_, part) in parts {
             report.absorb(part);
         }
         report

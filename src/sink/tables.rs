@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolCopyExt;
 use tracing::debug;
 
 use super::{Keyed, Upsert};
@@ -38,16 +39,39 @@ WHERE (d.dealer_metrics_json, d.model_version)
     IS DISTINCT FROM (EXCLUDED.dealer_metrics_json, EXCLUDED.model_version)";
 
 /// The same rows as [`UPSERT_DAILY_SNAPSHOTS`] for a day the table holds no row of yet (the
-/// nightly's new day): a plain INSERT skips the speculative insertion ON CONFLICT makes per
-/// row (an extra probe of the unique index and a confirmation record in the WAL), about a
-/// tenth of the server's time per row (PostgreSQL 15, `benches/sink.rs`). A row written by
-/// another pipeline meanwhile makes it fail as a whole (unique_violation, nothing written),
-/// and the batch is then upserted.
+/// nightly's new day), when [`COPY_DAILY_SNAPSHOTS`] cannot be used: a plain INSERT skips the
+/// speculative insertion ON CONFLICT makes per row (an extra probe of the unique index and a
+/// confirmation record in the WAL), about a tenth of the server's time per row (PostgreSQL
+/// 15, `benches/sink.rs`). A row written by another pipeline meanwhile makes it fail as a
+/// whole (unique_violation, nothing written), and the batch is then upserted.
 const INSERT_DAILY_SNAPSHOTS: &str = "
 INSERT INTO daily_snapshots (time, ticker_id, dealer_metrics_json, model_version, updated_at)
 SELECT u.ts, u.ticker_id, u.doc::jsonb, u.model_version, now()
 FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::int4[])
     AS u(ts, ticker_id, doc, model_version)";
+
+/// A new day's rows as [`INSERT_DAILY_SNAPSHOTS`] writes them, copied in PostgreSQL's binary
+/// COPY format (see [`copy_data`]): no array parameters to receive and unnest, no plan, and
+/// rows stored a page at a time (one WAL record a page, not one a row), about a tenth less
+/// server time per row (PostgreSQL 15, `benches/sink.rs`). The binary format converts
+/// nothing, so it is used only where [`COPY_LAYOUT`] finds the column types it writes, and
+/// `updated_at` takes the column's default (`now()` in the sink's migration), so only where
+/// there is one. Like the INSERT it fails as a whole on a row stored meanwhile, and the batch
+/// is then upserted.
+const COPY_DAILY_SNAPSHOTS: &str = "COPY daily_snapshots (time, ticker_id, dealer_metrics_json, \
+     model_version) FROM STDIN (FORMAT binary)";
+
+/// Whether daily_snapshots can take [`COPY_DAILY_SNAPSHOTS`]: `time` timestamptz,
+/// `dealer_metrics_json` jsonb, `model_version` integer, a default for `updated_at`; and
+/// the type of `ticker_id` (an adopted table may have `integer` ids).
+const COPY_LAYOUT: &str = "
+SELECT bool_or(a.attname = 'time' AND a.atttypid = 'timestamptz'::regtype)
+   AND bool_or(a.attname = 'dealer_metrics_json' AND a.atttypid = 'jsonb'::regtype)
+   AND bool_or(a.attname = 'model_version' AND a.atttypid = 'int4'::regtype)
+   AND bool_or(a.attname = 'updated_at' AND a.atthasdef),
+    max(a.atttypid::regtype::text) FILTER (WHERE a.attname = 'ticker_id')
+FROM pg_attribute a
+WHERE a.attrelid = 'daily_snapshots'::regclass AND a.attnum > 0 AND NOT a.attisdropped";
 
 /// Which of the given times daily_snapshots holds a row at (any pipeline's): one probe of
 /// the (time, ticker_id) index per time.
@@ -57,6 +81,10 @@ WHERE EXISTS (SELECT 1 FROM daily_snapshots d WHERE d.time = t.time)";
 
 /// The SQLSTATE of a unique violation.
 const UNIQUE_VIOLATION: &str = "23505";
+
+/// The SQLSTATE class of a feature the server does not support, such as COPY FROM into a
+/// table with row-level security.
+const FEATURE_NOT_SUPPORTED_CLASS: &str = "0A";
 
 /// Numbers arrive as text so NUMERIC keeps every digit (see [`numeric_text`]); net_vex and
 /// net_charm are not computed by model 1, so they are left NULL on insert and never touched.
@@ -117,10 +145,28 @@ pub(crate) struct MetricsUpsert<'a> {
     pub(crate) table: Table,
     /// Ticker ids already registered; others are looked up (and registered) per batch.
     pub(crate) known: &'a TickerIds,
-    /// `daily_snapshots`: the snapshot times the table already held rows at when the upsert
-    /// began; a batch at other times only is inserted rather than upserted. `None` (not
-    /// known) upserts every batch.
-    pub(crate) present: Option<&'a HashSet<DateTime<Utc>>>,
+    /// `daily_snapshots`: what the table held when the upsert began; `None` (not known)
+    /// upserts every batch.
+    pub(crate) existing: Option<&'a Existing>,
+}
+
+/// What daily_snapshots held when an upsert began.
+#[derive(Debug)]
+pub(crate) struct Existing {
+    /// The snapshot times of the upsert's rows the table held rows at (any pipeline's); a
+    /// batch at other times only is written as new rows rather than upserted.
+    present: HashSet<DateTime<Utc>>,
+    /// How new rows are copied in; `None` when the table's columns do not allow it.
+    copy: Option<IdType>,
+}
+
+/// The type of daily_snapshots.ticker_id, which the binary COPY format must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdType {
+    /// `integer`.
+    Int4,
+    /// `bigint`, as the sink's migration creates it.
+    Int8,
 }
 
 impl<'r> Upsert for MetricsUpsert<'r> {
@@ -137,10 +183,17 @@ impl<'r> Upsert for MetricsUpsert<'r> {
     ) -> Result<u64, sqlx::Error> {
         match self.table {
             Table::DailySnapshots => {
-                let new_rows = self
-                    .present
-                    .is_some_and(|present| rows.iter().all(|m| !present.contains(&m.snapshot_ts)));
-                write_daily_snapshots(pool, rows, self.known, new_rows).await
+                let how = match self.existing {
+                    Some(existing)
+                        if rows
+                            .iter()
+                            .all(|m| !existing.present.contains(&m.snapshot_ts)) =>
+                    {
+                        existing.copy.map_or(Write::Insert, Write::Copy)
+                    }
+                    _ => Write::Upsert,
+                };
+                write_daily_snapshots(pool, rows, self.known, how).await
             }
             Table::GexMetricsSnapshot => write_gex_metrics_snapshot(pool, rows).await,
         }
@@ -174,13 +227,24 @@ pub(crate) fn last_per_key(rows: &[DealerMetrics]) -> (Vec<&DealerMetrics>, usiz
     (kept, dropped)
 }
 
-/// Writes one batch: inserted when `new_rows` (no row of the table was at these times when
-/// the upsert began), upserted otherwise or when a row appeared meanwhile.
+/// How a batch of daily_snapshots is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// New rows, copied in ([`COPY_DAILY_SNAPSHOTS`]) with ticker ids of this type.
+    Copy(IdType),
+    /// New rows, inserted ([`INSERT_DAILY_SNAPSHOTS`]).
+    Insert,
+    /// Rows that may exist ([`UPSERT_DAILY_SNAPSHOTS`]).
+    Upsert,
+}
+
+/// Writes one batch as `how` says; new rows that fail as a whole because a row appeared
+/// meanwhile are upserted instead, and a copy the server does not support is inserted.
 async fn write_daily_snapshots(
     pool: &PgPool,
     rows: &[&DealerMetrics],
     known: &TickerIds,
-    new_rows: bool,
+    mut how: Write,
 ) -> Result<u64, sqlx::Error> {
     let looked_up;
     let ids = if rows.iter().all(|m| known.contains_key(&m.ticker)) {
@@ -189,59 +253,166 @@ async fn write_daily_snapshots(
         looked_up = ticker_ids(pool, rows).await?;
         &looked_up
     };
-    let mut times = Vec::with_capacity(rows.len());
-    let mut ticker_ids = Vec::with_capacity(rows.len());
-    let mut docs = Vec::with_capacity(rows.len());
-    let mut versions = Vec::with_capacity(rows.len());
-    for m in rows {
-        let id = ids.get(&m.ticker).copied().ok_or_else(|| {
-            sqlx::Error::InvalidArgument(format!(
-                "ticker {:?} is missing from tickers after registration",
-                m.ticker
-            ))
-        })?;
-        times.push(m.snapshot_ts);
-        ticker_ids.push(id);
-        let doc = serde_json::to_string(&DealerMetricsDocument::new(m))
-            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        docs.push(doc);
-        versions.push(m.model_version);
-    }
-    let statement = |sql: &'static str| {
-        sqlx::query(sql)
-            .bind(&times)
-            .bind(&ticker_ids)
-            .bind(&docs)
-            .bind(&versions)
-    };
-    if new_rows {
-        match statement(INSERT_DAILY_SNAPSHOTS).execute(pool).await {
-            Ok(done) => return Ok(done.rows_affected()),
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|m| {
+            ids.get(&m.ticker).copied().ok_or_else(|| {
+                sqlx::Error::InvalidArgument(format!(
+                    "ticker {:?} is missing from tickers after registration",
+                    m.ticker
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    loop {
+        let result = match how {
+            Write::Copy(id_type) => copy_daily_snapshots(pool, rows, &ids, id_type).await,
+            Write::Insert => bind_daily_snapshots(INSERT_DAILY_SNAPSHOTS, rows, &ids)?
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+            Write::Upsert => bind_daily_snapshots(UPSERT_DAILY_SNAPSHOTS, rows, &ids)?
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+        };
+        let code = match &result {
+            Ok(_) => {
+                debug!(rows = rows.len(), how = ?how, "daily_snapshots batch written");
+                return result;
+            }
+            Err(sqlx::Error::Database(db)) if how != Write::Upsert => db.code(),
+            Err(_) => return result,
+        };
+        how = match code.as_deref() {
+            Some(UNIQUE_VIOLATION) => {
                 debug!(
                     rows = rows.len(),
                     "daily_snapshots: another writer stored rows at these times meanwhile; upserting the batch"
                 );
+                Write::Upsert
             }
-            Err(err) => return Err(err),
-        }
+            Some(code)
+                if matches!(how, Write::Copy(_))
+                    && code.starts_with(FEATURE_NOT_SUPPORTED_CLASS) =>
+            {
+                debug!(
+                    rows = rows.len(),
+                    code, "daily_snapshots: the server refused to copy rows in; inserting them"
+                );
+                Write::Insert
+            }
+            _ => return result,
+        };
     }
-    let done = statement(UPSERT_DAILY_SNAPSHOTS).execute(pool).await?;
-    Ok(done.rows_affected())
 }
 
-/// The snapshot times of `rows` at which daily_snapshots already holds a row.
-pub(crate) async fn times_present(
+/// The statement `sql` with the four UNNEST arrays of `rows` (`ids` their ticker ids) bound.
+fn bind_daily_snapshots<'q>(
+    sql: &'static str,
+    rows: &[&DealerMetrics],
+    ids: &[i64],
+) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, sqlx::Error> {
+    let docs = rows
+        .iter()
+        .map(|m| serde_json::to_string(&DealerMetricsDocument::new(m)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    Ok(sqlx::query(sql)
+        .bind(rows.iter().map(|m| m.snapshot_ts).collect::<Vec<_>>())
+        .bind(ids.to_vec())
+        .bind(docs)
+        .bind(rows.iter().map(|m| m.model_version).collect::<Vec<_>>()))
+}
+
+/// Copies `rows` (`ids` their ticker ids) in with [`COPY_DAILY_SNAPSHOTS`], one transaction.
+async fn copy_daily_snapshots(
     pool: &PgPool,
     rows: &[&DealerMetrics],
-) -> Result<HashSet<DateTime<Utc>>, sqlx::Error> {
+    ids: &[i64],
+    id_type: IdType,
+) -> Result<u64, sqlx::Error> {
+    let data = copy_data(rows, ids, id_type).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let mut copy = pool.copy_in_raw(COPY_DAILY_SNAPSHOTS).await?;
+    copy.send(data).await?;
+    copy.finish().await
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 00:00:00 UTC.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// `rows` in PostgreSQL's binary COPY format, columns as [`COPY_DAILY_SNAPSHOTS`] names them:
+/// the signature and two empty header fields, then per row the field count and each field
+/// as a length and its binary value (timestamptz: microseconds since 2000 UTC; jsonb: a
+/// version byte, 1, then the document's text, serialized in place), then -1.
+fn copy_data(
+    rows: &[&DealerMetrics],
+    ids: &[i64],
+    id_type: IdType,
+) -> Result<Vec<u8>, serde_json::Error> {
+    const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+    const FIELDS: i16 = 4;
+    // Documents are 1–2 KB.
+    let mut data = Vec::with_capacity(SIGNATURE.len() + 8 + rows.len() * 2048 + 2);
+    data.extend_from_slice(SIGNATURE);
+    data.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
+    data.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for (m, id) in rows.iter().zip(ids) {
+        data.extend_from_slice(&FIELDS.to_be_bytes());
+        let micros = m.snapshot_ts.timestamp_micros() - POSTGRES_EPOCH_MICROS;
+        data.extend_from_slice(&8i32.to_be_bytes());
+        data.extend_from_slice(&micros.to_be_bytes());
+        match id_type {
+            IdType::Int8 => {
+                data.extend_from_slice(&8i32.to_be_bytes());
+                data.extend_from_slice(&id.to_be_bytes());
+            }
+            IdType::Int4 => {
+                let id = i32::try_from(*id).map_err(|_| {
+                    serde::ser::Error::custom(format!("ticker id {id} is out of integer range"))
+                })?;
+                data.extend_from_slice(&4i32.to_be_bytes());
+                data.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+        let length_at = data.len();
+        data.extend_from_slice(&0i32.to_be_bytes());
+        data.push(1); // jsonb's binary format version
+        serde_json::to_writer(&mut data, &DealerMetricsDocument::new(m))?;
+        let length = i32::try_from(data.len() - length_at - 4)
+            .map_err(|_| serde::ser::Error::custom("a document of 2 GB or more"))?;
+        data[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        data.extend_from_slice(&4i32.to_be_bytes());
+        data.extend_from_slice(&m.model_version.to_be_bytes());
+    }
+    data.extend_from_slice(&(-1i16).to_be_bytes()); // trailer
+    Ok(data)
+}
+
+/// What daily_snapshots holds of the snapshot times of `rows`, and whether new rows can be
+/// copied in.
+pub(crate) async fn existing(
+    pool: &PgPool,
+    rows: &[&DealerMetrics],
+) -> Result<Existing, sqlx::Error> {
     let times: BTreeSet<DateTime<Utc>> = rows.iter().map(|m| m.snapshot_ts).collect();
     let times: Vec<DateTime<Utc>> = times.into_iter().collect();
     let present: Vec<DateTime<Utc>> = sqlx::query_scalar(TIMES_PRESENT)
         .bind(&times)
         .fetch_all(pool)
         .await?;
-    Ok(present.into_iter().collect())
+    let (columns_match, id_type): (Option<bool>, Option<String>) =
+        sqlx::query_as(COPY_LAYOUT).fetch_one(pool).await?;
+    let copy = match id_type.as_deref() {
+        _ if columns_match != Some(true) => None,
+        Some("bigint") => Some(IdType::Int8),
+        Some("integer") => Some(IdType::Int4),
+        _ => None,
+    };
+    Ok(Existing {
+        present: present.into_iter().collect(),
+        copy,
+    })
 }
 
 async fn write_gex_metrics_snapshot(
