@@ -1,6 +1,6 @@
 //! The Postgres sink against real servers (one per test, see `support::pg`):
-//! migrations on blank and production-shaped databases, idempotent upserts, the V2 handoff's
-//! sanity queries, bad rows, servers that die or drop connections mid-sink, and the synthetic
+//! migrations on blank and production-shaped databases, idempotent upserts, new days copied in
+//! (or inserted where the table rules COPY out), the V2 handoff's sanity queries, bad rows, servers that die or drop connections mid-sink, and the synthetic
 //! day the tests sink.
 
 mod common;

@@ -52,8 +52,8 @@ FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::int4[])
 
 /// A new day's rows as [`INSERT_DAILY_SNAPSHOTS`] writes them, copied in PostgreSQL's binary
 /// COPY format (see [`copy_data`]): no array parameters to receive and unnest, no plan, and
-/// rows stored a page at a time (one WAL record a page, not one a row), about a tenth less
-/// server time per row (PostgreSQL 15, `benches/sink.rs`). The binary format converts
+/// rows stored a page at a time (one WAL record a page, not one a row); 1.03–1.16× the rate of
+/// the INSERT over eight runs of `benches/sink.rs` (PostgreSQL 15). The binary format converts
 /// nothing, so it is used only where [`COPY_LAYOUT`] finds the column types it writes, and
 /// `updated_at` takes the column's default (`now()` in the sink's migration), so only where
 /// there is one. Like the INSERT it fails as a whole on a row stored meanwhile, and the batch
