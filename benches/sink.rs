@@ -448,7 +448,7 @@ fn result(benchmark: &str, gexlake: &str, baseline: &str, ratio: &str, target: &
 }
 
 /// Where [`server_only_documents`] stores the documents.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Target {
     /// A temporary copy of daily_snapshots with its compression and key: no WAL, no foreign
     /// key.
@@ -462,25 +462,30 @@ enum Target {
 /// day's documents (from text, without conflict checks) into `target`, split over `backends`
 /// sessions running side by side. No client can write them faster.
 async fn server_only_documents(url: &str, backends: usize, target: Target) -> (usize, Duration) {
-    let setup = match target {
-        Target::Bare => "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);",
-        Target::LikeTheTable => "",
+    // (made once, shared by the sessions; made by each session for itself; the table)
+    let (shared, setup, table) = match target {
+        Target::Bare => (
+            None,
+            "CREATE TEMP TABLE copy (LIKE daily_snapshots INCLUDING ALL);",
+            "copy",
+        ),
+        Target::LikeTheTable => (
+            Some(
+                "DROP TABLE IF EXISTS floor_copy;
+                 CREATE TABLE floor_copy (LIKE daily_snapshots INCLUDING ALL);
+                 ALTER TABLE floor_copy ADD FOREIGN KEY (ticker_id) REFERENCES tickers (id);",
+            ),
+            "",
+            "floor_copy",
+        ),
     };
-    if target == Target::LikeTheTable {
+    if let Some(shared) = shared {
         let mut conn = PgConnection::connect(url).await.expect("connect");
-        sqlx::raw_sql(
-            "DROP TABLE IF EXISTS floor_copy;
-             CREATE TABLE floor_copy (LIKE daily_snapshots INCLUDING ALL);
-             ALTER TABLE floor_copy ADD FOREIGN KEY (ticker_id) REFERENCES tickers (id);",
-        )
-        .execute(&mut conn)
-        .await
-        .expect("copy of daily_snapshots");
+        sqlx::raw_sql(shared)
+            .execute(&mut conn)
+            .await
+            .expect("copy of daily_snapshots");
     }
-    let table = match target {
-        Target::Bare => "copy",
-        Target::LikeTheTable => "floor_copy",
-    };
     let mut sessions = Vec::with_capacity(backends);
     for share in 0..backends {
         let mut conn = PgConnection::connect(url).await.expect("connect");

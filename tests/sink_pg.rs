@@ -16,7 +16,7 @@ use gexlake::metrics::{DealerMetrics, Profile, dealer_metrics_json};
 use gexlake::sink::{PgSink, SinkError, SinkOptions, SinkReport};
 use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, Row};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use support::handoff;
 use support::pg::TestPostgres;
 use support::synthetic::{MAJOR_TICKERS, snapshot_ts, synthetic_day, ticker};
@@ -1335,19 +1335,24 @@ async fn new_days_are_copied_in_where_the_table_allows_it_and_inserted_elsewhere
 
     // An updated_at another pipeline added without a default: COPY would leave it NULL, so
     // the rows are inserted with now().
-    let no_default = production_database(&pg, "copy_no_default").await;
-    sqlx::raw_sql("ALTER TABLE daily_snapshots ADD COLUMN updated_at TIMESTAMPTZ")
-        .execute(&pool(&no_default).await)
-        .await
-        .unwrap();
+    let with_column = |name: &'static str, column: &'static str| {
+        let pg = &pg;
+        async move {
+            let url = production_database(pg, name).await;
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "ALTER TABLE daily_snapshots ADD COLUMN {column}"
+            )))
+            .execute(&pool(&url).await)
+            .await
+            .unwrap();
+            url
+        }
+    };
+    let no_default = with_column("copy_no_default", "updated_at TIMESTAMPTZ").await;
     assert_eq!(write_a_new_day(&no_default).await, ["Insert"]);
 
     // A model_version of another type: the binary format would not convert it.
-    let bigint_version = production_database(&pg, "copy_bigint_version").await;
-    sqlx::raw_sql("ALTER TABLE daily_snapshots ADD COLUMN model_version BIGINT")
-        .execute(&pool(&bigint_version).await)
-        .await
-        .unwrap();
+    let bigint_version = with_column("copy_bigint_version", "model_version BIGINT").await;
     assert_eq!(write_a_new_day(&bigint_version).await, ["Insert"]);
 
     // Row-level security: PostgreSQL refuses COPY FROM for a role it applies to, and the
