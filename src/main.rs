@@ -11,6 +11,7 @@ const PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
 
 fn main() -> std::process::ExitCode {
     keep_freed_pages();
+    small_pages_only();
     gexlake::cli::main()
 }
 
@@ -28,5 +29,26 @@ fn keep_freed_pages() {
         // SAFETY: called first thing in `main`, before any other thread exists
         // (mimalloc's option setters are not thread safe).
         unsafe { libmimalloc_sys::mi_option_set(PURGE_DECOMMITS, 0) };
+    }
+}
+
+/// No transparent huge pages for this process. mimalloc asks for them on its
+/// arena (`madvise(MADV_HUGEPAGE)` on the 1 GiB it reserves), so the first touch
+/// of any byte of a 2 MiB region had the kernel zero all of it: a one-day metrics
+/// run touches its memory sparsely (small pages spread over the arena) and had
+/// ~190 MB zeroed, where with 4 KiB pages ~70 MB are. On a VM whose first touch
+/// of a page is slow at times (the host backs it then), the zeroing was a third
+/// of such a run's samples (`perf`: `clear_page_erms` under
+/// `do_huge_pmd_anonymous_page`), and with huge pages off the same runs' median
+/// fell by ~15 %, with the system time a third of what it was (benches/README.md,
+/// "Where the time goes"). `MIMALLOC_ALLOW_THP=1` in the environment keeps them.
+#[allow(unsafe_code)]
+fn small_pages_only() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: prctl with PR_SET_THP_DISABLE reads no memory; it sets a flag
+        // of this process (inherited by its children) that the kernel checks on
+        // each page fault. Failure (an old kernel) leaves huge pages allowed.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     }
 }
