@@ -271,7 +271,7 @@ pub async fn register_dealer_metrics(
         .infer_schema(&ctx.state(), &lake.store, &[meta])
         .await?;
     let url = ListingTableUrl::parse(lake.child_url(METRICS_DIR, true))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+    let options = ListingOptions::new(Arc::new(lake_parquet_format(lake)))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![
             ("params".to_string(), DataType::Utf8),
@@ -296,6 +296,24 @@ async fn register_strikes(ctx: &SessionContext, lake: &Location) -> Result<(), M
     )?)
 }
 
+/// How the lake's Parquet files are read: DataFusion's defaults, but on a local
+/// lake the first read of a file takes its last 64 KiB (a full-size day's footer
+/// is ~62 KB) instead of DataFusion's 512 KiB. That first read exists to save a
+/// round trip to an object store, where the default stays; on a local disk every
+/// byte of it is copied, and a one-day strike file of a 300-ticker lake (~550 KB,
+/// its footer 8.7 KB) was read almost whole to plan a one-ticker query: a year's
+/// SPY history read 131 MB for ~10 MB of footers and pages (`strace`), and
+/// answered in 0.155 s instead of 0.197 s with the smaller read (best of 5).
+fn lake_parquet_format(lake: &Location) -> ParquetFormat {
+    const LOCAL_FOOTER_READ: usize = 64 * 1024;
+    let format = ParquetFormat::default();
+    if lake.is_local {
+        format.with_metadata_size_hint(Some(LOCAL_FOOTER_READ))
+    } else {
+        format
+    }
+}
+
 /// Registers the lake directory `dir` as table `name`: Parquet files of
 /// `schema` under `trade_date=YYYY-MM-DD` partitions (the partition column
 /// `trade_date`), replacing a table of that name.
@@ -307,7 +325,7 @@ pub(crate) fn register_dated_table(
     schema: SchemaRef,
 ) -> Result<(), DataFusionError> {
     let url = ListingTableUrl::parse(lake.child_url(dir, true))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+    let options = ListingOptions::new(Arc::new(lake_parquet_format(lake)))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("trade_date".to_string(), DataType::Date32)]);
     let config = ListingTableConfig::new(url)
