@@ -12,6 +12,7 @@ const PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
 fn main() -> std::process::ExitCode {
     keep_freed_pages();
     small_pages_only();
+    keep_c_heap();
     gexlake::cli::main()
 }
 
@@ -50,5 +51,29 @@ fn small_pages_only() {
         // of this process (inherited by its children) that the kernel checks on
         // each page fault. Failure (an old kernel) leaves huge pages allowed.
         unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+}
+
+/// glibc's heap, which only C code in the process uses (zstd), keeps what it
+/// frees. The Parquet crate creates a zstd compression and a decompression
+/// context (`ZSTDCodec::new`, parquet 59) for every column chunk it reads or
+/// writes, and frees them after it; glibc handed the freed top of its heap back
+/// to the kernel (a 128 KiB trim threshold) or served the allocation with its
+/// own `mmap`, so each new context was faulted in and zeroed again. Keeping
+/// 256 MiB before trimming, and serving allocations below 32 MiB from the heap,
+/// halved the page faults of a one-year `gexlake sql` history (15,400 →
+/// 7,600) and made it ~8 % faster (0.157 → 0.143 s query time, best of 6,
+/// interleaved); one day of ingest 146K → 104K faults, its system time
+/// 0.37 → 0.28 s. `GLIBC_TUNABLES` in the environment leaves glibc as set there.
+#[allow(unsafe_code)]
+fn keep_c_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        // SAFETY: called in `main` before any other thread exists; mallopt only
+        // sets glibc's malloc parameters. A refused value leaves glibc's default.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        }
     }
 }
