@@ -8,7 +8,9 @@ use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch,
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::engine::MetricsError;
@@ -27,6 +29,73 @@ fn metrics_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(format!("gexlake {}", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// One day's results as a Parquet file of one row group, its columns encoded
+/// side by side, one thread a core: the same bytes as [`ArrowWriter`] writing the
+/// batch (the same column writers, appended in column order), in about half the
+/// time on two cores. The file was encoded on one core after the computation had
+/// finished with both (~17 ms of a ~0.24 s one-day run).
+fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
+    let props = metrics_properties();
+    let whole = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.clone()))?;
+    let splits = props
+        .max_row_group_row_count()
+        .is_some_and(|rows| batch.num_rows() > rows)
+        || props.max_row_group_bytes().is_some();
+    if splits {
+        // Never for one day of tickers; ArrowWriter splits the row groups.
+        let mut whole = whole;
+        whole.write(batch)?;
+        return whole.into_inner();
+    }
+    let (mut file, factory) = whole.into_serialized_writer()?;
+    let mut leaves = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        leaves.extend(compute_leaves(field, column)?);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, pair) in factory
+        .create_column_writers(0)?
+        .into_iter()
+        .zip(leaves)
+        .enumerate()
+    {
+        shares[i % threads].push((i, pair));
+    }
+    let encoded: Vec<Result<Vec<(usize, ArrowColumnChunk)>, ParquetError>> =
+        std::thread::scope(|scope| {
+            let running: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    scope.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|(i, (mut writer, leaf))| {
+                                writer.write(&leaf)?;
+                                Ok((i, writer.close()?))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| thread.join().expect("a column encoder panicked"))
+                .collect()
+        });
+    let mut chunks = Vec::new();
+    for share in encoded {
+        chunks.extend(share?);
+    }
+    chunks.sort_unstable_by_key(|(i, _)| *i);
+    let mut row_group = file.next_row_group()?;
+    for (_, chunk) in chunks {
+        chunk.append_to_row_group(&mut row_group)?;
+    }
+    row_group.close()?;
+    file.into_inner()
 }
 
 /// The columns recording how a result was made, appended to every row: each
@@ -176,10 +245,7 @@ pub async fn write_partitions(
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
             .map_err(DataFusionError::from)?;
-        let mut writer =
-            ArrowWriter::try_new(Vec::new(), batch.schema(), Some(metrics_properties()))?;
-        writer.write(&batch)?;
-        let bytes = writer.into_inner()?;
+        let bytes = encode(&batch)?;
         let relative = format!(
             "{}/part.parquet",
             metrics_partition(&name, days_to_date(day))
@@ -194,4 +260,90 @@ pub async fn write_partitions(
         start = end;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Builder, StringBuilder};
+    use datafusion::arrow::array::{Int64Array, ListBuilder, StructBuilder};
+    use datafusion::arrow::datatypes::Fields;
+
+    /// A batch shaped like a day of results: text, nullable numbers and a list
+    /// of (strike, gex) structs, the wall columns' type.
+    fn results(rows: usize) -> RecordBatch {
+        let wall = Fields::from(vec![
+            Field::new("strike", DataType::Float64, true),
+            Field::new("gex", DataType::Float64, true),
+        ]);
+        let mut walls = ListBuilder::new(StructBuilder::from_fields(wall.clone(), rows));
+        for r in 0..rows {
+            for k in 0..r % 4 {
+                let entry = walls.values();
+                entry
+                    .field_builder::<Float64Builder>(0)
+                    .expect("strike")
+                    .append_value(100.0 + (r * 7 + k) as f64 * 0.5);
+                entry
+                    .field_builder::<Float64Builder>(1)
+                    .expect("gex")
+                    .append_option((k != 2).then_some(r as f64 * 1.25e6 - k as f64));
+                entry.append(true);
+            }
+            walls.append(r % 9 != 0);
+        }
+        let mut tickers = StringBuilder::new();
+        for r in 0..rows {
+            tickers.append_value(format!("T{:04}", r * 37 % 5003));
+        }
+        let gex: Float64Array = (0..rows)
+            .map(|r| (r % 5 != 0).then_some((r as f64).sin() * 1e9))
+            .collect();
+        let counts = Int64Array::from_iter_values((0..rows).map(|r| (r * r % 977) as i64));
+        let schema = Schema::new(vec![
+            Field::new("ticker", DataType::Utf8, false),
+            Field::new("gex_net", DataType::Float64, true),
+            Field::new("strikes", DataType::Int64, false),
+            Field::new(
+                "call_walls",
+                DataType::List(Arc::new(Field::new("item", DataType::Struct(wall), true))),
+                true,
+            ),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(tickers.finish()),
+                Arc::new(gex),
+                Arc::new(counts),
+                Arc::new(walls.finish()),
+            ],
+        )
+        .expect("a valid batch")
+    }
+
+    #[test]
+    fn columns_encoded_side_by_side_give_the_bytes_of_one_writer() {
+        for rows in [1, 5_800] {
+            let batch = results(rows);
+            let mut one =
+                ArrowWriter::try_new(Vec::new(), batch.schema(), Some(metrics_properties()))
+                    .expect("writer");
+            one.write(&batch).expect("write");
+            let expected = one.into_inner().expect("file");
+            let bytes = encode(&batch).expect("encoded");
+            assert_eq!(bytes, expected, "{rows} rows");
+            let back: Vec<RecordBatch> =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+                    Bytes::from(bytes),
+                    8192,
+                )
+                .expect("reader")
+                .collect::<Result<_, _>>()
+                .expect("batches");
+            let back = datafusion::arrow::compute::concat_batches(&batch.schema(), &back)
+                .expect("one batch");
+            assert_eq!(back, batch, "{rows} rows read back");
+        }
+    }
 }
