@@ -266,12 +266,12 @@ pub async fn register_dealer_metrics(
     let Some(meta) = sample else {
         return Ok(false);
     };
-    let format = ParquetFormat::default();
+    let format = lake_parquet_format(lake);
     let schema = format
         .infer_schema(&ctx.state(), &lake.store, &[meta])
         .await?;
     let url = ListingTableUrl::parse(lake.child_url(METRICS_DIR, true))?;
-    let options = ListingOptions::new(Arc::new(lake_parquet_format(lake)))
+    let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![
             ("params".to_string(), DataType::Utf8),
