@@ -454,7 +454,13 @@ mod on_a_cluster {
             "2026-02-05",
         ]);
         assert_eq!(code, 1, "{stderr}");
-        let functions = ["exact_sum", "gamma_flip", "top_walls", "gex_slope"];
+        let functions = [
+            "exact_sum",
+            "count_codes",
+            "gamma_flip",
+            "top_walls",
+            "gex_slope",
+        ];
         assert!(
             functions
                 .iter()

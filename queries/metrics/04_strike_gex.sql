@@ -2,7 +2,10 @@
 -- net_gex is Σ g of the strike's eligible legs, calls and puts; the call/put OI
 -- and volume of eligible legs feed the walls; rejected legs are counted per rule
 -- for filter_stats (the codes of 01_rows.sql: 1 expired, 2 dte_exceeded,
--- 3 missing_gamma, 4 uncounted_row, 5 low_open_interest, 6 low_volume).
+-- 3 missing_gamma, 4 uncounted_row, 5 low_open_interest, 6 low_volume):
+-- count_codes counts the six codes of both legs in one pass (one aggregate,
+-- which DataFusion computes once for the six columns, instead of twelve
+-- filtered counts each comparing every row).
 -- Every floating-point sum is exact_sum: the correctly rounded sum (over both
 -- arguments' values when given two, as if each leg were a row), so results are
 -- bit-identical whatever the order rows arrive in.
@@ -35,17 +38,11 @@ SELECT ticker, trade_date, spot, strike,
        CASE WHEN $wall_rule = 'first_listed' THEN coalesce(sum(p_volu) FILTER (WHERE counted), 0)
             ELSE coalesce(sum(p_volu) FILTER (WHERE p_rejected_by IS NULL), 0) END AS wall_put_volume,
        2 * count(*) AS legs,
-       count(*) FILTER (WHERE c_rejected_by = 1)
-         + count(*) FILTER (WHERE p_rejected_by = 1) AS expired,
-       count(*) FILTER (WHERE c_rejected_by = 2)
-         + count(*) FILTER (WHERE p_rejected_by = 2) AS dte_exceeded,
-       count(*) FILTER (WHERE c_rejected_by = 3)
-         + count(*) FILTER (WHERE p_rejected_by = 3) AS missing_gamma,
-       count(*) FILTER (WHERE c_rejected_by = 4)
-         + count(*) FILTER (WHERE p_rejected_by = 4) AS uncounted_row,
-       count(*) FILTER (WHERE c_rejected_by = 5)
-         + count(*) FILTER (WHERE p_rejected_by = 5) AS low_open_interest,
-       count(*) FILTER (WHERE c_rejected_by = 6)
-         + count(*) FILTER (WHERE p_rejected_by = 6) AS low_volume
+       count_codes(6, c_rejected_by, p_rejected_by)[1] AS expired,
+       count_codes(6, c_rejected_by, p_rejected_by)[2] AS dte_exceeded,
+       count_codes(6, c_rejected_by, p_rejected_by)[3] AS missing_gamma,
+       count_codes(6, c_rejected_by, p_rejected_by)[4] AS uncounted_row,
+       count_codes(6, c_rejected_by, p_rejected_by)[5] AS low_open_interest,
+       count_codes(6, c_rejected_by, p_rejected_by)[6] AS low_volume
 FROM legs
 GROUP BY ticker, trade_date, spot, strike

@@ -3,6 +3,7 @@
 //! | function | result |
 //! | --- | --- |
 //! | `exact_sum(x)` | correctly rounded, order-independent sum |
+//! | `count_codes(n, code)` | how many times each code `1..=n` occurs |
 //! | `gamma_flip(strike, net_gex)` | strike where cumulative net gamma changes sign |
 //! | `top_walls(strike, open_interest, volume, n)` | the `n` strikes with most open interest |
 //! | `gex_slope(strike, net_gex, spot, window_pct)` | net gamma slope across spot |
@@ -25,6 +26,7 @@
 //! ```
 
 mod common;
+pub mod count_codes;
 pub mod exact_sum;
 pub mod gamma_flip;
 pub mod gex_slope;
@@ -44,6 +46,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 pub fn functions() -> Vec<Arc<AggregateUDF>> {
     vec![
         exact_sum::exact_sum_udaf(),
+        count_codes::count_codes_udaf(),
         gamma_flip::gamma_flip_udaf(),
         top_walls::top_walls_udaf(),
         gex_slope::gex_slope_udaf(),

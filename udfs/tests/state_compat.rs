@@ -18,6 +18,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Sign
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use gexlake_udfs::count_codes::count_codes;
 use gexlake_udfs::exact_sum::exact_sum;
 use gexlake_udfs::gamma_flip::{FlipRule, FlipSearch, gamma_flip, gamma_flip_with};
 use gexlake_udfs::gex_slope::gex_slope;
@@ -25,6 +26,8 @@ use gexlake_udfs::top_walls::{Listed, Wall, WallRule, top_walls, top_walls_by};
 
 const WINDOW_PCT: f64 = 0.05;
 const TOP_N: usize = 3;
+/// The codes `count_codes` counts: 1..=CODES.
+const CODES: usize = 6;
 /// The flip band of the nearest-spot columns, as multiples of spot.
 const FLIP_RANGE: (f64, f64) = (0.9, 1.1);
 /// Groups `g` with `g % 97 == NAN_GROUP` may hold NaN in `x`.
@@ -71,6 +74,9 @@ struct Row {
     oi: Option<i64>,
     volume: Option<i64>,
     listed: Option<i64>,
+    /// Two codes in 1..=CODES, as a call's and a put's rejection codes.
+    code: Option<i64>,
+    code2: Option<i64>,
 }
 
 fn generate(groups: usize, seed: u64) -> Vec<Row> {
@@ -115,6 +121,8 @@ fn generate(groups: usize, seed: u64) -> Vec<Row> {
                 volume: (!rng.chance(10)).then(|| rng.below(100) as i64),
                 // Few distinct listings, so that equal open interest ties on them too.
                 listed: (!rng.chance(10)).then(|| rng.below(8) as i64),
+                code: (!rng.chance(40)).then(|| 1 + rng.below(CODES as u64) as i64),
+                code2: (!rng.chance(40)).then(|| 1 + rng.below(CODES as u64) as i64),
             });
         }
     }
@@ -134,6 +142,8 @@ struct Results {
     flip_near: Option<u64>,
     /// `top_walls(strike, oi, volume, TOP_N, 'first_listed', listed)`.
     walls_listed: Vec<(u64, i64, i64)>,
+    /// `count_codes(CODES, code, code2)`.
+    codes: Vec<i64>,
 }
 
 fn bits(x: Option<f64>) -> Option<u64> {
@@ -194,6 +204,8 @@ fn reference(rows: &[&Row], spot_override: Option<f64>) -> Results {
         walls: as_bits(&walls),
         flip_near: bits(gamma_flip_with(points.iter().copied(), near)),
         walls_listed: as_bits(&walls_listed),
+        codes: count_codes(CODES, rows.iter().flat_map(|r| [r.code, r.code2]).flatten())
+            .expect("codes in range"),
     }
 }
 
@@ -217,6 +229,8 @@ fn schema() -> Arc<Schema> {
         Field::new("oi", DataType::Int64, true),
         Field::new("volume", DataType::Int64, true),
         Field::new("listed", DataType::Int64, true),
+        Field::new("code", DataType::Int64, true),
+        Field::new("code2", DataType::Int64, true),
     ]))
 }
 
@@ -238,6 +252,8 @@ fn batch(rows: &[Row]) -> RecordBatch {
             i(|r| r.oi),
             i(|r| r.volume),
             i(|r| r.listed),
+            i(|r| r.code),
+            i(|r| r.code2),
         ],
     )
     .expect("valid batch")
@@ -339,7 +355,7 @@ fn skipped_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
 }
 
 /// Runs `sql`, whose columns are `g, sum, flip, slope, sum2, walls, flip_near,
-/// walls_listed`, and returns
+/// walls_listed, codes`, and returns
 /// the results by group together with the number of skipped rows.
 async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize) {
     let plan = ctx
@@ -380,6 +396,15 @@ async fn run(ctx: &SessionContext, sql: &str) -> (BTreeMap<i64, Results>, usize)
                 walls: walls(5, row),
                 flip_near: float(6, row),
                 walls_listed: walls(7, row),
+                codes: {
+                    let lists = batch.column(8).as_list::<i32>();
+                    assert!(lists.is_valid(row), "count_codes is never NULL");
+                    lists
+                        .value(row)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .to_vec()
+                },
             };
             let key = if g.is_valid(row) { g.value(row) } else { -1 };
             assert!(out.insert(key, results).is_none(), "one row per group");
@@ -394,7 +419,8 @@ fn grouped_sql(suffix: &str) -> String {
          gex_slope{suffix}(strike, net, spot, {WINDOW_PCT}), exact_sum{suffix}(x, net), \
          top_walls{suffix}(strike, oi, volume, {TOP_N}), \
          gamma_flip{suffix}(strike, net, 'nearest_spot', spot, {low}, {high}), \
-         top_walls{suffix}(strike, oi, volume, {TOP_N}, 'first_listed', listed) FROM t GROUP BY g",
+         top_walls{suffix}(strike, oi, volume, {TOP_N}, 'first_listed', listed), \
+         count_codes{suffix}({CODES}, code, code2) FROM t GROUP BY g",
         low = FLIP_RANGE.0,
         high = FLIP_RANGE.1,
     )
@@ -406,8 +432,8 @@ fn ungrouped_sql(suffix: &str) -> String {
          gex_slope{suffix}(strike, net, 100.0, {WINDOW_PCT}), exact_sum{suffix}(x, net), \
          top_walls{suffix}(strike, oi, volume, {TOP_N}), \
          gamma_flip{suffix}(strike, net, 'nearest_spot', 100.0, {low}, {high}), \
-         top_walls{suffix}(strike, oi, volume, {TOP_N}, 'first_listed', listed) \
-         FROM t WHERE g % 97 <> {NAN_GROUP}",
+         top_walls{suffix}(strike, oi, volume, {TOP_N}, 'first_listed', listed), \
+         count_codes{suffix}({CODES}, code, code2) FROM t WHERE g % 97 <> {NAN_GROUP}",
         low = FLIP_RANGE.0,
         high = FLIP_RANGE.1,
     )
