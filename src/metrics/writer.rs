@@ -8,7 +8,9 @@ use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch,
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, compute_leaves,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -36,6 +38,11 @@ fn metrics_properties() -> WriterProperties {
 /// batch (the same column writers, appended in column order), in about half the
 /// time on two cores. The file was encoded on one core after the computation had
 /// finished with both (~17 ms of a ~0.24 s one-day run).
+/// A file of fewer rows than this a thread is encoded on fewer threads (a few
+/// tickers' file on the calling thread alone): starting a thread costs more
+/// than encoding a few hundred rows.
+const ROWS_PER_ENCODING_THREAD: usize = 512;
+
 fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     let props = metrics_properties();
     let one_group = fits_one_row_group(&props, batch.num_rows());
@@ -51,7 +58,10 @@ fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         leaves.extend(compute_leaves(field, column)?);
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(batch.num_rows() / ROWS_PER_ENCODING_THREAD)
+        .max(1);
     let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, pair) in factory
         .create_column_writers(0)?
@@ -61,27 +71,29 @@ fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     {
         shares[i % threads].push((i, pair));
     }
-    let encoded: Vec<Result<Vec<(usize, ArrowColumnChunk)>, ParquetError>> =
+    let encode_share = |share: Vec<(usize, (ArrowColumnWriter, ArrowLeafColumn))>| {
+        share
+            .into_iter()
+            .map(|(i, (mut writer, leaf))| {
+                writer.write(&leaf)?;
+                Ok((i, writer.close()?))
+            })
+            .collect::<Result<Vec<(usize, ArrowColumnChunk)>, ParquetError>>()
+    };
+    let encoded: Vec<_> = if threads == 1 {
+        shares.into_iter().map(encode_share).collect()
+    } else {
         std::thread::scope(|scope| {
             let running: Vec<_> = shares
                 .into_iter()
-                .map(|share| {
-                    scope.spawn(move || {
-                        share
-                            .into_iter()
-                            .map(|(i, (mut writer, leaf))| {
-                                writer.write(&leaf)?;
-                                Ok((i, writer.close()?))
-                            })
-                            .collect()
-                    })
-                })
+                .map(|share| scope.spawn(move || encode_share(share)))
                 .collect();
             running
                 .into_iter()
                 .map(|thread| thread.join().expect("a column encoder panicked"))
                 .collect()
-        });
+        })
+    };
     let mut chunks = Vec::new();
     for share in encoded {
         chunks.extend(share?);
