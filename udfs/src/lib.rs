@@ -127,6 +127,7 @@ mod tests {
         assert_eq!(
             again,
             [
+                "count_codes",
                 "exact_sum",
                 "gamma_flip",
                 "gex_slope",
