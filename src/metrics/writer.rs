@@ -33,16 +33,17 @@ fn metrics_properties() -> WriterProperties {
         .build()
 }
 
-/// One day's results as a Parquet file of one row group, its columns encoded
-/// side by side, one thread a core: the same bytes as [`ArrowWriter`] writing the
-/// batch (the same column writers, appended in column order), in about half the
-/// time on two cores. The file was encoded on one core after the computation had
-/// finished with both (~17 ms of a ~0.24 s one-day run).
 /// A file of fewer rows than this a thread is encoded on fewer threads (a few
 /// tickers' file on the calling thread alone): starting a thread costs more
 /// than encoding a few hundred rows.
 const ROWS_PER_ENCODING_THREAD: usize = 512;
 
+/// One day's results as a Parquet file of one row group, its columns encoded
+/// side by side, one thread a core (fewer for a small file,
+/// [`ROWS_PER_ENCODING_THREAD`]): the same bytes as [`ArrowWriter`] writing the
+/// batch (the same column writers, appended in column order), in about half the
+/// time on two cores. The file was encoded on one core after the computation had
+/// finished with both (~17 ms of a ~0.24 s one-day run).
 fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     let props = metrics_properties();
     let one_group = fits_one_row_group(&props, batch.num_rows());
