@@ -628,3 +628,49 @@ async fn a_row_postgres_refuses_soft_fails_alone_and_bad_input_fails_before_writ
         .unwrap();
     assert_eq!(count, 4);
 }
+
+#[tokio::test]
+async fn a_role_that_may_only_read_and_write_orats_daily_upserts_once_the_owner_migrated() {
+    let pg = TestPostgres::start();
+    let owner = pg.create_database("orats_least_privilege");
+    let owner_pool = pool(&owner).await;
+    PgSink::connect(&owner)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    // The grants README "Postgres" lists, and no CREATE on the schema.
+    sqlx::raw_sql(
+        "CREATE ROLE nightly LOGIN PASSWORD 'nightly-secret';
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+         GRANT SELECT ON _sqlx_migrations TO nightly;
+         GRANT SELECT, INSERT, UPDATE ON tickers, daily_snapshots, gex_metrics_snapshot,
+             orats_daily TO nightly;
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nightly;",
+    )
+    .execute(&owner_pool)
+    .await
+    .unwrap();
+    let mut nightly = url::Url::parse(&owner).unwrap();
+    nightly.set_username("nightly").unwrap();
+    nightly.set_password(Some("nightly-secret")).unwrap();
+
+    let sink = PgSink::connect(nightly.as_str()).await.unwrap();
+    let (aapl, spy) = (aapl_full(), spy_sparse());
+    let report = sink
+        .upsert_orats_daily(&[lake_batch(&[&aapl, &spy])])
+        .await
+        .unwrap();
+    assert_clean(&report, 2, 0, 0);
+    let again = sink
+        .upsert_orats_daily(&[lake_batch(&[&aapl, &spy])])
+        .await
+        .unwrap();
+    assert_clean(&again, 0, 2, 0);
+    let rows = stored(&owner_pool, &contract_columns()).await;
+    assert_eq!(
+        rows.keys().cloned().collect::<Vec<_>>(),
+        [key("2024-03-08", "AAPL"), key("2024-03-08", "SPY")]
+    );
+}

@@ -1356,15 +1356,15 @@ async fn new_days_are_copied_in_where_the_table_allows_it_and_inserted_elsewhere
     assert_eq!(write_a_new_day(&bigint_version).await, ["Insert"]);
 
     // Row-level security: PostgreSQL refuses COPY FROM for a role it applies to, and the
-    // batch is inserted instead (the superuser is exempt, so a writer role runs the sink; it
-    // needs CREATE on the schema because the sink keeps its migrations table there).
+    // batch is inserted instead (the superuser is exempt, so a writer role runs the sink,
+    // with no CREATE on the schema: the migrations are applied by the owner first).
     let rls = production_database(&pg, "copy_rls").await;
     migrate(&rls).await.unwrap();
     sqlx::raw_sql(
         "CREATE ROLE rls_writer LOGIN PASSWORD 'writer-secret';
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
          GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO rls_writer;
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO rls_writer;
-         GRANT CREATE ON SCHEMA public TO rls_writer;
          ALTER TABLE daily_snapshots ENABLE ROW LEVEL SECURITY;
          CREATE POLICY everything ON daily_snapshots USING (true) WITH CHECK (true);",
     )
@@ -1375,4 +1375,98 @@ async fn new_days_are_copied_in_where_the_table_allows_it_and_inserted_elsewhere
     writer.set_username("rls_writer").unwrap();
     writer.set_password(Some("writer-secret")).unwrap();
     assert_eq!(write_a_new_day(writer.as_str()).await, ["Insert"]);
+}
+
+/// The URL of `database` on `pg` for `role`.
+fn url_as(pg: &TestPostgres, database: &str, role: &str, password: &str) -> String {
+    let mut url = url::Url::parse(&pg.url_for(database)).unwrap();
+    url.set_username(role).unwrap();
+    url.set_password(Some(password)).unwrap();
+    url.to_string()
+}
+
+/// The grants README "Postgres" lists for the role a nightly job runs as.
+const NIGHTLY_GRANTS: &str = "
+    GRANT SELECT ON _sqlx_migrations TO nightly;
+    GRANT SELECT, INSERT, UPDATE ON tickers, daily_snapshots, gex_metrics_snapshot, orats_daily
+        TO nightly;
+    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nightly;";
+
+#[tokio::test]
+async fn a_role_that_may_only_read_and_write_the_tables_sinks_once_the_owner_migrated() {
+    let pg = TestPostgres::start();
+    sqlx::raw_sql("CREATE ROLE nightly LOGIN PASSWORD 'nightly-secret'")
+        .execute(&pool(&pg.url()).await)
+        .await
+        .unwrap();
+    // No CREATE on the schema for anyone but its owner (PostgreSQL 15's default, made
+    // explicit for older servers).
+    let owner = pg.create_database("least_privilege");
+    let owner_pool = pool(&owner).await;
+    sqlx::raw_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        .execute(&owner_pool)
+        .await
+        .unwrap();
+    let nightly = url_as(&pg, "least_privilege", "nightly", "nightly-secret");
+
+    // Before the owner migrated: the sink cannot create its tables and says what to do.
+    let err = PgSink::connect(&nightly)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, SinkError::Migrate { .. }), "{err:?}");
+    assert!(
+        message.contains("permission denied") && message.contains("gexlake migrate"),
+        "{message}"
+    );
+    assert!(!message.contains("nightly-secret"), "{message}");
+
+    // The owner migrates and grants the tables' rights only.
+    migrate(&owner).await.unwrap();
+    sqlx::raw_sql(NIGHTLY_GRANTS)
+        .execute(&owner_pool)
+        .await
+        .unwrap();
+    // The role indeed may not create a table, not even one that exists: what the migrator's
+    // own first statement would have met.
+    let refused = sqlx::raw_sql("CREATE TABLE IF NOT EXISTS tickers (id INTEGER)")
+        .execute(&pool(&nightly).await)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused
+            .as_database_error()
+            .and_then(|e| e.code())
+            .as_deref(),
+        Some("42501"),
+        "{refused}"
+    );
+
+    // The nightly role sinks a new day (COPY), then the same day again (upsert), and v2.
+    let sink = PgSink::connect(&nightly).await.unwrap();
+    let a3 = synthetic_day(Profile::A3, day(), 200);
+    let v2 = synthetic_day(Profile::V2, day(), 200);
+    assert_clean(&sink.upsert_daily_snapshots(&a3).await.unwrap(), 200, 0);
+    assert_clean(&sink.upsert_daily_snapshots(&a3).await.unwrap(), 0, 200);
+    assert_clean(&sink.upsert_gex_metrics(&v2).await.unwrap(), 200, 0);
+    assert_daily_holds(&owner_pool, &a3).await;
+    assert_gex_holds(&owner_pool, &v2, 0).await;
+
+    // A migration the database lacks (here: one removed by hand) is not skipped: the role
+    // is refused again, and nothing it may write has been touched.
+    sqlx::raw_sql("DELETE FROM _sqlx_migrations WHERE version = 5")
+        .execute(&owner_pool)
+        .await
+        .unwrap();
+    let err = PgSink::connect(&nightly)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("gexlake migrate"), "{err}");
+    assert_daily_holds(&owner_pool, &a3).await;
 }

@@ -263,10 +263,29 @@ impl PgSink {
     }
 
     /// Applies the migrations, once per `PgSink` (the upserts call it first).
+    ///
+    /// A database that already holds every migration is left alone without taking the
+    /// migrator's lock or issuing its `CREATE TABLE IF NOT EXISTS`, which PostgreSQL refuses
+    /// to a role without CREATE on the schema even when the table exists. So the nightly job
+    /// can run as a role that may only read and write the tables, once the schema's owner has
+    /// run `gexlake migrate` (README, "Postgres").
     pub async fn migrate(&self) -> Result<(), SinkError> {
         self.migrated
             .get_or_try_init(|| async {
                 let mut retries = 0;
+                let current = with_retries(
+                    &self.options,
+                    &self.redactor,
+                    &mut retries,
+                    is_transient,
+                    || migrations_current(&self.pool),
+                )
+                .await
+                .unwrap_or(false);
+                if current {
+                    info!(url = self.url(), "migrations already applied");
+                    return Ok(());
+                }
                 with_retries(
                     &self.options,
                     &self.redactor,
@@ -277,7 +296,7 @@ impl PgSink {
                 .await
                 .map_err(|e| SinkError::Migrate {
                     url: self.url().to_string(),
-                    reason: self.redactor.scrub(&e),
+                    reason: migration_failure(&self.redactor, &e),
                 })?;
                 info!(url = self.url(), "migrations applied");
                 Ok(())
@@ -564,6 +583,61 @@ impl PgSink {
 
 /// Runs `op`, retrying up to `options.max_retries` times with exponential backoff while
 /// `transient` says so; counts the retries.
+/// Whether the database holds every migration of [`MIGRATOR`], each applied successfully
+/// with the checksum of the same file, and none that [`MIGRATOR`] does not know; read only.
+/// Anything else (no `_sqlx_migrations` table, a migration missing, failed or changed, one
+/// from a newer version, no right to read the table) is `false`, and the migrator then
+/// applies what is missing or reports what is wrong.
+async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<(i64, Vec<u8>, bool)> = match sqlx::query_as(
+        "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        Ok(rows) => rows,
+        // No migrations table (42P01), or no right to read it (42501).
+        Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c == "42P01" || c == "42501") => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    let expected: Vec<(i64, &[u8])> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| (m.version, m.checksum.as_ref()))
+        .collect();
+    Ok(applied.len() == expected.len()
+        && applied
+            .iter()
+            .zip(&expected)
+            .all(|((version, checksum, success), (want, sum))| {
+                *success && version == want && checksum.as_slice() == *sum
+            }))
+}
+
+/// A failed migration's reason, password masked; a refusal for lack of privilege (42501)
+/// says how to apply the migrations instead.
+fn migration_failure(redactor: &Redactor, err: &sqlx::migrate::MigrateError) -> String {
+    let reason = redactor.scrub(err);
+    let refused = match err {
+        sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))
+        | sqlx::migrate::MigrateError::ExecuteMigration(sqlx::Error::Database(e), _) => {
+            e.code().is_some_and(|c| c == "42501")
+        }
+        _ => false,
+    };
+    if refused {
+        format!(
+            "{reason} (this role may not create or alter the sink's tables: apply the \
+             migrations once with `gexlake migrate --database-url URL` as the schema's owner; \
+             README, \"Postgres\", lists the grants the sink needs after that)"
+        )
+    } else {
+        reason
+    }
+}
+
 async fn with_retries<T, E, Fut>(
     options: &SinkOptions,
     redactor: &Redactor,
