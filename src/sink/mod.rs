@@ -280,8 +280,21 @@ impl PgSink {
                     is_transient,
                     || migrations_current(&self.pool),
                 )
-                .await
-                .unwrap_or(false);
+                .await;
+                let current = match current {
+                    Ok(current) => current,
+                    // The database stayed unavailable through the retries: the migrator
+                    // would only wait as long again.
+                    Err(e) if is_transient(&e) => {
+                        return Err(SinkError::Migrate {
+                            url: self.url().to_string(),
+                            reason: self.redactor.scrub(&e),
+                        });
+                    }
+                    // Anything else (a migrations table of another shape): the migrator
+                    // decides, and reports what it finds.
+                    Err(_) => false,
+                };
                 if current {
                     info!(url = self.url(), "migrations already applied");
                     return Ok(());
