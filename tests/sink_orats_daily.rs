@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema};
 use gexlake::sink::{PgSink, SinkError, SinkReport};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
-use support::pg::TestPostgres;
+use support::pg::{NIGHTLY_GRANTS, NIGHTLY_PASSWORD, NIGHTLY_ROLE, TestPostgres};
 
 /// The agreed lake schema after the key (ORATS_DAILY.md §2–3), written out independently of
 /// the sink's own list.
@@ -634,29 +634,23 @@ async fn a_role_that_may_only_read_and_write_orats_daily_upserts_once_the_owner_
     let pg = TestPostgres::start();
     let owner = pg.create_database("orats_least_privilege");
     let owner_pool = pool(&owner).await;
+    sqlx::raw_sql(NIGHTLY_ROLE)
+        .execute(&owner_pool)
+        .await
+        .unwrap();
     PgSink::connect(&owner)
         .await
         .unwrap()
         .migrate()
         .await
         .unwrap();
-    // The grants README "Postgres" lists, and no CREATE on the schema.
-    sqlx::raw_sql(
-        "CREATE ROLE nightly LOGIN PASSWORD 'nightly-secret';
-         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-         GRANT SELECT ON _sqlx_migrations TO nightly;
-         GRANT SELECT, INSERT, UPDATE ON tickers, daily_snapshots, gex_metrics_snapshot,
-             orats_daily TO nightly;
-         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nightly;",
-    )
-    .execute(&owner_pool)
-    .await
-    .unwrap();
-    let mut nightly = url::Url::parse(&owner).unwrap();
-    nightly.set_username("nightly").unwrap();
-    nightly.set_password(Some("nightly-secret")).unwrap();
+    sqlx::raw_sql(NIGHTLY_GRANTS)
+        .execute(&owner_pool)
+        .await
+        .unwrap();
+    let nightly = pg.url_as("orats_least_privilege", "nightly", NIGHTLY_PASSWORD);
 
-    let sink = PgSink::connect(nightly.as_str()).await.unwrap();
+    let sink = PgSink::connect(&nightly).await.unwrap();
     let (aapl, spy) = (aapl_full(), spy_sparse());
     let report = sink
         .upsert_orats_daily(&[lake_batch(&[&aapl, &spy])])

@@ -18,7 +18,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use support::handoff;
-use support::pg::TestPostgres;
+use support::pg::{NIGHTLY_GRANTS, NIGHTLY_PASSWORD, NIGHTLY_ROLE, TestPostgres};
 use support::synthetic::{MAJOR_TICKERS, snapshot_ts, synthetic_day, ticker};
 
 /// About one trading day of ORATS symbols.
@@ -1371,58 +1371,30 @@ async fn new_days_are_copied_in_where_the_table_allows_it_and_inserted_elsewhere
     .execute(&pool(&rls).await)
     .await
     .unwrap();
-    let mut writer = url::Url::parse(&rls).unwrap();
-    writer.set_username("rls_writer").unwrap();
-    writer.set_password(Some("writer-secret")).unwrap();
-    assert_eq!(write_a_new_day(writer.as_str()).await, ["Insert"]);
+    let writer = pg.url_as("copy_rls", "rls_writer", "writer-secret");
+    assert_eq!(write_a_new_day(&writer).await, ["Insert"]);
 }
-
-/// The URL of `database` on `pg` for `role`.
-fn url_as(pg: &TestPostgres, database: &str, role: &str, password: &str) -> String {
-    let mut url = url::Url::parse(&pg.url_for(database)).unwrap();
-    url.set_username(role).unwrap();
-    url.set_password(Some(password)).unwrap();
-    url.to_string()
-}
-
-/// The grants README "Postgres" lists for the role a nightly job runs as.
-const NIGHTLY_GRANTS: &str = "
-    GRANT SELECT ON _sqlx_migrations TO nightly;
-    GRANT SELECT, INSERT, UPDATE ON tickers, daily_snapshots, gex_metrics_snapshot, orats_daily
-        TO nightly;
-    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nightly;";
 
 #[tokio::test]
 async fn a_role_that_may_only_read_and_write_the_tables_sinks_once_the_owner_migrated() {
     let pg = TestPostgres::start();
-    sqlx::raw_sql("CREATE ROLE nightly LOGIN PASSWORD 'nightly-secret'")
-        .execute(&pool(&pg.url()).await)
-        .await
-        .unwrap();
-    // No CREATE on the schema for anyone but its owner (PostgreSQL 15's default, made
-    // explicit for older servers).
     let owner = pg.create_database("least_privilege");
     let owner_pool = pool(&owner).await;
-    sqlx::raw_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    sqlx::raw_sql(NIGHTLY_ROLE)
         .execute(&owner_pool)
         .await
         .unwrap();
-    let nightly = url_as(&pg, "least_privilege", "nightly", "nightly-secret");
+    let nightly = pg.url_as("least_privilege", "nightly", NIGHTLY_PASSWORD);
 
     // Before the owner migrated: the sink cannot create its tables and says what to do.
-    let err = PgSink::connect(&nightly)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap_err();
+    let err = migrate(&nightly).await.unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, SinkError::Migrate { .. }), "{err:?}");
     assert!(
         message.contains("permission denied") && message.contains("gexlake migrate"),
         "{message}"
     );
-    assert!(!message.contains("nightly-secret"), "{message}");
+    assert!(!message.contains(NIGHTLY_PASSWORD), "{message}");
 
     // The owner migrates and grants the tables' rights only.
     migrate(&owner).await.unwrap();
@@ -1461,12 +1433,7 @@ async fn a_role_that_may_only_read_and_write_the_tables_sinks_once_the_owner_mig
         .execute(&owner_pool)
         .await
         .unwrap();
-    let err = PgSink::connect(&nightly)
-        .await
-        .unwrap()
-        .migrate()
-        .await
-        .unwrap_err();
+    let err = migrate(&nightly).await.unwrap_err();
     assert!(err.to_string().contains("gexlake migrate"), "{err}");
     assert_daily_holds(&owner_pool, &a3).await;
 }

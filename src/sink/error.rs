@@ -72,10 +72,35 @@ pub(crate) fn is_transient(err: &sqlx::Error) -> bool {
 
 /// [`is_transient`] for migration errors, which wrap the database error.
 pub(crate) fn is_transient_migration(err: &MigrateError) -> bool {
+    migration_cause(err).is_some_and(is_transient)
+}
+
+/// Whether a migration was refused because the role lacks a privilege (e.g. CREATE on the
+/// schema).
+pub(crate) fn is_refused_migration(err: &MigrateError) -> bool {
+    migration_cause(err).is_some_and(is_insufficient_privilege)
+}
+
+/// The database error a migration failed on, if it failed on one.
+fn migration_cause(err: &MigrateError) -> Option<&sqlx::Error> {
     match err {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => is_transient(e),
-        _ => false,
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => Some(e),
+        _ => None,
     }
+}
+
+/// SQLSTATE 42501: the role lacks a privilege on the object.
+pub(crate) fn is_insufficient_privilege(err: &sqlx::Error) -> bool {
+    has_sqlstate(err, "42501")
+}
+
+/// SQLSTATE 42P01: no such table.
+pub(crate) fn is_undefined_table(err: &sqlx::Error) -> bool {
+    has_sqlstate(err, "42P01")
+}
+
+fn has_sqlstate(err: &sqlx::Error, sqlstate: &str) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some(sqlstate))
 }
 
 /// Whether the failure may come from some rows' values, so that writing fewer rows at a time

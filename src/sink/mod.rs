@@ -37,7 +37,10 @@ pub use error::SinkError;
 pub use redact::{DatabaseUrl, redact_url};
 
 use crate::metrics::DealerMetrics;
-use error::{is_row_specific, is_transient, is_transient_migration};
+use error::{
+    is_insufficient_privilege, is_refused_migration, is_row_specific, is_transient,
+    is_transient_migration, is_undefined_table,
+};
 use orats_daily::OratsDailyUpsert;
 use redact::Redactor;
 use tables::{MetricsUpsert, Table, TickerIds, last_per_key};
@@ -609,10 +612,8 @@ async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
     .await
     {
         Ok(rows) => rows,
-        // No migrations table (42P01), or no right to read it (42501).
-        Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c == "42P01" || c == "42501") => {
-            return Ok(false);
-        }
+        // No migrations table, or no right to read it.
+        Err(e) if is_undefined_table(&e) || is_insufficient_privilege(&e) => return Ok(false),
         Err(e) => return Err(e),
     };
     let expected: Vec<(i64, &[u8])> = MIGRATOR
@@ -629,18 +630,11 @@ async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
             }))
 }
 
-/// A failed migration's reason, password masked; a refusal for lack of privilege (42501)
-/// says how to apply the migrations instead.
+/// A failed migration's reason, password masked; a refusal for lack of privilege says how
+/// to apply the migrations instead.
 fn migration_failure(redactor: &Redactor, err: &sqlx::migrate::MigrateError) -> String {
     let reason = redactor.scrub(err);
-    let refused = match err {
-        sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))
-        | sqlx::migrate::MigrateError::ExecuteMigration(sqlx::Error::Database(e), _) => {
-            e.code().is_some_and(|c| c == "42501")
-        }
-        _ => false,
-    };
-    if refused {
+    if is_refused_migration(err) {
         format!(
             "{reason} (this role may not create or alter the sink's tables: apply the \
              migrations once with `gexlake migrate --database-url URL` as the schema's owner; \

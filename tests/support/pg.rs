@@ -31,6 +31,24 @@ full_page_writes = off
 /// How often a start is retried when another process took the chosen port meanwhile.
 const PORT_ATTEMPTS: usize = 5;
 
+/// A login role `nightly` (password [`NIGHTLY_PASSWORD`]), on a database where no one but the
+/// schema's owner may CREATE (PostgreSQL 15's default, made explicit for older servers). Run on
+/// that database by its owner.
+pub const NIGHTLY_ROLE: &str = "
+    CREATE ROLE nightly LOGIN PASSWORD 'nightly-secret';
+    REVOKE CREATE ON SCHEMA public FROM PUBLIC;";
+
+/// The grants README "Postgres" lists for the role a nightly job runs as: the sink's tables
+/// only. Run by the owner once the migrations are applied.
+pub const NIGHTLY_GRANTS: &str = "
+    GRANT SELECT ON _sqlx_migrations TO nightly;
+    GRANT SELECT, INSERT, UPDATE ON tickers, daily_snapshots, gex_metrics_snapshot, orats_daily
+        TO nightly;
+    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nightly;";
+
+/// The password of [`NIGHTLY_ROLE`].
+pub const NIGHTLY_PASSWORD: &str = "nightly-secret";
+
 /// A running PostgreSQL server in a temporary directory.
 #[derive(Debug)]
 pub struct TestPostgres {
@@ -135,11 +153,16 @@ impl TestPostgres {
 
     /// The URL of `database` on this server, password included.
     pub fn url_for(&self, database: &str) -> String {
+        self.url_as(database, SUPERUSER, &self.password)
+    }
+
+    /// The URL of `database` on this server for `role` with `password`.
+    pub fn url_as(&self, database: &str, role: &str, password: &str) -> String {
         let mut url = url::Url::parse(&format!("postgres://127.0.0.1:{}/{database}", self.port))
             .expect("a valid URL");
-        url.set_username(SUPERUSER)
+        url.set_username(role)
             .expect("a URL with a host takes a user");
-        url.set_password(Some(&self.password))
+        url.set_password(Some(password))
             .expect("a URL with a host takes a password");
         url.to_string()
     }
