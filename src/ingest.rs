@@ -11,14 +11,14 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use globset::{Glob, GlobMatcher};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt};
+use object_store::{GetResult, GetResultPayload, ObjectMeta, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 use tracing::{debug, error, info, warn};
 
 use crate::lake::ledger::{self, LedgerEntry, LedgerError, LedgerPartition};
 use crate::lake::writer::{PartitionWriters, publish, remove};
 use crate::lake::{ledger_file, rejects_file, strikes_file};
-use crate::orats::archive::{Archive, ArchiveError};
+use crate::orats::archive::{Archive, ArchiveData, ArchiveError};
 use crate::orats::date_from_file_name;
 use crate::orats::reader::{ReadError, ReadOptions, ReadSummary, Reject, read_sorted};
 use crate::orats::values::days_to_date;
@@ -284,6 +284,9 @@ pub enum FileError {
     /// Reading the source failed.
     #[error("reading the source: {0}")]
     Source(object_store::Error),
+    /// Reading a local source in place failed (it shrank, or the disk failed).
+    #[error("reading the source: {0}")]
+    SourceRead(std::io::Error),
     /// The ZIP is unusable.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
@@ -514,22 +517,31 @@ async fn ingest_one(source: &Source, options: &IngestOptions) -> Result<Outcome,
     {
         return Ok(Outcome::Skipped("already converted"));
     }
-    let bytes = source
+    let got = source
         .location
         .store
         .get(&source.path)
         .await
-        .map_err(FileError::Source)?
-        .bytes()
-        .await
         .map_err(FileError::Source)?;
+    // A local archive is read in place; any other is fetched whole.
+    let data = match got.payload {
+        GetResultPayload::File(file, _) => {
+            ArchiveData::file(file).map_err(FileError::SourceRead)?
+        }
+        payload @ GetResultPayload::Stream(_) => ArchiveData::Memory(
+            GetResult { payload, ..got }
+                .bytes()
+                .await
+                .map_err(FileError::Source)?,
+        ),
+    };
     let known_sha = previous
         .as_ref()
         .filter(|_| !options.force)
         .map(|p| p.sha256.clone());
     let name = source.name.clone();
     let strict = options.strict;
-    let converted = tokio::task::spawn_blocking(move || convert(bytes, &name, strict, known_sha))
+    let converted = tokio::task::spawn_blocking(move || convert(data, &name, strict, known_sha))
         .await
         .map_err(|e| FileError::Task(e.to_string()))??;
     let Some(converted) = converted else {
@@ -561,21 +573,22 @@ struct Converted {
 /// Converts one archive's bytes (CPU work: run it on a blocking thread);
 /// `None` when its checksum equals `known_sha` (already in the lake).
 fn convert(
-    bytes: Bytes,
+    data: ArchiveData,
     name: &str,
     strict: bool,
     known_sha: Option<String>,
 ) -> Result<Option<Converted>, FileError> {
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256 = data.sha256().map_err(FileError::SourceRead)?;
     if known_sha.as_deref() == Some(sha256.as_str()) {
         return Ok(None);
     }
-    let archive = Archive::open(bytes)?;
+    let archive = Archive::open_data(data)?;
     let member = archive.member.clone();
+    let capacity = usize::try_from(archive.compressed_size).unwrap_or(0);
     let (summary, writers) = read_sorted(
         || Ok(archive.reader()),
         ReadOptions { strict },
-        || PartitionWriters::new(name),
+        || PartitionWriters::new(name, capacity),
     )
     .map_err(|source| FileError::Read {
         member: member.clone(),

@@ -126,14 +126,21 @@ pub struct EncodedPartition {
 pub struct PartitionWriters {
     source: String,
     writers: BTreeMap<i32, (ArrowWriter<Vec<u8>>, u64)>,
+    /// Bytes reserved for the first file's buffer; taken by the first date.
+    first_capacity: usize,
 }
 
 impl PartitionWriters {
-    /// Writers for the rows of the source named `source` (recorded in the file metadata).
-    pub fn new(source: &str) -> Self {
+    /// Writers for the rows of the source named `source` (recorded in the file metadata), the
+    /// first date's file buffer reserving `bytes` (the archive's compressed size: the lake's
+    /// file is 0.66–0.77 of it). A buffer grown by doubling instead copies itself ~6 times on
+    /// the way to ~45 MB, and the kernel zeroes every fresh page of every copy: a fifth of a
+    /// conversion's page faults (measured). Reserved bytes never written cost no memory.
+    pub fn new(source: &str, bytes: usize) -> Self {
         PartitionWriters {
             source: source.to_string(),
             writers: BTreeMap::new(),
+            first_capacity: bytes,
         }
     }
 
@@ -158,8 +165,9 @@ impl BatchSink for PartitionWriters {
         let (writer, rows) = match self.writers.entry(date) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
+                let buffer = Vec::with_capacity(std::mem::take(&mut self.first_capacity));
                 let writer = ArrowWriter::try_new(
-                    Vec::new(),
+                    buffer,
                     file_schema(),
                     Some(strikes_properties(&self.source)),
                 )?;
