@@ -101,16 +101,11 @@ impl ArchiveData {
     }
 
     /// Length in bytes.
-    pub fn len(&self) -> u64 {
+    fn len(&self) -> u64 {
         match self {
             ArchiveData::Memory(bytes) => bytes.len() as u64,
             ArchiveData::File(_, len) => *len,
         }
-    }
-
-    /// Whether there are no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The SHA-256 of every byte, in lowercase hex.
