@@ -141,10 +141,18 @@ const POW10_I64: [i64; 19] = {
 /// one with more decimals, or with more than `precision` digits once scaled, is an error,
 /// never rounded. `-0` is 0 (a decimal has one zero); `NaN` and `inf` are not decimals.
 pub fn parse_decimal(cell: &[u8], scale: i8, precision: u8) -> Result<i64, &'static str> {
+    let cell = trim(cell);
+    match plain_scaled(cell, scale, precision) {
+        Some(value) => Ok(value),
+        None => any_decimal(cell, scale, precision),
+    }
+}
+
+/// [`parse_decimal`] for every shape, of a trimmed cell.
+fn any_decimal(cell: &[u8], scale: i8, precision: u8) -> Result<i64, &'static str> {
     const NOT_A_NUMBER: &str = "not a number";
     const TOO_PRECISE: &str = "more decimals than the lake stores for this column";
     const TOO_LARGE: &str = "more digits than the lake stores for this column";
-    let cell = trim(cell);
     let (negative, rest) = match cell {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),
@@ -226,6 +234,56 @@ pub fn parse_decimal(cell: &[u8], scale: i8, precision: u8) -> Result<i64, &'sta
         return Err(TOO_LARGE);
     }
     Ok(if negative { -scaled } else { scaled })
+}
+
+/// The common shape of an ORATS number, `-?D*(.D*)?` with at most 18 digits, scaled in one
+/// pass with no overflow possible (18 digits are below 10^18 < 2^63). `None` for every other
+/// shape and for any value [`any_decimal`] would refuse, so that the general path gives the
+/// answer and the error: exponents, a sign of `+`, more digits, no digit, more decimals than
+/// `scale` holds once trailing zeros go, more than `precision` digits once scaled.
+///
+/// Reading eight digits at a time in one word (simdjson's way) was measured slower here: the
+/// cells are short and the word must be padded first.
+#[inline]
+fn plain_scaled(cell: &[u8], scale: i8, precision: u8) -> Option<i64> {
+    let (negative, digits) = match cell {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, cell),
+    };
+    if digits.len() > 18 || !(0..=18).contains(&scale) {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut point = None;
+    for (i, &b) in digits.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            mantissa = mantissa * 10 + i64::from(d);
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
+        }
+    }
+    if digits.len() == usize::from(point.is_some()) {
+        return None;
+    }
+    let decimals = point.map_or(0, |i| digits.len() - i - 1);
+    let scale = usize::try_from(scale).ok()?;
+    let scaled = if decimals <= scale {
+        mantissa.checked_mul(POW10_I64[scale - decimals])?
+    } else {
+        // Only trailing zeros may go past the scale.
+        let excess = POW10_I64[decimals - scale];
+        if mantissa % excess != 0 {
+            return None;
+        }
+        mantissa / excess
+    };
+    if scaled >= POW10_I64[usize::from(precision).min(18)] {
+        return None;
+    }
+    Some(if negative { -scaled } else { scaled })
 }
 
 /// Parses a non-negative integer count; `12.0` is accepted, `1.5` and `-3` are not.
@@ -372,6 +430,62 @@ mod tests {
             let parsed = parse_float(text.as_bytes()).unwrap();
             assert_eq!(cast.to_bits(), (parsed + 0.0).to_bits(), "{text}");
         }
+    }
+
+    /// The one-pass path answers only where the general one agrees, and answers for the
+    /// shapes ORATS writes.
+    #[test]
+    fn the_plain_path_agrees_with_the_general_one() {
+        for (cell, scale) in [
+            ("0.0706", 6),
+            ("-0.00000443", 8),
+            ("4700", 3),
+            ("147.69", 2),
+        ] {
+            assert!(plain_scaled(cell.as_bytes(), scale, 15).is_some(), "{cell}");
+        }
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let alphabet = b"0000123456789..-+eE x";
+        let (mut answered, mut refused) = (0, 0);
+        for _ in 0..400_000 {
+            let r = next();
+            let len = (r % 21) as usize;
+            let cell: Vec<u8> = (0..len)
+                .map(|i| {
+                    // Mostly digits, so that long valid numbers come up too.
+                    let pick = next();
+                    if i > 0 && pick % 4 != 0 {
+                        b'0' + (pick % 10) as u8
+                    } else {
+                        alphabet[(pick % alphabet.len() as u64) as usize]
+                    }
+                })
+                .collect();
+            let scale = ((r >> 8) % 12) as i8;
+            let precision = [6, 15, 18][((r >> 16) % 3) as usize];
+            match plain_scaled(&cell, scale, precision) {
+                Some(v) => {
+                    answered += 1;
+                    assert_eq!(
+                        any_decimal(&cell, scale, precision),
+                        Ok(v),
+                        "{:?} at scale {scale}",
+                        String::from_utf8_lossy(&cell)
+                    );
+                }
+                None => refused += 1,
+            }
+        }
+        assert!(
+            answered > 50_000 && refused > 50_000,
+            "{answered} / {refused}"
+        );
     }
 
     #[test]
