@@ -397,17 +397,22 @@ mod tests {
         }
     }
 
-    /// Every decimal that fits gives, cast to a double as DataFusion and DuckDB cast it
-    /// (`v as f64 / 10^s`), the same bits as parsing its text: the metrics cannot tell.
-    #[test]
-    fn decimal_casts_give_the_parsed_doubles() {
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
+    /// A repeatable stream of pseudo-random words (xorshift*) from a non-zero seed.
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
             state ^= state >> 12;
             state ^= state << 25;
             state ^= state >> 27;
             state.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        };
+        }
+    }
+
+    /// Every decimal that fits gives, cast to a double as DataFusion and DuckDB cast it
+    /// (`v as f64 / 10^s`), the same bits as parsing its text: the metrics cannot tell.
+    #[test]
+    fn decimal_casts_give_the_parsed_doubles() {
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for _ in 0..200_000 {
             let r = next();
             let scale = (r % 9) as i8;
@@ -444,13 +449,7 @@ mod tests {
         ] {
             assert!(plain_scaled(cell.as_bytes(), scale, 15).is_some(), "{cell}");
         }
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let alphabet = b"0000123456789..-+eE x";
         let (mut answered, mut refused) = (0, 0);
         for _ in 0..400_000 {
@@ -460,7 +459,7 @@ mod tests {
                 .map(|i| {
                     // Mostly digits, so that long valid numbers come up too.
                     let pick = next();
-                    if i > 0 && pick % 4 != 0 {
+                    if i > 0 && !pick.is_multiple_of(4) {
                         b'0' + (pick % 10) as u8
                     } else {
                         alphabet[(pick % alphabet.len() as u64) as usize]
