@@ -9,11 +9,37 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's `mi_option_purge_decommits` (`mimalloc.h`, the sixth option).
 const PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
 
-fn main() -> std::process::ExitCode {
+fn main() {
     keep_freed_pages();
     small_pages_only();
     keep_c_heap();
-    gexlake::cli::main()
+    let code = gexlake::cli::main();
+    exit_at_once(code)
+}
+
+/// Ends the process once the command is done, without taking it apart first.
+///
+/// When `cli::main` returns, every file and object the command wrote is
+/// complete (each write is awaited before the command returns), every log line
+/// is on stderr (each is written whole as it is logged) and every result on
+/// stdout once it is flushed here. What a normal exit does after that is only
+/// cleanup the kernel does anyway when the process ends: the runtime joining
+/// its idle threads, each thread's mimalloc heap handed back, and mimalloc's
+/// exit handler returning every free page to the kernel page by page
+/// (`madvise`, ~300 calls after a one-day metrics run). That took 21 ms of a
+/// one-day `metrics` run's ~300 ms; `_exit` leaves it to the kernel
+/// (benches/README.md, "Planning, and the end of a run").
+#[allow(unsafe_code)]
+fn exit_at_once(code: u8) -> ! {
+    use std::io::Write;
+    // As at a normal exit, a stdout nobody reads any more (a closed pipe) is
+    // not an error of the command.
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` ends the process at once; nothing runs after it, so no
+    // Rust invariant can be observed broken. Everything that had to reach the
+    // kernel has (above).
+    unsafe { libc::_exit(i32::from(code)) }
 }
 
 /// Memory mimalloc frees back to the kernel is *reset* (`MADV_FREE`: the kernel

@@ -23,8 +23,6 @@ pub mod sample;
 pub mod scheduler;
 pub mod sql;
 
-use std::process::ExitCode;
-
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
@@ -88,7 +86,7 @@ enum Command {
 }
 
 /// Parses the command line, runs it and returns the exit status.
-pub fn main() -> ExitCode {
+pub fn main() -> u8 {
     let cli = Cli::parse();
     logging::init(&cli.global.log_level, cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -98,20 +96,24 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FATAL);
+            return EXIT_FATAL;
         }
     };
-    match runtime.block_on(run(cli.command)) {
-        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+    let code = match runtime.block_on(run(cli.command)) {
+        Ok(outcome) => outcome.exit_code(),
         Err(e) => {
             let message = format!("{e:#}");
             tracing::error!("{message}");
             if let Some(hint) = crate::cluster::explain(&message) {
                 tracing::error!("{hint}");
             }
-            ExitCode::from(EXIT_FATAL)
+            EXIT_FATAL
         }
-    }
+    };
+    // The runtime is left to the process's end (see `main.rs`): shutting it
+    // down only joins idle threads.
+    std::mem::forget(runtime);
+    code
 }
 
 async fn run(command: Command) -> Result<Outcome> {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
@@ -17,6 +18,7 @@ use datafusion::arrow::compute::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::MemoryCatalogProviderList;
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -26,6 +28,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::{collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext, col};
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
@@ -708,7 +711,7 @@ async fn run_pipeline(
         .await?
         .with_param_values(values.clone())?;
     let planned_schema: SchemaRef = Arc::new(spot_frame.schema().as_arrow().clone());
-    let spot = spot_frame.collect().await?;
+    let spot = timed_collect("spot", spot_frame).await?;
     let spot_schema = spot.first().map_or(planned_schema, |b| b.schema());
     ctx.deregister_table("spot")?;
     ctx.register_table(
@@ -716,7 +719,32 @@ async fn run_pipeline(
         Arc::new(MemTable::try_new(spot_schema, vec![spot])?),
     )?;
     let frame = ctx.sql(&pipeline_sql()).await?.with_param_values(values)?;
-    Ok(frame.collect().await?)
+    timed_collect("pipeline", frame).await
+}
+
+/// Collects `frame`; logs the time spent planning it and running it (debug),
+/// and the plan it ran with each operator's metrics (trace).
+async fn timed_collect(
+    stage: &'static str,
+    frame: DataFrame,
+) -> Result<Vec<RecordBatch>, MetricsError> {
+    let started = Instant::now();
+    let task = Arc::new(frame.task_ctx());
+    let plan = frame.create_physical_plan().await?;
+    let planned = started.elapsed();
+    let batches = collect(Arc::clone(&plan), task).await?;
+    tracing::debug!(
+        stage,
+        planning_ms = planned.as_secs_f64() * 1e3,
+        running_ms = (started.elapsed() - planned).as_secs_f64() * 1e3,
+        "metrics: stage computed"
+    );
+    tracing::trace!(
+        stage,
+        plan = %displayable(plan.as_ref()).indent(true),
+        "metrics: stage plan, with each operator's metrics"
+    );
+    Ok(batches)
 }
 
 /// The tables of the run's session that every shard reads.
@@ -735,10 +763,18 @@ async fn run_shards(
     // Each shard plans in a single partition, in a session of its own (its
     // `spot` and helper tables are its own) sharing the run's tables, functions
     // and object stores.
+    // One optimizer pass, not DataFusion's three: the later passes change
+    // nothing in these plans (the physical plans of a3, of a3 and v2 from a
+    // shared scan and of a watchlist run, compared line by line at one and three
+    // passes: `--log-level trace` logs them), and cost ~5 ms of a shard's ~48 ms
+    // of planning (benches/README.md, "Planning, and the end of a run"). Results
+    // cannot depend on it: tests/determinism.rs checks a run in shards against
+    // one unsharded (three passes), byte for byte.
     let config = ctx
         .copied_config()
         .with_target_partitions(1)
-        .with_create_default_catalog_and_schema(true);
+        .with_create_default_catalog_and_schema(true)
+        .set_usize("datafusion.optimizer.max_passes", 1);
     let mut tasks = JoinSet::new();
     for (index, shard) in shards.into_iter().enumerate() {
         let state = SessionStateBuilder::new_from_existing(ctx.state())
