@@ -85,7 +85,9 @@ enum Command {
     Executor(executor::ExecutorArgs),
 }
 
-/// Parses the command line, runs it and returns the exit status.
+/// Parses the command line, runs it and returns the exit status, leaving the
+/// async runtime running: the caller is to end the process (`main.rs` does, at
+/// once), not to go on with other work.
 pub fn main() -> u8 {
     let cli = Cli::parse();
     logging::init(&cli.global.log_level, cli.global.log_format);
@@ -110,8 +112,7 @@ pub fn main() -> u8 {
             EXIT_FATAL
         }
     };
-    // The runtime is left to the process's end (see `main.rs`): shutting it
-    // down only joins idle threads.
+    // Shutting the runtime down would only join idle threads before the exit.
     std::mem::forget(runtime);
     code
 }

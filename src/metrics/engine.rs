@@ -792,7 +792,7 @@ async fn run_shards(
                 bind_shard(&mut values, &shard.0, &shard.1);
                 let frame = shard_ctx.sql(SCAN).await?.with_param_values(values)?;
                 let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-                let rows = frame.collect().await?;
+                let rows = timed_collect("scan", frame).await?;
                 let ordered = ordered_by_date_and_ticker(&rows)?;
                 tracing::debug!(
                     shard = index,
