@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::Cluster;
 use crate::ingest::{IngestOptions, Selection, Shard, discover, ingest};
-use crate::metrics::engine::{DateSelection, Engine, compute_sets, lake_session, resolve_dates};
+use crate::metrics::engine::{DateSelection, Engine, compute_sets, metrics_session, resolve_dates};
 use crate::metrics::rows::from_batches;
 use crate::metrics::writer::write_partitions;
 use crate::metrics::{MetricsParams, Profile};
@@ -150,7 +150,7 @@ pub async fn run_together(
     for (run, dates) in runs.iter().zip(dates) {
         run.log_header(dates);
     }
-    let ctx = lake_session(&first.lake, first.engine()).await?;
+    let ctx = metrics_session(&first.lake, first.engine()).await?;
     let every: Vec<NaiveDate> = dates
         .iter()
         .flatten()

@@ -15,6 +15,16 @@ fn gexlake(dir: &Path, args: &[&str]) -> Output {
         .expect("gexlake runs")
 }
 
+/// The `ticker` column of a `dealer_metrics` file is the lake's `Utf8`.
+fn assert_ticker_is_utf8(file: &[u8]) {
+    let batches = common::parquet_batches(file);
+    let schema = batches.first().expect("rows").schema();
+    assert_eq!(
+        schema.field_with_name("ticker").unwrap().data_type(),
+        &datafusion::arrow::datatypes::DataType::Utf8
+    );
+}
+
 fn data_dir() -> String {
     common::manifest_dir()
         .join("data")
@@ -43,6 +53,8 @@ fn backfill_then_metrics_with_other_parameters_side_by_side() {
     let before =
         std::fs::read(lake.join("dealer_metrics/params=a3/trade_date=2026-02-05/part.parquet"))
             .unwrap();
+    // The engine reads tickers as Utf8View; the files keep the lake's Utf8.
+    assert_ticker_is_utf8(&before);
 
     let out = gexlake(
         dir.path(),
@@ -69,6 +81,13 @@ fn backfill_then_metrics_with_other_parameters_side_by_side() {
     assert!(
         sets.iter()
             .any(|s| s.starts_with("params=a3-") && s.len() == "params=a3-".len() + 8)
+    );
+    let other = sets.iter().find(|s| s.starts_with("params=a3-")).unwrap();
+    assert_ticker_is_utf8(
+        &std::fs::read(lake.join(format!(
+            "dealer_metrics/{other}/trade_date=2026-02-05/part.parquet"
+        )))
+        .unwrap(),
     );
     // The profile's own results are untouched by another parameter set's run.
     let after =
