@@ -237,14 +237,16 @@ pub async fn lake_session(
 /// The session the metrics are computed in: [`lake_session`], its `strikes`
 /// reading `ticker` as `Utf8View`.
 ///
-/// Every stage groups, joins, filters and sorts by ticker. A ticker is at most
-/// 12 bytes, so each view holds the whole string inline: the reader copies 16
-/// bytes a row from the dictionary page instead of building a string array,
-/// and equality and hashing work on those 16 bytes instead of following offsets
-/// (one full-size day of a3: best of 10 whole runs 0.202 -> 0.188 s, median
-/// 0.272 -> 0.257 s). [`compute_sets`] returns `ticker` as `Utf8`, the lake's
-/// type, so the results and their files are byte-identical either way. The
-/// analysts' session keeps `Utf8`: their results keep the lake's types.
+/// Every stage groups, joins, filters and sorts by ticker. A view holds a
+/// string of up to 12 bytes inline, which covers every ORATS ticker (a longer
+/// one is still correct, only stored out of line): the reader copies 16 bytes
+/// a row from the dictionary page instead of building a string array, and
+/// equality and hashing work on those 16 bytes instead of following offsets
+/// (one full-size day of a3: best of 10 whole runs 0.171 -> 0.159 s;
+/// benches/README.md, "Tickers as string views"). [`compute_sets`] returns
+/// `ticker` as `Utf8`, the lake's type, so the results and their files are
+/// byte-identical either way. The analysts' session keeps `Utf8`: their
+/// results keep the lake's types.
 pub async fn metrics_session(
     lake: &Location,
     engine: impl Into<Engine>,
