@@ -217,7 +217,15 @@ pub async fn lake_session(
     lake: &Location,
     engine: impl Into<Engine>,
 ) -> Result<SessionContext, MetricsError> {
-    let engine = engine.into();
+    session(lake, engine.into(), DataType::Utf8).await
+}
+
+/// The session of [`lake_session`], `strikes` reading `ticker` as `ticker_type`.
+async fn session(
+    lake: &Location,
+    engine: Engine,
+    ticker_type: DataType,
+) -> Result<SessionContext, MetricsError> {
     let config = SessionConfig::new()
         .with_target_partitions(engine.jobs.max(1))
         .with_information_schema(true);
@@ -230,7 +238,7 @@ pub async fn lake_session(
         }
     };
     ctx.register_object_store(&lake.store_url, lake.store.clone());
-    register_strikes(&ctx, lake, DataType::Utf8).await?;
+    register_strikes(&ctx, lake, ticker_type).await?;
     Ok(ctx)
 }
 
@@ -251,9 +259,7 @@ pub async fn metrics_session(
     lake: &Location,
     engine: impl Into<Engine>,
 ) -> Result<SessionContext, MetricsError> {
-    let ctx = lake_session(lake, engine).await?;
-    register_strikes(&ctx, lake, DataType::Utf8View).await?;
-    Ok(ctx)
+    session(lake, engine.into(), DataType::Utf8View).await
 }
 
 /// Registers `dealer_metrics` (every parameter set; `params` and `trade_date`
