@@ -31,8 +31,6 @@ both() { # both LAKE [FLAGS…]: a3 and v2 over the year, in one run (here one s
   local lake=$1; shift
   "$bin" --log-level warn metrics --lake "$lake" --from "$first" --to "$last" --profile a3,v2 "$@"
 }
-here=$(best both "$work/local" --jobs "$(nproc)")
-
 port=$(( 50000 + RANDOM % 10000 ))
 "$bin" --log-level warn scheduler --bind "127.0.0.1:$port" 2> "$work/scheduler.log" & pids+=($!)
 for i in 1 2; do
@@ -42,7 +40,12 @@ done
 for p in "$port" $((port + 2)) $((port + 4)); do
   until (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; do sleep 0.2; done
 done
-there=$(best both "$work/cluster" --cluster "df://127.0.0.1:$port" --cluster-partitions 2)
+# Each local run alternates with one on the cluster (common.sh, `interleaved`); the idle
+# scheduler and executors wait on their sockets meanwhile.
+here_once() { both "$work/local" --jobs "$(nproc)"; }
+there_once() { both "$work/cluster" --cluster "df://127.0.0.1:$port" --cluster-partitions 2; }
+pair=$(interleaved here_once there_once)
+read -r here there <<< "$pair"
 
 same=yes
 for f in $(cd "$work/local" && ls dealer_metrics/*/*/part.parquet); do

@@ -27,8 +27,11 @@ csv_bytes=$(stat -c %s "$work/day.csv")
 rows=$(($(wc -l < "$work/day.csv") - 1))
 
 
-inflate=$(best sh -c "unzip -p '$zip' > /dev/null")
-ours=$(best "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake")
+# Each conversion alternates with one `unzip -p` (common.sh, `interleaved`).
+inflate_once() { unzip -p "$zip" > /dev/null; }
+ingest_once() { "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake"; }
+pair=$(interleaved inflate_once ingest_once)
+read -r inflate ours <<< "$pair"
 parquet_bytes=$(stat -c %s "$work"/lake/orats_strikes/trade_date=*/*.parquet)
 # Peak memory of one conversion (GNU time's maximum resident set size, in KB).
 rss_kb=$( { /usr/bin/time -f '%M' "$bin" --log-level warn ingest "$zip" --jobs 1 --force --lake "$work/lake" > /dev/null; } 2>&1 | tail -n 1)

@@ -66,12 +66,17 @@ ratio() { echo "$1 / $2" | bc -l; }
 LAKE="$work/lake"
 a3_day=$(sql a3 "$date" "$date")
 v2_day=$(sql v2 "$date" "$date")
-ours=$(best "$bin" --log-level warn metrics --lake "$work/lake" --date "$date" --profile a3)
-theirs=$(best duck "$work/a3.times" "$a3_day")
+# Each of our runs alternates with one of DuckDB's (common.sh, `interleaved`).
+ours_a3() { "$bin" --log-level warn metrics --lake "$work/lake" --date "$date" --profile a3; }
+duck_a3() { duck "$work/a3.times" "$a3_day"; }
+ours_both() { "$bin" --log-level warn metrics --lake "$work/lake" --date "$date" --profile a3,v2; }
+duck_both() { duck "$work/both.times" "$a3_day" "$v2_day"; }
+pair=$(interleaved ours_a3 duck_a3)
+read -r ours theirs <<< "$pair"
 inproc=$(min_of "$work/a3.times")
 agree a3 0
-ours_both=$(best "$bin" --log-level warn metrics --lake "$work/lake" --date "$date" --profile a3,v2)
-theirs_both=$(best duck "$work/both.times" "$a3_day" "$v2_day")
+pair=$(interleaved ours_both duck_both)
+read -r ours_both theirs_both <<< "$pair"
 inproc_both=$(min_of "$work/both.times")
 agree a3 0
 agree v2 1

@@ -24,7 +24,6 @@ year_first=$first
 rows=$("$py" -c "import pyarrow.parquet as pq, glob; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob('$work/year/orats_strikes/*/*.parquet')))")
 
 # A year: gexlake (aggregation + history) against DuckDB's SQL over the same files.
-ours=$(best "$bin" --log-level warn daily --lake "$work/year" --from "$year_first" --to "$last")
 sed -e "s#__LAKE__#$work/year#g" benches/duckdb_orats_daily.sql > "$work/duck.sql"
 duck() {
   "$py" - "$work/duck.sql" "$work/duck.parquet" <<'PY'
@@ -34,7 +33,10 @@ con.execute("CREATE MACRO pg_round(x, n) AS CAST(round(CAST(printf('%.15g', x) A
 con.execute(f"COPY ({open(sys.argv[1]).read()}) TO '{sys.argv[2]}' (FORMAT parquet)")
 PY
 }
-theirs=$(best duck)
+# Each of our runs alternates with one of DuckDB's (common.sh, `interleaved`).
+ours_year() { "$bin" --log-level warn daily --lake "$work/year" --from "$year_first" --to "$last"; }
+pair=$(interleaved ours_year duck)
+read -r ours theirs <<< "$pair"
 "$py" - "$work/year" "$work/duck.parquet" <<'PY'
 import sys, duckdb
 lake, duck = sys.argv[1:3]
