@@ -4,7 +4,7 @@
 # benches/precision.sh, `result` in benches/sink.rs): written to benches/results.md and, with
 # --write, into benches/README.md between its "results" markers. Each benchmark still measures
 # gexlake and its baseline in the same run and prints its own report; the log of the whole run
-# goes to benches/all.log. Takes 55–75 minutes on a 2-core machine; run it on a quiet one.
+# goes to benches/all.log. Takes 40–75 minutes on a 2-core machine; run it on a quiet one.
 #
 # Usage: benches/all.sh [--write]
 set -euo pipefail
