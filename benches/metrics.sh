@@ -59,7 +59,6 @@ if bad:
 PY
 }
 min_of() { sort -g "$1" | head -n 1; }
-timed() { local t0; t0=$(date +%s.%N); "$@" > /dev/null; echo "$(date +%s.%N) - $t0" | bc -l; }
 ratio() { echo "$1 / $2" | bc -l; }
 
 # One day: a3 alone, then a3 and v2 together (one scan of the strikes feeds both).
@@ -94,10 +93,10 @@ first=$(date -u -d "@$((d0 - (year_days - 1) * 86400))" +%F)
 LAKE="$work/year"
 a3_year=$(sql a3 "$first" "$date")
 v2_year=$(sql v2 "$first" "$date")
-year=$(timed "$bin" --log-level warn metrics --lake "$work/year" --from "$first" --to "$date" --profile a3)
+year=$(wall "$bin" --log-level warn metrics --lake "$work/year" --from "$first" --to "$date" --profile a3)
 duck "$work/a3_year.times" "$a3_year" > /dev/null
 year_duck=$(min_of "$work/a3_year.times")
-year_both=$(timed "$bin" --log-level warn metrics --lake "$work/year" --from "$first" --to "$date" --profile a3,v2)
+year_both=$(wall "$bin" --log-level warn metrics --lake "$work/year" --from "$first" --to "$date" --profile a3,v2)
 duck "$work/both_year.times" "$a3_year" "$v2_year" > /dev/null
 year_duck_both=$(min_of "$work/both_year.times")
 
